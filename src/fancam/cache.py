@@ -1,0 +1,151 @@
+"""Content-keyed caching of analysis stages, atomic file writes and an inter-process lock.
+
+A stage result is reused only when its *key* matches: the sha256 of the video's bytes, the stage's
+settings and the ids (with digests) of the models it used, chained with the key of the stage it builds
+on. So a changed video, setting, gallery or model recomputes exactly the stages that depend on it, and
+nothing is ever keyed by a file name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fancam.errors import InputError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+"""Bumped whenever the meaning of a cached file changes; older caches are then recomputed."""
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def stage_key(parent: str, settings: Any) -> str:
+    """Key of a stage: sha256 over its parent's key and its settings (dataclasses, dicts, scalars)."""
+    blob = json.dumps([FORMAT_VERSION, parent, _jsonable(settings)], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
+
+    The temporary name keeps the suffix (so writers that pick a format from it still work) and starts
+    with a dot, so an interrupted run never leaves a half-written file under the final name.
+    """
+    final = Path(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON atomically, pretty-printed."""
+    write_text_atomic(path, json.dumps(_jsonable(data), indent=2) + "\n")
+
+
+def read_json(path: Path) -> Any | None:
+    """Read a JSON file; None when missing or unreadable (a corrupt cache is treated as absent)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_writable_dir(path: Path, what: str = "output folder") -> Path:
+    """Create ``path`` (and parents) if needed and check it is a writable directory."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:
+        raise InputError(f"{what} {str(path)!r} exists and is not a folder") from e
+    except OSError as e:
+        raise InputError(f"cannot create {what} {str(path)!r}: {e.strerror}") from e
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{what} {str(path)!r} is not writable; choose another with --out")
+    return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on ``folder`` (blocks while another process holds it)."""
+    lock_path = Path(folder) / ".lock"
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another fancam process is using %s; waiting for it to finish", folder)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Manifest:
+    """The analysis folder's record of which stage results are valid for which key."""
+
+    NAME = "manifest.json"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        data = read_json(self.folder / self.NAME)
+        ok = isinstance(data, dict) and data.get("format") == FORMAT_VERSION
+        self._stages: dict[str, dict[str, Any]] = dict(data.get("stages", {})) if ok else {}
+
+    def valid(self, stage: str, key: str) -> bool:
+        """True when ``stage`` was completed with ``key`` and all its files still exist."""
+        entry = self._stages.get(stage)
+        if not entry or entry.get("key") != key:
+            return False
+        return all((self.folder / name).is_file() for name in entry.get("files", []))
+
+    def record(self, stage: str, key: str, files: list[str], info: dict[str, Any] | None = None) -> None:
+        """Mark ``stage`` complete with ``key`` and its output files, and save the manifest."""
+        self._stages[stage] = {"key": key, "files": list(files), **(info or {})}
+        write_json_atomic(self.folder / self.NAME, {"format": FORMAT_VERSION, "stages": self._stages})
+
+    def info(self, stage: str) -> dict[str, Any]:
+        """What was recorded for ``stage`` (empty when nothing)."""
+        return dict(self._stages.get(stage, {}))
