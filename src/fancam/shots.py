@@ -53,7 +53,7 @@ class ShotDetector:
         self._fps = fps if fps > 0 else 30.0
         self._history: deque[float] = deque(maxlen=max(3, int(self.config.history_s * self._fps)))
         self._prev: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
-        self._last_cut_t = 0.0
+        self._last_cut_t: float | None = None
 
     def update(self, thumb_rgb: NDArray[np.uint8], t: float) -> bool:
         """Return True when the frame with this (H, W, 3) RGB thumbnail at time ``t`` starts a new shot.
@@ -71,7 +71,7 @@ class ShotDetector:
         is_cut = (
             score >= cfg.min_score
             and score >= cfg.min_ratio * typical
-            and t - self._last_cut_t >= cfg.min_shot_s
+            and (self._last_cut_t is None or t - self._last_cut_t >= cfg.min_shot_s)
         )
         if is_cut:
             self._last_cut_t = t

@@ -1,0 +1,341 @@
+"""Analyse once, render many: run (or reuse) the analysis stages and keep the analysis folder.
+
+Stages and what invalidates them (see :mod:`fancam.cache`):
+
+- ``scan``: decode, cuts, detection, tracking. Key: video bytes + detector model id + scan settings.
+- ``tracklets``: split / drop / link / interpolate. Key: scan key + tracklet settings.
+- ``identity``: faces, bodies, linking, naming. Key: tracklets key + face models + gallery photos +
+  identity settings. Writes the contract files ``tracks.csv`` and ``people.json``.
+
+The folder is ``VIDEO_STEM.fancam/`` beside the video unless ``out`` is given. Every file is written
+atomically and the folder is locked while a process works in it, so an interrupted run or two runs at
+once never leave a corrupt cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fancam import models
+from fancam.appearance import Appearance, extract_appearance
+from fancam.cache import (
+    Manifest,
+    atomic_path,
+    ensure_writable_dir,
+    file_sha256,
+    folder_lock,
+    stage_key,
+    write_json_atomic,
+)
+from fancam.detect import make_detector
+from fancam.errors import ModelError, ProcessingError
+from fancam.faces import FaceAnalyzer, FaceConfig
+from fancam.gallery import Gallery, load_gallery
+from fancam.identity import IdentityConfig, identify
+from fancam.people import Cast, Person, crowding, make_people
+from fancam.progress import progress_bar
+from fancam.sampling import SamplingConfig, sample_rows
+from fancam.scan import ScanConfig, ScanResult, StageTimer, scan
+from fancam.timeline import plot_identity_timeline
+from fancam.tracklets import TrackletConfig, TrackletReport, build_tracklets_explained
+from fancam.types import Timeline, TrackTable, VideoInfo
+from fancam.video import probe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything that changes an analysis (part of the cache keys).
+
+    Attributes:
+        quality: Model preset (``fast`` = PyPI models only, ``balanced``, ``best``).
+        detector: Person detector overriding the preset.
+        face_model: Face detector or embedder overriding the preset.
+        scan: First-pass settings (detection rate, tracker, cuts).
+        tracklets: Tracklet post-processing rules.
+        sampling: Which rows get a close look (faces, bodies).
+        identity: Linking and naming.
+    """
+
+    quality: str = models.DEFAULT_QUALITY
+    detector: str | None = None
+    face_model: str | None = None
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    tracklets: TrackletConfig = field(default_factory=TrackletConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    def model_names(self) -> dict[str, str]:
+        """Registry names of the detector, face detector and face embedder to use."""
+        return models.resolve_preset(self.quality, detector=self.detector, face_model=self.face_model)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A complete analysis of one video.
+
+    Attributes:
+        folder: The analysis folder.
+        info: Video properties.
+        timeline: Frame times and shot starts.
+        tracks: Tracklet table (``track_id`` = tracklet id), one row per tracklet per frame.
+        cast: Person of every row, and the performers.
+        stage_seconds: Wall time per stage of the run that computed it (empty parts when reused).
+    """
+
+    folder: Path
+    info: VideoInfo
+    timeline: Timeline
+    tracks: TrackTable
+    cast: Cast
+    stage_seconds: dict[str, float]
+
+
+def default_folder(video: Path) -> Path:
+    """``VIDEO_STEM.fancam/`` beside the video."""
+    video = Path(video)
+    return video.with_name(video.stem + ".fancam")
+
+
+def analyze(
+    video: Path,
+    *,
+    out: Path | None = None,
+    gallery: Path | None = None,
+    settings: AnalysisSettings | None = None,
+    progress: bool = True,
+) -> Analysis:
+    """Analyse ``video`` or reuse a valid analysis folder (see the module docstring)."""
+    settings = settings or AnalysisSettings()
+    video = Path(video)
+    info = probe(video)
+    folder = ensure_writable_dir(Path(out) if out else default_folder(video), "analysis folder")
+    names = settings.model_names()
+    with folder_lock(folder):
+        run = _Run(video, info, folder, Manifest(folder), settings, progress)
+        detector_id = models.model_id(names["detector"])
+        scan_key = stage_key(file_sha256(video), {"detector": detector_id, "scan": settings.scan})
+        scanned = _scan_stage(run, scan_key, names["detector"])
+        tracks, report = build_tracklets_explained(
+            scanned.raw, scanned.timeline, (info.width, info.height), settings.tracklets
+        )
+        if not len(tracks):
+            raise ProcessingError(
+                f"no people found in {str(video)!r}: nobody was detected large enough and long enough "
+                "to follow; is there a performer in this video?"
+            )
+        analyzer = make_face_analyzer(names)
+        face_ids = {"face": analyzer.model_id, "sampling": settings.sampling}
+        appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
+        appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
+        loaded = load_gallery(gallery, analyzer) if gallery is not None else None
+        identity_key = stage_key(appearance_key, {
+            "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
+        })
+        cast = _identity_stage(run, identity_key, (tracks, report, scanned.timeline, appearance), loaded)
+    times = {**scanned.timer.seconds, **run.manifest.info("appearance").get("seconds", {})}
+    return Analysis(folder, info, scanned.timeline, tracks, cast, times)
+
+
+def make_face_analyzer(names: dict[str, str]) -> FaceAnalyzer:
+    """The face analyzer of the chosen face detector and embedder."""
+    if names["face_embedder"] != "dlib-resnet":
+        raise ModelError(
+            f"face embedder {names['face_embedder']!r} is registered but not supported by this fancam "
+            "version; use --face-model dlib-resnet"
+        )
+    detector = names["face_detector"]
+    if detector == "dlib-hog":
+        return FaceAnalyzer(FaceConfig(detector="hog"))
+    return FaceAnalyzer(FaceConfig(detector="yunet", yunet_model=models.ensure_model(detector)))
+
+
+def gallery_fingerprint(gallery: Gallery | None) -> str | None:
+    """Digest of the gallery photos in use and the face models that embedded them."""
+    if gallery is None:
+        return None
+    digest = hashlib.sha256(gallery.model_id.encode())
+    for member in gallery.members:
+        for photo in member.photos:
+            digest.update(f"{member.key} {file_sha256(photo)}\n".encode())
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ scan stage
+
+SCAN_FILE = "scan.npz"
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every stage of one analysis run needs."""
+
+    video: Path
+    info: VideoInfo
+    folder: Path
+    manifest: Manifest
+    settings: AnalysisSettings
+    progress: bool
+
+
+def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
+    cached = _load_scan(run.folder / SCAN_FILE) if run.manifest.valid("scan", key) else None
+    if cached is not None:
+        log.info("reusing the detection and tracking in %s", run.folder)
+        return cached
+    detector = make_detector(detector_name, model_path=models.ensure_model(detector_name))
+    with progress_bar(run.info.n_frames, "detect+track", enabled=run.progress) as bar:
+        result = scan(run.video, run.info, detector, run.settings.scan, progress=bar.update)
+    if not result.timeline.n_frames:
+        raise ProcessingError(f"{str(run.video)!r} has no decodable video frames")
+    _save_scan(run.folder / SCAN_FILE, result)
+    info = {"seconds": result.timer.seconds, "stride": result.stride}
+    run.manifest.record("scan", key, [SCAN_FILE], info)
+    return result
+
+
+def _save_scan(path: Path, result: ScanResult) -> None:
+    raw = result.raw
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f, frame=raw.frame, track_id=raw.track_id, xyxy=raw.xyxy, score=raw.score,
+                t=result.timeline.t, shot_starts=result.timeline.shot_starts,
+                skipped=np.array(result.skipped, np.float64).reshape(-1, 2),
+                stride=result.stride, n_detections=result.n_detections,
+            )
+
+
+def _load_scan(path: Path) -> ScanResult | None:
+    try:
+        with np.load(path) as z:
+            raw = TrackTable(z["frame"], z["track_id"], z["xyxy"], z["score"], np.ones(len(z["frame"]), bool))
+            return ScanResult(
+                raw=raw, timeline=Timeline(z["t"], z["shot_starts"]),
+                skipped=tuple(map(tuple, z["skipped"])), stride=int(z["stride"]),
+                n_detections=int(z["n_detections"]), timer=StageTimer(),
+            )
+    except (OSError, KeyError, ValueError) as e:
+        log.warning("ignoring unreadable cache %s (%s)", path, e)
+        return None
+
+
+# ------------------------------------------------------------------------------ appearance stage
+
+APPEARANCE_FILE = "appearance.npz"
+
+
+def _appearance_stage(
+    run: _Run, key: str, tracks: TrackTable, timeline: Timeline, analyzer: FaceAnalyzer
+) -> Appearance:
+    path = run.folder / APPEARANCE_FILE
+    if run.manifest.valid("appearance", key):
+        try:
+            cached = Appearance.load(path)
+            if len(cached.rows) == 0 or cached.rows.max() < len(tracks):
+                return cached
+        except (OSError, KeyError, ValueError) as e:
+            log.warning("ignoring unreadable cache %s (%s)", path, e)
+    start = time.perf_counter()
+    rows = sample_rows(tracks, crowding(tracks), timeline, (run.info.width, run.info.height),
+                       run.settings.sampling)
+    appearance = extract_appearance(run.video, tracks, rows, analyzer, progress=run.progress)
+    with atomic_path(path) as tmp:
+        appearance.save(tmp)
+    seconds = {"appearance": time.perf_counter() - start}
+    run.manifest.record("appearance", key, [APPEARANCE_FILE], {"seconds": seconds, "samples": len(rows)})
+    return appearance
+
+
+# -------------------------------------------------------------------------------------- identity stage
+
+CAST_FILE = "cast.npz"
+TRACKS_CSV = "tracks.csv"
+PEOPLE_JSON = "people.json"
+TIMELINE_PNG = "identity_timeline.png"
+
+
+def _identity_stage(
+    run: _Run,
+    key: str,
+    inputs: tuple[TrackTable, TrackletReport, Timeline, Appearance],
+    gallery: Gallery | None,
+) -> Cast:
+    tracks, report, timeline, appearance = inputs
+    path = run.folder / CAST_FILE
+    cached = _load_cast(path, len(tracks)) if run.manifest.valid("identity", key) else None
+    if cached is not None:
+        return cached
+    result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
+    cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
+    _save_cast(path, cast)
+    write_tracks_csv(run.folder / TRACKS_CSV, tracks, cast, timeline)
+    write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
+    plot_identity_timeline(run.folder / TIMELINE_PNG, tracks, cast, timeline)
+    run.manifest.record("identity", key, [CAST_FILE, TRACKS_CSV, PEOPLE_JSON, TIMELINE_PNG])
+    return cast
+
+
+def _save_cast(path: Path, cast: Cast) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, person=cast.person, people=json.dumps([p.to_json() for p in cast.people]))
+
+
+def _load_cast(path: Path, n_rows: int) -> Cast | None:
+    try:
+        with np.load(path) as z:
+            person = z["person"]
+            entries = json.loads(str(z["people"]))
+    except (OSError, KeyError, ValueError) as e:
+        log.warning("ignoring unreadable cache %s (%s)", path, e)
+        return None
+    if len(person) != n_rows:
+        return None
+    people = tuple(
+        Person(
+            id=e["id"], label=e["name"], member=e["member"], confidence=e["confidence"],
+            first_seen_s=e["first_seen_s"], last_seen_s=e["last_seen_s"], seen_s=e["seen_s"],
+            prominence=e["prominence"], tracklets=tuple(e["tracklets"]), best_frame=e["best_frame"],
+            best_box=tuple(e["best_box"]),
+        )
+        for e in entries
+    )
+    return Cast(person=person, people=people)
+
+
+def people_document(info: VideoInfo, cast: Cast, gallery: Gallery | None, group: str | None) -> dict:
+    """The people.json document."""
+    return {
+        "video": info.path.name, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
+        "gallery": str(gallery.root) if gallery is not None else None, "group": group,
+        "gallery_warnings": list(gallery.warnings) if gallery is not None else [],
+        "people": [p.to_json() for p in cast.people],
+    }
+
+
+def write_tracks_csv(path: Path, tracks: TrackTable, cast: Cast, timeline: Timeline) -> None:
+    """Write tracks.csv (DESIGN.md columns), rows by frame then tracklet; rows of nobody are left out."""
+    labels = cast.label_of_rows()
+    order = np.lexsort((tracks.track_id, tracks.frame))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["frame", "t", "tracklet", "person", "x1", "y1", "x2", "y2", "score"])
+        for i in order:
+            if cast.person[i] <= 0:
+                continue
+            x1, y1, x2, y2 = tracks.xyxy[i]
+            f_ = int(tracks.frame[i])
+            out.writerow([
+                f_, f"{timeline.t[f_]:.4f}", int(tracks.track_id[i]), labels[i],
+                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", f"{tracks.score[i]:.3f}",
+            ])

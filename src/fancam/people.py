@@ -1,0 +1,166 @@
+"""Performers: the result of identity, as a per-row person id plus one :class:`Person` per performer.
+
+Numbering: ``--person N`` refers to :attr:`Person.id`; people are numbered 1..N by prominence (time on
+screen weighted by how large they appear), so the dancers come first and a far-away audience last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fancam.geometry import iou_matrix
+from fancam.types import Timeline, TrackTable
+
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Person:
+    """One performer.
+
+    Attributes:
+        id: Number used by ``--person N`` (1-based, by prominence).
+        label: What tracks.csv calls them: a gallery member name, ``person-N``, or ``unknown``.
+        member: ``group/member`` of the gallery member, or None.
+        confidence: How sure the identity is, in [0, 1].
+        first_seen_s: First time seen (s).
+        last_seen_s: Last time seen (s).
+        seen_s: Total time on screen (s).
+        prominence: Time on screen weighted by box height / frame height (s).
+        tracklets: Tracklet ids that make up this performer.
+        best_frame: Frame of the clearest view (for contact sheets).
+        best_box: (4,) xyxy box at ``best_frame``.
+    """
+
+    id: int
+    label: str
+    member: str | None
+    confidence: float
+    first_seen_s: float
+    last_seen_s: float
+    seen_s: float
+    prominence: float
+    tracklets: tuple[int, ...]
+    best_frame: int
+    best_box: tuple[float, float, float, float]
+
+    def to_json(self) -> dict:
+        """JSON-ready dict (people.json entry)."""
+        return {
+            "id": self.id, "name": self.label, "member": self.member,
+            "confidence": round(self.confidence, 3),
+            "first_seen_s": round(self.first_seen_s, 3), "last_seen_s": round(self.last_seen_s, 3),
+            "seen_s": round(self.seen_s, 3), "prominence": round(self.prominence, 3),
+            "tracklets": list(self.tracklets), "best_frame": self.best_frame,
+            "best_box": [round(v, 1) for v in self.best_box],
+        }
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Identity of every row of a tracklet table.
+
+    Attributes:
+        person: (M,) int64 person id per row of the tracklet table (0 = nobody: the row is dropped).
+        people: Performers, ordered by id.
+    """
+
+    person: NDArray[np.int64]
+    people: tuple[Person, ...]
+
+    def label_of_rows(self) -> NDArray[np.object_]:
+        """(M,) label per row (``unknown`` for rows without a person)."""
+        labels = {p.id: p.label for p in self.people}
+        return np.array([labels.get(int(i), UNKNOWN) for i in self.person], dtype=object)
+
+    def by_id(self, person_id: int) -> Person:
+        """The performer with ``--person`` number ``person_id`` (KeyError if none)."""
+        for p in self.people:
+            if p.id == person_id:
+                return p
+        raise KeyError(person_id)
+
+
+def crowding(tracks: TrackTable) -> NDArray[np.float64]:
+    """(M,) largest IoU of each row's box with any other box of the same frame (0 when alone)."""
+    out = np.zeros(len(tracks))
+    order = np.argsort(tracks.frame, kind="stable")
+    bounds = np.flatnonzero(np.diff(tracks.frame[order])) + 1
+    for rows in np.split(order, bounds):
+        if len(rows) > 1:
+            iou = iou_matrix(tracks.xyxy[rows], tracks.xyxy[rows])
+            np.fill_diagonal(iou, 0.0)
+            out[rows] = iou.max(axis=1)
+    return out
+
+
+def clearest_view(
+    tracks: TrackTable, mask: NDArray[np.bool_], overlap: NDArray[np.float64], frame_height: int
+) -> int:
+    """Row index of a person's clearest view: a large, observed, unoverlapped, confident box."""
+    rows = np.flatnonzero(mask & tracks.observed)
+    if not len(rows):
+        rows = np.flatnonzero(mask)
+    height = (tracks.xyxy[rows, 3] - tracks.xyxy[rows, 1]) / frame_height
+    score = height * tracks.score[rows] - 2.0 * overlap[rows]
+    return int(rows[np.argmax(score)])
+
+
+@dataclass(frozen=True)
+class Naming:
+    """How identity names one cluster of rows.
+
+    Attributes:
+        label: Gallery member label (unique among members), or None (numbered ``person-N``), or
+            ``unknown``.
+        member: ``group/member`` or None.
+        confidence: In [0, 1].
+    """
+
+    label: str | None = None
+    member: str | None = None
+    confidence: float = 0.0
+
+
+def make_people(
+    tracks: TrackTable,
+    cluster: NDArray[np.int64],
+    naming: dict[int, Naming],
+    timeline: Timeline,
+    frame_height: int,
+) -> Cast:
+    """Number performers by prominence and build the :class:`Cast`.
+
+    Args:
+        tracks: Tracklet table (``track_id`` = tracklet id).
+        cluster: (M,) performer cluster of each row (any ints; negative = nobody). Identity may give
+            different clusters to different segments of one tracklet.
+        naming: Name of each cluster (missing clusters are numbered ``person-N``).
+        timeline: Frame times.
+        frame_height: Displayed frame height in pixels.
+    """
+    dt = float(np.median(np.diff(timeline.t))) if timeline.n_frames > 1 else 1.0 / 30.0
+    stats = []
+    for c in np.unique(cluster[cluster >= 0]):
+        mask = cluster == c
+        heights = (tracks.xyxy[mask, 3] - tracks.xyxy[mask, 1]) / frame_height
+        stats.append((float(heights.sum() * dt), int(c), mask))
+    stats.sort(key=lambda s: (-s[0], s[1]))
+    overlap = crowding(tracks)
+    people, person = [], np.zeros(len(tracks), np.int64)
+    for number, (prominence, c, mask) in enumerate(stats, 1):
+        rows = tracks[mask]
+        name = naming.get(c, Naming())
+        best = clearest_view(tracks, mask, overlap, frame_height)
+        people.append(Person(
+            id=number, label=name.label or f"person-{number}", member=name.member,
+            confidence=name.confidence, first_seen_s=float(timeline.t[rows.frame.min()]),
+            last_seen_s=float(timeline.t[rows.frame.max()]), seen_s=len(np.unique(rows.frame)) * dt,
+            prominence=prominence, tracklets=tuple(int(t) for t in np.unique(rows.track_id)),
+            best_frame=int(tracks.frame[best]), best_box=tuple(float(v) for v in tracks.xyxy[best]),
+        ))
+        person[mask] = number
+    return Cast(person=person, people=tuple(people))

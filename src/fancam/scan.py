@@ -1,0 +1,215 @@
+"""The first analysis pass: decode once, find shot cuts, detect people every k-th frame, track them.
+
+Decoding runs in a background thread (PyAV releases the GIL) so it overlaps detection. Only the frames
+that are detected are converted to RGB, and only at the detector's input size (scaled in swscale, much
+cheaper than a full-resolution conversion). Every frame gets a tiny thumbnail for cut detection.
+At a cut the tracker is reset and the new shot's first frame is detected at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fancam.detect import Detector
+from fancam.shots import ShotConfig, ShotDetector, thumb_size
+from fancam.track import Tracker, TrackerConfig
+from fancam.types import Detections, Timeline, TrackTable, VideoInfo
+from fancam.video import DecodedFrame, DecodeReport, iter_frames
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+"""Called with the number of frames just processed."""
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Settings of the first pass.
+
+    Attributes:
+        detect_fps: Detections per second of video (the stride is ``round(fps / detect_fps)`` frames).
+        tracker: Tracker settings.
+        shots: Cut-detection settings.
+    """
+
+    detect_fps: float = 10.0
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    shots: ShotConfig = field(default_factory=ShotConfig)
+
+    def stride(self, fps: float) -> int:
+        """Frames between detections for a video of ``fps`` frames per second."""
+        if fps <= 0 or self.detect_fps <= 0:
+            return 1
+        return max(1, int(round(fps / self.detect_fps)))
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock seconds spent per stage (decode wait, convert, detect, track, shots)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float) -> None:
+        """Accumulate ``seconds`` for ``stage``."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What the first pass produces.
+
+    Attributes:
+        raw: Observed tracker boxes (``observed`` is True on every row), raw track ids.
+        timeline: Times of every decoded frame and the shot starts.
+        skipped: Time ranges (s) whose data could not be decoded.
+        stride: Frames between detections.
+        n_detections: Number of detector calls.
+        timer: Seconds per stage.
+    """
+
+    raw: TrackTable
+    timeline: Timeline
+    skipped: tuple[tuple[float, float], ...]
+    stride: int
+    n_detections: int
+    timer: StageTimer
+
+
+def prefetch(frames: Iterator[DecodedFrame], depth: int = 8) -> Iterator[DecodedFrame]:
+    """Run a frame iterator in a background thread, keeping up to ``depth`` frames ahead."""
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        box.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(done)
+        except BaseException as e:  # handed to the consumer, re-raised there
+            box.put(e)
+
+    worker = threading.Thread(target=produce, name="fancam-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+
+
+def detection_size(frame_size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """Even (width, height) with the longest side at most ``long_side``, aspect kept (no upscaling)."""
+    w, h = frame_size
+    scale = min(1.0, long_side / max(w, h))
+    return max(2, int(round(w * scale / 2)) * 2), max(2, int(round(h * scale / 2)) * 2)
+
+
+def scan(
+    video: Path,
+    info: VideoInfo,
+    detector: Detector,
+    config: ScanConfig,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Decode ``video`` once: cut detection on every frame, detection + tracking every k-th frame."""
+    stride = config.stride(info.fps)
+    tracker = Tracker(config.tracker, step_s=stride / info.fps if info.fps > 0 else stride / 30.0)
+    shots = ShotDetector(config.shots, fps=info.fps)
+    timer = StageTimer()
+    report = DecodeReport()
+    times: list[float] = []
+    shot_starts = [0]
+    rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    det_size = thumb = None
+    next_detect, n_detections = 0, 0
+    tick = time.perf_counter()
+    for frame in prefetch(iter_frames(video, report=report)):
+        now = time.perf_counter()
+        timer.add("decode", now - tick)
+        if thumb is None:
+            thumb = thumb_size(*frame.size)
+            det_size = detection_size(frame.size, detector.input_long_side)
+        times.append(frame.t)
+        cut = shots.update(frame.rgb(*thumb), frame.t)
+        tick = _lap(timer, "shots", now)
+        if cut:
+            shot_starts.append(frame.index)
+            tracker.reset()
+            next_detect = frame.index
+        if frame.index >= next_detect:
+            next_detect = frame.index + stride
+            tracked = _detect_and_track(frame, det_size, detector, tracker, timer)
+            n_detections += 1
+            if len(tracked):
+                rows.append((frame.index, tracked.track_id, tracked.xyxy, tracked.score))
+        if progress is not None:
+            progress(1)
+        tick = time.perf_counter()
+    if report.skipped:
+        ranges = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in report.skipped)
+        log.warning("%s: could not decode %s; those parts were skipped", video, ranges)
+    return ScanResult(
+        raw=_table(rows), timeline=Timeline(np.array(times, np.float64), np.array(shot_starts, np.int64)),
+        skipped=tuple(report.skipped), stride=stride, n_detections=n_detections, timer=timer,
+    )
+
+
+def _lap(timer: StageTimer, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    timer.add(stage, now - since)
+    return now
+
+
+def _detect_and_track(
+    frame: DecodedFrame,
+    det_size: tuple[int, int],
+    detector: Detector,
+    tracker: Tracker,
+    timer: StageTimer,
+):
+    """Detect on a downscaled copy of ``frame``, map boxes back to full resolution, update tracks."""
+    t0 = time.perf_counter()
+    image = frame.rgb(*det_size)
+    t1 = _lap(timer, "convert", t0)
+    dets = detector(image)
+    t2 = _lap(timer, "detect", t1)
+    width, height = frame.size
+    scale = np.array([width / det_size[0], height / det_size[1]] * 2, np.float32)
+    tracked = tracker.update(Detections(dets.xyxy * scale, dets.score) if len(dets) else dets)
+    _lap(timer, "track", t2)
+    return tracked
+
+
+def _table(rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> TrackTable:
+    if not rows:
+        return TrackTable.empty()
+    frames = np.concatenate([np.full(len(ids), f, np.int64) for f, ids, _, _ in rows])
+    return TrackTable(
+        frame=frames,
+        track_id=np.concatenate([ids for _, ids, _, _ in rows]),
+        xyxy=np.concatenate([b for _, _, b, _ in rows]),
+        score=np.concatenate([s for _, _, _, s in rows]),
+        observed=np.ones(len(frames), bool),
+    )
