@@ -55,6 +55,22 @@ def stage_key(parent: str, settings: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def temp_path_beside(final: Path) -> Path:
+    """Create an empty hidden temporary file beside ``final`` (same folder, same suffix)."""
+    final = Path(final)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Give a finished temporary file the usual permissions (mkstemp makes it 0600) and rename it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
@@ -62,13 +78,10 @@ def atomic_path(final: Path) -> Iterator[Path]:
     The temporary name keeps the suffix (so writers that pick a format from it still work) and starts
     with a dot, so an interrupted run never leaves a half-written file under the final name.
     """
-    final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_path_beside(final)
     try:
         yield tmp_path
-        os.replace(tmp_path, final)
+        publish(tmp_path, Path(final))
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -1,0 +1,611 @@
+"""Camera path planning: one performer's boxes -> a smooth crop rectangle for every frame.
+
+The path is planned offline over the whole timeline, so it has no lag. Per shot (a path is never
+smoothed or interpolated across a cut):
+
+1. Frames where the target is seen are grouped into *segments*; gaps up to ``bridge_gap_s`` are
+   bridged by interpolating the box (mode ``search``), and segments shorter than ``min_follow_s``
+   (detector flicker) are ignored.
+2. In each segment, the crop height, then the crop centre x and y are planned on a ~10 Hz grid by an
+   L1-optimal path (Grundmann et al., CVPR 2011): minimise the L1 norm of the first, second and third
+   differences of the path plus an L1 distance to the target with a dead zone, subject to the crop
+   staying inside the frame and the head point staying inside the crop. L1 costs make the optimum
+   piecewise constant / linear / parabolic: the camera holds exactly still while the performer
+   sways inside the dead zone, pans at constant speed, and does not overshoot. The grid path is
+   resampled to every frame with a monotone cubic (PCHIP).
+3. In longer gaps the camera holds for ``hold_s``, eases out to the widest crop of the output aspect,
+   and eases back in so that it is on the target when it is found again (offline: the ease-in ends
+   at the first frame the target is seen).
+
+Framing follows the head point ``(cx, y1 + 0.12 h)`` (DESIGN.md) and the box height: the crop height is
+``framing.height_ratio * box height`` and the head point sits ``framing.head_y`` of the crop height
+below the crop's top. Borders: the crop is always inside the frame and has the exact output aspect;
+when the framing asks for a crop larger than the frame, the crop is *shrunk* to the largest one of
+that aspect that fits (never letterboxed), and a crop near an edge is shifted inwards, not padded.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import tempfile
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.interpolate import PchipInterpolator
+from scipy.ndimage import maximum_filter1d, minimum_filter1d
+from scipy.optimize import linprog
+
+from fancam.errors import InputError, UsageError
+from fancam.geometry import head_point
+from fancam.types import Timeline
+
+log = logging.getLogger(__name__)
+
+MODES = ("follow", "search", "wide")
+"""Crop modes: on the target / target lost (bridging or easing) / widest crop."""
+CROP_CSV_COLUMNS = ("frame", "t", "x1", "y1", "x2", "y2", "mode")
+"""Header of ``OUT.crop.csv`` (DESIGN.md)."""
+
+
+# ----------------------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class Framing:
+    """How large the performer appears and where the head sits.
+
+    Attributes:
+        name: Preset name.
+        height_ratio: Crop height / person box height (1.25 = whole body with margins).
+        head_y: Head point's distance from the crop's top, as a fraction of the crop height.
+    """
+
+    name: str
+    height_ratio: float
+    head_y: float
+
+
+FRAMINGS = types.MappingProxyType(
+    {
+        # Whole body: the box fills 80% of the crop height, ~10% headroom (classic vertical fancam).
+        "full": Framing("full", 1.25, 0.18),
+        # Head and torso down to about the hips.
+        "upper": Framing("upper", 0.70, 0.30),
+        # Close-up: the head is about a third of the crop height.
+        "face": Framing("face", 0.36, 0.42),
+    }
+)
+"""Framing presets by name."""
+
+ASPECTS = types.MappingProxyType({"9:16": 9 / 16, "4:5": 4 / 5, "1:1": 1.0, "16:9": 16 / 9})
+"""Named output aspects (width / height)."""
+
+
+def framing_preset(name: str) -> Framing:
+    """The framing preset called ``name`` (``full``, ``upper`` or ``face``).
+
+    Raises:
+        UsageError: Unknown name (the message lists the choices).
+    """
+    if name not in FRAMINGS:
+        raise UsageError(f"unknown framing {name!r}; choose one of {', '.join(FRAMINGS)}")
+    return FRAMINGS[name]
+
+
+def parse_aspect(text: str) -> float:
+    """Output aspect ``"W:H"`` (e.g. ``"9:16"``) -> width / height.
+
+    Raises:
+        UsageError: Not two positive numbers separated by a colon.
+    """
+    parts = str(text).split(":")
+    try:
+        w, h = (float(p) for p in parts)
+    except ValueError:
+        w = h = -1.0
+    if len(parts) != 2 or not (0 < w < 1e5 and 0 < h < 1e5):
+        raise UsageError(f"bad aspect {text!r}: use W:H, e.g. one of {', '.join(ASPECTS)}")
+    return w / h
+
+
+@dataclass(frozen=True)
+class PathSmoothing:
+    """Weights of the L1-optimal path of one coordinate, in units of crop heights and seconds.
+
+    The cost is ``sum dt*(max(|p - target| - dead_zone, 0) + centring*|p - target|) + velocity*sum|dp|
+    + acceleration*sum|d2p|/dt + jerk*sum|d3p|/dt^2`` (a continuous-time integral, so independent of
+    the frame rate).
+
+    Attributes:
+        dead_zone: Target offsets below this (fraction of the crop height) cost only ``centring``.
+        centring: Weight of the offset inside the dead zone (keeps a still camera centred).
+        velocity: Seconds a displacement must last before following it is worth a move.
+        acceleration: Weight (s^2) of speed changes: larger means longer, gentler ramps.
+        jerk: Weight (s^3) of acceleration changes: smooths the start and end of pans.
+    """
+
+    dead_zone: float
+    centring: float
+    velocity: float
+    acceleration: float
+    jerk: float
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Camera planning parameters (physical units).
+
+    Attributes:
+        framing: Framing preset (see :data:`FRAMINGS`).
+        aspect: Output width / height (see :func:`parse_aspect`).
+        min_crop_px: Smallest crop height in source pixels (a tiny performer is not blown up further).
+        keep_in_crop: Largest offset of the crop centre from its target while following, as fractions
+            of the crop (width, height); keeps the head point well inside the crop.
+        bridge_gap_s: Gaps in the target track up to this long are bridged by interpolation.
+        hold_s: In a longer gap, how long the camera holds before easing out.
+        ease_s: Duration of the ease out to the wide crop and of the ease back in.
+        min_follow_s: Segments (seen runs with their bridged gaps) shorter than this are ignored.
+        position: Smoothing of the crop centre.
+        zoom: Smoothing of the crop height (strong: no zoom pumping).
+        plan_rate_hz: Rate of the planning grid (the path is resampled to every frame).
+        window_s: Longest span solved at once (longer segments are solved in overlapping windows).
+    """
+
+    framing: Framing = FRAMINGS["full"]
+    aspect: float = 9 / 16
+    min_crop_px: float = 96.0
+    keep_in_crop: tuple[float, float] = (0.30, 0.22)
+    bridge_gap_s: float = 1.0
+    hold_s: float = 0.5
+    ease_s: float = 1.0
+    min_follow_s: float = 0.4
+    position: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.04, 0.25, 0.5, 0.15, 0.02))
+    zoom: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.10, 0.25, 3.0, 1.0, 0.1))
+    plan_rate_hz: float = 10.0
+    window_s: float = 60.0
+
+
+# ----------------------------------------------------------------------------------------- path type
+@dataclass(frozen=True)
+class CropPath:
+    """The crop rectangle of every frame of a video.
+
+    Attributes:
+        xyxy: (F, 4) float32 crop rectangles in displayed-frame pixels, inside the frame, all with the
+            same aspect (width / height).
+        mode: (F,) str, one of :data:`MODES` per frame.
+    """
+
+    xyxy: NDArray[np.float32]
+    mode: NDArray[np.str_]
+
+    def __post_init__(self) -> None:
+        xyxy = np.ascontiguousarray(self.xyxy, np.float32)
+        mode = np.asarray(self.mode, dtype="<U6")
+        if xyxy.ndim != 2 or xyxy.shape[1] != 4 or mode.shape != (len(xyxy),):
+            raise ValueError(f"CropPath needs xyxy (F, 4) and mode (F,), got {xyxy.shape}, {mode.shape}")
+        if not np.isin(mode, MODES).all():
+            raise ValueError(f"CropPath modes must be in {MODES}")
+        object.__setattr__(self, "xyxy", xyxy)
+        object.__setattr__(self, "mode", mode)
+
+    def __len__(self) -> int:
+        return len(self.mode)
+
+    @property
+    def height(self) -> NDArray[np.float32]:
+        """(F,) crop heights in pixels."""
+        return self.xyxy[:, 3] - self.xyxy[:, 1]
+
+    @property
+    def centre(self) -> NDArray[np.float32]:
+        """(F, 2) crop centres (x, y) in pixels."""
+        return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Frame size and the crop sizes allowed in it (internal)."""
+
+    width: float
+    height: float
+    aspect: float
+    min_h: float
+
+    @property
+    def max_h(self) -> float:
+        """Tallest crop of this aspect that fits in the frame."""
+        return min(self.height, self.width / self.aspect)
+
+    def crop(self, cx: NDArray, cy: NDArray, h: NDArray) -> NDArray[np.float64]:
+        """Crops (N, 4) of height ``h`` centred as near as possible to (cx, cy), inside the frame."""
+        h = np.clip(np.asarray(h, np.float64), min(self.min_h, self.max_h), self.max_h)
+        w = h * self.aspect
+        cx = np.clip(cx, w / 2, self.width - w / 2)
+        cy = np.clip(cy, h / 2, self.height - h / 2)
+        return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+# ----------------------------------------------------------------------------------------- planning
+def plan_camera(
+    boxes: NDArray,
+    frame_size: tuple[int, int],
+    timeline: Timeline,
+    config: CameraConfig | None = None,
+) -> CropPath:
+    """Plan the crop of every frame so that the camera follows one performer.
+
+    Args:
+        boxes: (F, 4) float person boxes xyxy in displayed-frame pixels, one row per frame of the
+            timeline; rows with NaN where the target is not seen.
+        frame_size: Displayed (width, height) of the source frames.
+        timeline: Frame times and shot starts (the path never crosses a shot start).
+        config: Planning parameters (default :class:`CameraConfig`).
+
+    Returns:
+        The :class:`CropPath` (F rows).
+
+    Raises:
+        ValueError: ``boxes`` does not have one row per timeline frame.
+    """
+    config = config or CameraConfig()
+    boxes = np.asarray(boxes, np.float64)
+    n = timeline.n_frames
+    if boxes.shape != (n, 4):
+        raise ValueError(f"boxes must have shape ({n}, 4) (one row per frame), got {boxes.shape}")
+    frame = _Frame(float(frame_size[0]), float(frame_size[1]), config.aspect, config.min_crop_px)
+    xyxy = np.empty((n, 4), np.float64)
+    mode = np.empty(n, "<U6")
+    for a, b in _shot_ranges(timeline):
+        xyxy[a:b], mode[a:b] = _plan_shot(boxes[a:b], timeline.t[a:b], frame, config)
+    return CropPath(xyxy.astype(np.float32), mode)
+
+
+def _shot_ranges(timeline: Timeline) -> list[tuple[int, int]]:
+    """[start, end) frame ranges of the shots."""
+    n = timeline.n_frames
+    starts = np.unique(np.concatenate([[0], timeline.shot_starts]))
+    starts = starts[(starts >= 0) & (starts < n)]
+    ends = np.append(starts[1:], n)
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b > a]
+
+
+def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, end) ranges of the True runs of a 1-D mask."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def _plan_shot(
+    boxes: NDArray, t: NDArray, frame: _Frame, config: CameraConfig
+) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
+    """Crops (n, 4) and modes (n,) of one shot."""
+    n = len(t)
+    seen = np.isfinite(boxes).all(axis=1) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    filled, in_segment = _bridge(boxes, seen, t, config)
+    for a, b in _runs(in_segment):
+        if (a, b) != (0, n) and _span(t, a, b) < config.min_follow_s:  # flicker: not worth a zoom-in
+            in_segment[a:b] = False
+    seen &= in_segment
+    xyxy = np.empty((n, 4))
+    mode = np.where(seen, "follow", "search").astype("<U6")
+    segments = _runs(in_segment)
+    if not segments:
+        full = np.ones(n)
+        xyxy[:] = frame.crop(full * frame.width / 2, full * frame.height / 2, full * frame.max_h)
+        mode[:] = "wide"
+        return xyxy, mode
+    for a, b in segments:
+        xyxy[a:b] = _plan_segment(filled[a:b], t[a:b], frame, config)
+    bounds = [0] + [x for seg in segments for x in seg] + [n]
+    for k in range(0, len(bounds), 2):
+        a, b = bounds[k], bounds[k + 1]
+        if b > a:
+            prev = xyxy[a - 1] if a > 0 else None
+            nxt = xyxy[b] if b < n else None
+            xyxy[a:b], mode[a:b] = _ease_gap(t, (a, b), (prev, nxt), frame, config)
+    return xyxy, mode
+
+
+def _span(t: NDArray, a: int, b: int) -> float:
+    """Duration in seconds of frames [a, b) (one frame interval per frame)."""
+    step = float(np.median(np.diff(t))) if len(t) > 1 else 1 / 30
+    return float(t[b - 1] - t[a]) + step
+
+
+def _bridge(
+    boxes: NDArray, seen: NDArray[np.bool_], t: NDArray, config: CameraConfig
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Interpolate short gaps and extend short gaps at the shot's ends.
+
+    Returns:
+        Boxes (n, 4) filled where bridged, and the (n,) mask of frames that belong to a segment.
+    """
+    filled = boxes.copy()
+    in_segment = seen.copy()
+    n = len(t)
+    for a, b in _runs(~seen):
+        if a == 0 and b == n:
+            break
+        lost = _span(t, a, b)
+        if a > 0 and b < n and lost <= config.bridge_gap_s:
+            w = ((t[a:b] - t[a - 1]) / (t[b] - t[a - 1]))[:, None]
+            filled[a:b] = (1 - w) * boxes[a - 1] + w * boxes[b]
+        elif (a == 0 or b == n) and lost <= config.hold_s:
+            filled[a:b] = boxes[b] if a == 0 else boxes[a - 1]
+        else:
+            continue
+        in_segment[a:b] = True
+    return filled, in_segment
+
+
+def _smootherstep(x: NDArray) -> NDArray[np.float64]:
+    """C2 ease curve 0 -> 1 on [0, 1] (clamped outside)."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * x * (x * (6 * x - 15) + 10)
+
+
+def _ease_gap(
+    t: NDArray,
+    gap: tuple[int, int],
+    ends: tuple[NDArray | None, NDArray | None],
+    frame: _Frame,
+    config: CameraConfig,
+) -> tuple[NDArray[np.float64], NDArray[np.str_]]:
+    """Crops and modes of an unbridged gap [a, b): hold, ease out to wide, ease back in.
+
+    ``ends`` are the crops (4,) just before and just after the gap (None at a shot end).
+    """
+    (a, b), (prev, nxt) = gap, ends
+    tt = t[a:b]
+    up = _smootherstep((tt - t[a - 1] - config.hold_s) / config.ease_s) if prev is not None else 1.0
+    down = _smootherstep((t[b] - tt) / config.ease_s) if nxt is not None else 1.0
+    weight = (up * down * np.ones(len(tt)))[:, None]
+    if prev is not None and nxt is not None:
+        s = _smootherstep((tt - t[a - 1]) / (t[b] - t[a - 1]))[:, None]
+        base = (1 - s) * prev + s * nxt
+    else:
+        base = np.tile(prev if prev is not None else nxt, (len(tt), 1))
+    centre = (base[:, :2] + base[:, 2:]) / 2
+    wide = frame.crop(centre[:, 0], centre[:, 1], np.full(len(tt), frame.max_h))
+    crops = (1 - weight) * base + weight * wide
+    mode = np.where(weight[:, 0] > 1 - 1e-6, "wide", "search").astype("<U6")
+    return crops, mode
+
+
+def _plan_segment(boxes: NDArray, t: NDArray, frame: _Frame, config: CameraConfig) -> NDArray[np.float64]:
+    """Crops (n, 4) following fully known boxes (n, 4) over one segment."""
+    head = head_point(boxes)
+    knots, bins = _grid(t, config.plan_rate_hz)
+    signals = (head[:, 0], head[:, 1], boxes[:, 3] - boxes[:, 1])
+    hx, hy, bh = (_bin_median(v, bins, len(knots)) for v in signals)
+    lo_h, hi_h = min(frame.min_h, frame.max_h), frame.max_h
+    target_h = np.clip(config.framing.height_ratio * bh, lo_h, hi_h)
+    dt = float(np.median(np.diff(knots))) if len(knots) > 1 else 1.0 / config.plan_rate_hz
+    solver = _Solver(dt=dt, scale=float(np.median(target_h)), window_s=config.window_s)
+    h_limits = (np.full_like(target_h, lo_h), np.full_like(target_h, hi_h))
+    h = solver.follow(target_h, h_limits, np.inf, config.zoom)
+    w = h * frame.aspect
+    keep_x, keep_y = config.keep_in_crop
+    cx = solver.follow(hx, (w / 2, frame.width - w / 2), keep_x * w, config.position)
+    ty = hy + (0.5 - config.framing.head_y) * h
+    cy = solver.follow(ty, (h / 2, frame.height - h / 2), keep_y * h, config.position)
+    path = np.stack([cx, cy, h], axis=1)
+    if len(knots) > 1:
+        path = PchipInterpolator(knots, path, axis=0, extrapolate=False)(np.clip(t, knots[0], knots[-1]))
+    else:
+        path = np.repeat(path, len(t), axis=0)
+    # The grid is coarser than the frames: in a very fast move the head could leave the crop between
+    # two knots. Keep it in frame by frame (inactive otherwise).
+    reach = _REACH_SLACK * np.array(config.keep_in_crop) * path[:, 2:] * [frame.aspect, 1.0]
+    aim = np.column_stack([head[:, 0], head[:, 1] + (0.5 - config.framing.head_y) * path[:, 2]])
+    path[:, :2] = np.clip(path[:, :2], aim - reach, aim + reach)
+    return frame.crop(path[:, 0], path[:, 1], path[:, 2])
+
+
+_REACH_SLACK = 1.15
+"""Frame-level limit of the crop centre's offset from its aim, relative to ``keep_in_crop``."""
+
+
+def _grid(t: NDArray, rate_hz: float) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Bin frame times on a grid of about ``rate_hz``.
+
+    Returns:
+        Knot times (K,) (mean time of each non-empty bin) and the bin (0..K-1) of every frame (n,).
+    """
+    raw = np.floor((t - t[0]) * rate_hz + 1e-9).astype(np.int64)
+    _, bins = np.unique(raw, return_inverse=True)
+    knots = np.bincount(bins, weights=t) / np.bincount(bins)
+    return knots, bins
+
+
+def _bin_median(values: NDArray, bins: NDArray, k: int) -> NDArray[np.float64]:
+    """Median of ``values`` in each of the ``k`` bins (every bin non-empty)."""
+    order = np.argsort(bins, kind="stable")
+    splits = np.searchsorted(bins[order], np.arange(1, k))
+    return np.array([np.median(part) for part in np.split(values[order], splits)])
+
+
+# ----------------------------------------------------------------------------------------- L1 solver
+_OVERLAP_S = 10.0
+"""Overlap of consecutive solver windows (the kept part ends this long before a window's end)."""
+_FIXED = 3
+"""Knots carried over from the previous window (continuity of position, speed and acceleration)."""
+_ENVELOPE_S = 1.0
+"""A path stays within the target's range over +-this many seconds (no overshoot)."""
+
+
+@dataclass(frozen=True)
+class _Solver:
+    """L1-optimal paths on a uniform grid.
+
+    Attributes:
+        dt: Grid step in seconds.
+        scale: Pixels per unit of the smoothing weights (a typical crop height).
+        window_s: Longest span solved in one linear program.
+    """
+
+    dt: float
+    scale: float
+    window_s: float
+
+    def follow(
+        self,
+        target: NDArray,
+        limits: tuple[NDArray, NDArray],
+        keep: NDArray | float,
+        smoothing: PathSmoothing,
+    ) -> NDArray[np.float64]:
+        """Path near ``target`` (K,), at most ``keep`` from it, inside ``limits`` (lo, hi) (K,) each.
+
+        The path also stays within the range the target covers in the surrounding
+        :data:`_ENVELOPE_S` seconds, so it never overshoots a move (nor anticipates one by more).
+        """
+        lo, hi = limits
+        target = np.clip(target, lo, hi)
+        size = 2 * int(round(_ENVELOPE_S / self.dt)) + 1
+        env_lo = minimum_filter1d(target, size, mode="nearest")
+        env_hi = maximum_filter1d(target, size, mode="nearest")
+        lo = np.maximum.reduce([lo, target - keep, env_lo])
+        hi = np.minimum.reduce([hi, target + keep, env_hi])
+        return self.path(target, lo, hi, smoothing)
+
+    def path(
+        self, target: NDArray, lo: NDArray, hi: NDArray, smoothing: PathSmoothing
+    ) -> NDArray[np.float64]:
+        """L1-optimal path (K,) near ``target`` (K,) with ``lo <= path <= hi``, in overlapping windows.
+
+        Each window after the first starts with the last :data:`_FIXED` knots of the previous one fixed,
+        so the joined path stays continuous up to its acceleration.
+        """
+        k = len(target)
+        if k < 4:
+            return np.clip(np.full(k, float(np.median(target))), lo, hi)
+        s, lo, hi = (np.asarray(v, np.float64) / self.scale for v in (target, lo, hi))
+        overlap = int(round(_OVERLAP_S / self.dt))
+        window = max(2 * overlap, int(round(self.window_s / self.dt)))
+        out = np.empty(k)
+        start, kept = 0, 0
+        while kept < k:
+            end = min(start + window, k)
+            lo_w, hi_w = lo[start:end].copy(), hi[start:end].copy()
+            if start > 0:
+                lo_w[:_FIXED] = hi_w[:_FIXED] = out[start:start + _FIXED]
+            part = _solve_l1(s[start:end], (lo_w, hi_w), self.dt, smoothing)
+            kept = k if end == k else end - overlap
+            out[start:kept] = part[: kept - start]
+            start = kept - _FIXED
+        return np.clip(out, lo, hi) * self.scale
+
+
+def _diff_matrix(k: int, order: int) -> sp.csr_matrix:
+    """(k - order, k) finite-difference operator of the given order."""
+    d = sp.eye(k, format="csr")
+    for _ in range(order):
+        d = d[1:] - d[:-1]
+    return d
+
+
+def _solve_l1(
+    s: NDArray, limits: tuple[NDArray, NDArray], dt: float, sm: PathSmoothing
+) -> NDArray[np.float64]:
+    """One window of the L1 problem as a linear program (HiGHS).
+
+    Variables: path p (K), residuals r (K) and dead-zone residuals e (K), |k-th differences| g1, g2,
+    g3. Minimise ``dt*(centring*sum(r) + sum(e)) + velocity*sum(g1) + acceleration/dt*sum(g2) +
+    jerk/dt^2*sum(g3)`` subject to ``|p - s| <= r``, ``|p - s| - dead_zone <= e``, ``|D_k p| <= g_k``
+    and ``lo <= p <= hi``.
+    """
+    lo, hi = limits
+    k = len(s)
+    eye = sp.eye(k, format="csr")
+    ops = [eye, eye] + [_diff_matrix(k, order) for order in (1, 2, 3)]
+    offsets = [0.0, sm.dead_zone, 0.0, 0.0, 0.0]
+    sizes = [op.shape[0] for op in ops]
+    weights = [dt * sm.centring, dt, sm.velocity, sm.acceleration / dt, sm.jerk / dt**2]
+    cost = np.concatenate([np.zeros(k)] + [np.full(m, wgt) for m, wgt in zip(sizes, weights, strict=True)])
+    rows, rhs = [], []
+    for sign in (1.0, -1.0):
+        for slot, op in enumerate(ops):
+            aux = [sp.csr_matrix((op.shape[0], m)) for m in sizes]
+            aux[slot] = -sp.eye(op.shape[0], format="csr")
+            rows.append(sp.hstack([sign * op, *aux], format="csr"))
+            rhs.append((sign * s if slot < 2 else np.zeros(op.shape[0])) + offsets[slot])
+    n_aux = sum(sizes)
+    bounds = np.column_stack(
+        [np.concatenate([lo, np.zeros(n_aux)]), np.concatenate([hi, np.full(n_aux, np.inf)])]
+    )
+    result = linprog(
+        cost, A_ub=sp.vstack(rows, format="csr"), b_ub=np.concatenate(rhs), bounds=bounds, method="highs"
+    )
+    if result.status != 0 or result.x is None:
+        log.warning("camera path solver failed (%s); following the clamped target", result.message)
+        return np.clip(s, lo, hi)
+    return result.x[:k]
+
+
+# ----------------------------------------------------------------------------------------- crop.csv
+def write_crop_csv(path: Path, crop_path: CropPath, timeline: Timeline, frames: NDArray) -> Path:
+    """Write ``OUT.crop.csv`` (DESIGN.md) for the output frames, atomically (temp file + rename).
+
+    Args:
+        path: Destination CSV.
+        crop_path: Path of the whole video (one row per decoded frame).
+        timeline: Frame times (``t`` column).
+        frames: (K,) int source decode indices of the output frames, increasing.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    frames = np.asarray(frames, np.int64)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".csv.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(CROP_CSV_COLUMNS)
+            for f in frames.tolist():
+                x1, y1, x2, y2 = (f"{v:.2f}" for v in crop_path.xyxy[f].tolist())
+                writer.writerow([f, f"{timeline.t[f]:.6f}", x1, y1, x2, y2, crop_path.mode[f]])
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_crop_csv(path: Path) -> tuple[NDArray[np.int64], NDArray[np.float64], CropPath]:
+    """Read an ``OUT.crop.csv``.
+
+    Returns:
+        Source frame indices (K,) int64, times (K,) float64 s, and the K rows as a :class:`CropPath`.
+
+    Raises:
+        InputError: Missing file, wrong header or a malformed row.
+    """
+    path = Path(path)
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.reader(fh))
+    except OSError as e:
+        raise InputError(f"cannot read crop file {str(path)!r}: {e}") from e
+    if not rows or tuple(rows[0]) != CROP_CSV_COLUMNS:
+        raise InputError(f"{str(path)!r} is not a crop file: header must be {','.join(CROP_CSV_COLUMNS)}")
+    try:
+        frames = np.array([int(r[0]) for r in rows[1:]], np.int64)
+        t = np.array([float(r[1]) for r in rows[1:]], np.float64)
+        xyxy = np.array([[float(v) for v in r[2:6]] for r in rows[1:]], np.float64).reshape(-1, 4)
+        crop = CropPath(xyxy, np.array([r[6] for r in rows[1:]], "<U6"))
+    except (ValueError, IndexError) as e:
+        raise InputError(f"malformed row in crop file {str(path)!r}: {e}") from e
+    if not all(math.isfinite(v) for v in xyxy.ravel().tolist()):
+        raise InputError(f"crop file {str(path)!r} has non-finite coordinates")
+    return frames, t, crop
