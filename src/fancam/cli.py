@@ -17,6 +17,7 @@ from fancam.errors import (
     EXIT_PROCESSING,
     EXIT_USAGE,
     FancamError,
+    UsageError,
 )
 
 log = logging.getLogger("fancam")
@@ -89,6 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(run=_cmd_people)
 
+    p = sub.add_parser("render", help="render the fancam of one performer (or all)",
+                       description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer.")
+    p.add_argument("video", type=Path)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person", type=int, metavar="N", help="performer number from `fancam people`")
+    who.add_argument("--member", metavar="NAME", help="gallery member (group/member if ambiguous)")
+    who.add_argument("--all", action="store_true", help="every performer (every member with --gallery)")
+    _add_analysis_options(p)
+    p.add_argument("--framing", choices=["full", "upper", "face"], default="full",
+                   help="full body with headroom (default), head and torso, or close-up")
+    p.add_argument("--aspect", choices=["9:16", "4:5", "1:1", "16:9"], default="9:16", help="default 9:16")
+    p.add_argument("--height", type=int, metavar="PX",
+                   help="output height (default: the crop's own size, 480-1920 px)")
+    p.add_argument("--start", type=float, default=0.0, metavar="S", help="start time in seconds")
+    p.add_argument("--end", type=float, metavar="S", help="end time in seconds")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.mp4",
+                   help="output file (a folder with --all); default: beside the video")
+    p.add_argument("--debug", action="store_true", help="also write OUT.debug.mp4 with every box drawn")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.set_defaults(run=_cmd_render)
+
+    p = sub.add_parser("eval", help="score the analysis (and a camera path) against ground truth",
+                       description="Metrics of DESIGN.md: identity accuracy, IDF1, HOTA, and with --crop "
+                                   "the camera's hit rate, framing, jitter, wide share and lag.")
+    p.add_argument("video", type=Path)
+    p.add_argument("--gt", type=Path, required=True, metavar="GT.csv", help="hand-labelled ground truth")
+    _add_analysis_options(p)
+    p.add_argument("--crop", type=Path, metavar="OUT.crop.csv", help="camera path of a render to score")
+    p.add_argument("--target", metavar="NAME", help="GT person the --crop render follows")
+    p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the metrics as JSON")
+    p.set_defaults(run=_cmd_eval)
+
     p = sub.add_parser("models", help="list, download or verify models")
     msub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     msub.required = True
@@ -131,6 +164,41 @@ def _cmd_people(args: argparse.Namespace) -> int:
     result = _analyze(args)
     write_sheet(result, output, force=args.force)
     print(f"contact sheet: {output}")
+    return EXIT_OK
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from fancam.produce import RenderOptions, Selection, make_fancams
+
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        raise UsageError("need 0 <= --start < --end")
+    selection = Selection(person=args.person, member=args.member, all=args.all)
+    options = RenderOptions(
+        framing=args.framing, aspect=args.aspect, height=args.height, start_s=args.start,
+        end_s=args.end, output=args.output, debug=args.debug, force=args.force,
+    )
+    result = _analyze(args)
+    for done in make_fancams(result, selection, options, progress=not args.quiet):
+        extra = f" + {done.crop_csv.name}" if done.crop_csv else ""
+        print(f"wrote {done.output}{extra} ({done.frames} frames, {done.duration_s:.1f} s)")
+    return EXIT_OK
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from fancam.cache import write_text_atomic
+    from fancam.evaluate import evaluate, format_report, load_gt
+
+    if (args.crop is None) != (args.target is None):
+        raise UsageError("--crop and --target go together: the camera path and the GT person it follows")
+    result = _analyze(args)
+    gt = load_gt(args.gt, n_frames=result.timeline.n_frames)
+    report = evaluate(
+        result.folder / "tracks.csv", gt, named=args.gallery is not None, crop_csv=args.crop,
+        target=args.target, frame_size=(result.info.width, result.info.height),
+    )
+    print(format_report(report))
+    if args.json:
+        write_text_atomic(args.json, report.to_json())
     return EXIT_OK
 
 
