@@ -40,3 +40,36 @@ def bench_gt() -> Path:
 def bench_gallery() -> Path:
     """Gallery of the gillhung clip (gillhung_dance/P1..P3)."""
     return shared_file("bench/gallery")
+
+
+@pytest.fixture(scope="session")
+def gillhung_analysis(tmp_path_factory, gillhung_clip, bench_gallery):
+    """The full analysis of the gillhung clip with the bench gallery, computed once per test session.
+
+    The clip is copied into a temporary folder so the analysis folder and outputs land there.
+    """
+    import shutil
+
+    from fancam.analysis import analyze
+
+    folder = tmp_path_factory.mktemp("gillhung")
+    video = folder / "dance.mp4"
+    shutil.copyfile(gillhung_clip, video)
+    return analyze(video, gallery=bench_gallery, progress=False)
+
+
+def trimmed_copy(source: Path, dest: Path, seconds: float) -> Path:
+    """Copy the first ``seconds`` of a video (stream copy, no re-encode; cut at a packet boundary)."""
+    import av
+
+    with av.open(str(source)) as src, av.open(str(dest), "w") as out:
+        kept = [s for s in src.streams if s.type in ("video", "audio")]
+        streams = {s.index: out.add_stream_from_template(s) for s in kept}
+        for packet in src.demux(*kept):
+            if packet.dts is None:
+                continue
+            if packet.pts is not None and float(packet.pts * packet.time_base) > seconds:
+                continue
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)
+    return dest

@@ -1,0 +1,447 @@
+"""Raw tracker output -> clean tracklets: pieces of one person's path that are safe to label as a whole.
+
+A tracklet must never contain an identity switch, because identification later gives each tracklet a
+single name. The tracker cannot promise that (dancers cross and merge), so the raw tracks are cut
+wherever a switch *could* hide, and only obvious continuations are joined again. The rules, applied in
+this order (only the observed rows of the raw tracks are used):
+
+1. **Shot cuts.** A track is split at every shot start (``timeline.shot_starts``): nothing continues
+   across a cut.
+2. **Long gaps.** A track is split where two successive observations are more than ``max_gap_s``
+   apart; shorter gaps are filled by interpolation in step 7.
+3. **Small boxes.** Pieces whose median box height is below ``min_height`` of the frame height are
+   dropped (audience, crowd, people far in the background).
+4. **Overlap episodes.** Whenever the boxes of two pieces overlap heavily in the same frame (IoU above
+   ``overlap_iou``, or the smaller box lying mostly - ``containment`` - inside a box not much larger
+   than itself), both pieces are cut at the start and at the end of that episode (interpolated boxes
+   count, so a dancer whose detection merged into her neighbour's box is caught too). Episodes of the
+   same pair less than ``overlap_merge_s`` apart form one episode. The stretch inside an episode
+   becomes a tracklet of its own (often brief, then dropped by rule 6).
+5. **Links.** A piece that ends because its track ended is joined to a piece that starts because a
+   new track started when the join is obvious: same shot, the second starts at most ``link_max_gap_s``
+   later, near where the first ended (``link_max_shift`` box heights) with a similar height
+   (``link_max_size_change``), the straight path between them overlaps nobody heavily, and neither
+   piece has another candidate.
+6. **Short pieces.** Pieces lasting less than ``min_duration_s`` or with fewer than
+   ``min_observations`` observations are dropped (detector noise, brief passers-by).
+7. **Filling.** Every frame between a tracklet's first and last observation gets a row, linearly
+   interpolated (``observed=False``). Tracklets are renumbered 1, 2, ... by first frame.
+
+:func:`build_tracklets_explained` also returns why every tracklet starts and ends, and what was dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fancam.errors import UsageError
+from fancam.geometry import box_area, intersection_matrix, iou_matrix
+from fancam.types import Timeline, TrackTable
+
+# Why a tracklet starts or ends (TrackletInfo.start_reason / end_reason).
+TRACK_START = "track_start"  # the tracker started the track here
+TRACK_END = "track_end"  # the tracker lost the track after this
+SHOT_CUT = "shot_cut"
+GAP = "gap"  # observations too far apart to interpolate
+OVERLAP = "overlap"  # heavy overlap with another person begins or ends here
+# Why a piece was dropped (DroppedPiece.reason).
+SMALL = "small"
+SHORT = "short"
+
+
+@dataclass(frozen=True)
+class TrackletConfig:
+    """Rules of :func:`build_tracklets`, in physical units.
+
+    Attributes:
+        max_gap_s: Longest gap (seconds) between two observations that is filled by interpolation;
+            a track is split at longer gaps.
+        overlap_iou: Two boxes with an IoU above this overlap heavily.
+        containment: Two boxes also overlap heavily when this share of the smaller one lies inside
+            the larger one ...
+        containment_min_area_ratio: ... and the smaller box has at least this fraction of the larger
+            one's area. The IoU of two boxes cannot exceed their area ratio, so below the tracker's
+            IoU threshold (0.3) the tracker cannot have swapped them: a person far in the
+            background inside a dancer's box is no reason to cut.
+        overlap_merge_s: Overlap episodes of the same pair closer than this (seconds) are merged.
+        min_duration_s: Shortest tracklet kept (first to last observation, seconds).
+        min_observations: Fewest observations (detections) a kept tracklet has.
+        min_height: Smallest median box height kept, as a fraction of the frame height.
+        link_max_gap_s: Longest pause (seconds) between a track's end and a new track's start that
+            can be linked; at most ``max_gap_s``.
+        link_max_shift: Largest distance between the end and start box centres, in box heights.
+        link_max_size_change: Largest relative change of box height between end and start.
+    """
+
+    max_gap_s: float = 1.0
+    overlap_iou: float = 0.4
+    containment: float = 0.75
+    containment_min_area_ratio: float = 0.3
+    overlap_merge_s: float = 0.3
+    min_duration_s: float = 0.5
+    min_observations: int = 3
+    min_height: float = 0.1
+    link_max_gap_s: float = 0.7
+    link_max_shift: float = 0.5
+    link_max_size_change: float = 0.25
+
+    def __post_init__(self) -> None:
+        for name in ("max_gap_s", "overlap_merge_s", "min_duration_s", "min_height", "link_max_gap_s",
+                     "link_max_shift", "link_max_size_change"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"TrackletConfig.{name} must be >= 0, got {value!r}")
+        for name in ("overlap_iou", "containment", "containment_min_area_ratio"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise UsageError(f"TrackletConfig.{name} must be in (0, 1], got {value!r}")
+        if self.min_observations < 1:
+            raise UsageError(f"TrackletConfig.min_observations must be >= 1, got {self.min_observations!r}")
+        if self.link_max_gap_s > self.max_gap_s:
+            raise UsageError(
+                f"TrackletConfig.link_max_gap_s ({self.link_max_gap_s}) must not exceed "
+                f"max_gap_s ({self.max_gap_s}): a linked gap must be fillable"
+            )
+
+
+@dataclass(frozen=True)
+class TrackletInfo:
+    """Where one output tracklet comes from (for debugging and reports).
+
+    Attributes:
+        tracklet_id: Id in the output table (1, 2, ...).
+        source_ids: Raw track ids it was built from (several when pieces were linked).
+        first_frame: First observed frame.
+        last_frame: Last observed frame.
+        n_observed: Number of observed rows.
+        start_reason: Why it starts (``track_start``, ``shot_cut``, ``gap``, ``overlap``).
+        end_reason: Why it ends (``track_end``, ``shot_cut``, ``gap``, ``overlap``).
+    """
+
+    tracklet_id: int
+    source_ids: tuple[int, ...]
+    first_frame: int
+    last_frame: int
+    n_observed: int
+    start_reason: str
+    end_reason: str
+
+
+@dataclass(frozen=True)
+class DroppedPiece:
+    """A piece of a raw track that was left out.
+
+    Attributes:
+        source_id: Raw track id.
+        first_frame: First observed frame of the piece.
+        last_frame: Last observed frame of the piece.
+        reason: ``small`` (boxes too small) or ``short`` (too brief or too few observations).
+    """
+
+    source_id: int
+    first_frame: int
+    last_frame: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrackletReport:
+    """Explanation of a :func:`build_tracklets` result.
+
+    Attributes:
+        tracklets: One entry per output tracklet, in id order.
+        dropped: Pieces that were left out, in the order they were dropped.
+    """
+
+    tracklets: tuple[TrackletInfo, ...]
+    dropped: tuple[DroppedPiece, ...]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Observed rows of one candidate tracklet (frames strictly increasing)."""
+
+    source_ids: tuple[int, ...]
+    frame: NDArray[np.int64]
+    xyxy: NDArray[np.float64]
+    score: NDArray[np.float64]
+    start_reason: str
+    end_reason: str
+
+    def cut(self, at: int) -> tuple[_Piece | None, _Piece | None]:
+        """Split before frame ``at``: rows ``< at`` and rows ``>= at`` (None when empty)."""
+        k = int(np.searchsorted(self.frame, at))
+        if k == 0:
+            return None, self
+        if k == len(self.frame):
+            return self, None
+        before = replace(self, frame=self.frame[:k], xyxy=self.xyxy[:k], score=self.score[:k],
+                         end_reason=OVERLAP)
+        after = replace(self, frame=self.frame[k:], xyxy=self.xyxy[k:], score=self.score[k:],
+                        start_reason=OVERLAP)
+        return before, after
+
+    def dense(self) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+        """Every frame from first to last observation with interpolated boxes (F,4) and scores (F,)."""
+        frames = np.arange(self.frame[0], self.frame[-1] + 1)
+        boxes = np.stack([np.interp(frames, self.frame, self.xyxy[:, j]) for j in range(4)], axis=1)
+        return frames, boxes, np.interp(frames, self.frame, self.score)
+
+    def dropped(self, reason: str) -> DroppedPiece:
+        return DroppedPiece(self.source_ids[0], int(self.frame[0]), int(self.frame[-1]), reason)
+
+
+def build_tracklets(
+    raw: TrackTable, timeline: Timeline, frame_size: tuple[int, int], config: TrackletConfig
+) -> TrackTable:
+    """Clean raw tracker output into tracklets; see the module docstring for the rules.
+
+    Args:
+        raw: Tracker output (observed rows; rows with ``observed=False`` are ignored).
+        timeline: Frame times and shot starts of the video.
+        frame_size: ``(width, height)`` of the displayed frame in pixels.
+        config: The rules' thresholds.
+
+    Returns:
+        One row per tracklet per frame from its first to its last observation, sorted by frame then
+        tracklet; tracklet ids are 1, 2, ... in order of first frame.
+
+    Raises:
+        ValueError: ``raw`` has frames outside the timeline or repeats a (frame, track) pair.
+    """
+    return build_tracklets_explained(raw, timeline, frame_size, config)[0]
+
+
+def build_tracklets_explained(
+    raw: TrackTable, timeline: Timeline, frame_size: tuple[int, int], config: TrackletConfig
+) -> tuple[TrackTable, TrackletReport]:
+    """:func:`build_tracklets`, also returning where each tracklet starts and ends, and what was dropped."""
+    observed = raw[raw.observed]
+    _validate(observed, timeline)
+    dropped: list[DroppedPiece] = []
+    pieces = _split_raw(observed, timeline, config.max_gap_s)
+    min_h = config.min_height * frame_size[1]
+    pieces = _keep(pieces, lambda p: bool(np.median(p.xyxy[:, 3] - p.xyxy[:, 1]) >= min_h), SMALL, dropped)
+    pieces = _cut_overlaps(pieces, timeline, config)
+    pieces = _link(pieces, timeline, config)
+
+    def long_enough(p: _Piece) -> bool:
+        duration = timeline.t[p.frame[-1]] - timeline.t[p.frame[0]]
+        return len(p.frame) >= config.min_observations and bool(duration >= config.min_duration_s - 1e-9)
+
+    pieces = _keep(pieces, long_enough, SHORT, dropped)
+    pieces.sort(key=lambda p: (int(p.frame[0]), p.source_ids))
+    return _fill(pieces), TrackletReport(_infos(pieces), tuple(dropped))
+
+
+def _validate(observed: TrackTable, timeline: Timeline) -> None:
+    if not len(observed):
+        return
+    if observed.frame.min() < 0 or observed.frame.max() >= timeline.n_frames:
+        raise ValueError(
+            f"track frames span {observed.frame.min()}..{observed.frame.max()} but the timeline has "
+            f"{timeline.n_frames} frames"
+        )
+    keys = observed.frame * (int(observed.track_id.max()) + 1) + observed.track_id
+    if len(np.unique(keys)) != len(keys):
+        raise ValueError("raw track table repeats a (frame, track_id) pair")
+
+
+def _keep(
+    pieces: list[_Piece], rule: Callable[[_Piece], bool], reason: str, dropped: list[DroppedPiece]
+) -> list[_Piece]:
+    kept = []
+    for p in pieces:
+        if rule(p):
+            kept.append(p)
+        else:
+            dropped.append(p.dropped(reason))
+    return kept
+
+
+def _split_raw(observed: TrackTable, timeline: Timeline, max_gap_s: float) -> list[_Piece]:
+    """Rules 1-2: one piece per raw track and shot, split at gaps longer than ``max_gap_s``."""
+    pieces = []
+    for tid in observed.track_ids():
+        rows = observed.track(int(tid))
+        frames = rows.frame
+        shot = timeline.shot_of(frames)
+        gap = np.diff(timeline.t[frames]) > max_gap_s + 1e-9
+        new_shot = np.diff(shot) != 0
+        breaks = np.flatnonzero(gap | new_shot) + 1
+        starts = np.r_[0, breaks]
+        ends = np.r_[breaks, len(frames)]
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            start = TRACK_START if i == 0 else (SHOT_CUT if new_shot[a - 1] else GAP)
+            end = TRACK_END if i == len(starts) - 1 else (SHOT_CUT if new_shot[b - 1] else GAP)
+            pieces.append(_Piece(
+                (int(tid),), frames[a:b].copy(), rows.xyxy[a:b].astype(np.float64),
+                rows.score[a:b].astype(np.float64), start, end,
+            ))
+    return pieces
+
+
+def heavy_overlap(a: NDArray, b: NDArray, config: TrackletConfig) -> NDArray[np.bool_]:
+    """Whether boxes ``a`` (N, 4) and ``b`` (M, 4) overlap heavily (rule 4) -> (N, M) bool."""
+    iou = iou_matrix(a, b)
+    inter = intersection_matrix(a, b)
+    area_a, area_b = box_area(a)[:, None], box_area(b)[None, :]
+    smaller, larger = np.minimum(area_a, area_b), np.maximum(area_a, area_b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = np.where(smaller > 0, inter / smaller, 0.0)
+        ratio = np.where(larger > 0, smaller / larger, 0.0)
+    contained = (inside >= config.containment) & (ratio >= config.containment_min_area_ratio)
+    return (iou > config.overlap_iou) | contained
+
+
+def _overlap_frames(pieces: list[_Piece], config: TrackletConfig) -> dict[tuple[int, int], list[int]]:
+    """Frames where each pair of pieces (i < j) overlaps heavily, on interpolated boxes."""
+    if len(pieces) < 2:
+        return {}
+    dense = [p.dense() for p in pieces]
+    frame = np.concatenate([d[0] for d in dense])
+    owner = np.concatenate([np.full(len(d[0]), i) for i, d in enumerate(dense)])
+    boxes = np.concatenate([d[1] for d in dense])
+    order = np.argsort(frame, kind="stable")
+    frame, owner, boxes = frame[order], owner[order], boxes[order]
+    starts = np.flatnonzero(np.r_[True, np.diff(frame) != 0])
+    ends = np.r_[starts[1:], len(frame)]
+    found: dict[tuple[int, int], list[int]] = {}
+    for a, b in zip(starts, ends, strict=True):
+        if b - a < 2:
+            continue
+        heavy = np.triu(heavy_overlap(boxes[a:b], boxes[a:b], config), k=1)
+        for i, j in zip(*np.nonzero(heavy), strict=True):
+            pi, pj = sorted((int(owner[a + i]), int(owner[a + j])))
+            found.setdefault((pi, pj), []).append(int(frame[a]))
+    return found
+
+
+def _episodes(frames: list[int], timeline: Timeline, merge_s: float) -> list[tuple[int, int]]:
+    """Group sorted overlap frames into (first, last) episodes, merging pauses up to ``merge_s``."""
+    out: list[tuple[int, int]] = []
+    for f in frames:
+        if out and timeline.t[f] - timeline.t[out[-1][1]] <= merge_s + 1e-9:
+            out[-1] = (out[-1][0], f)
+        else:
+            out.append((f, f))
+    return out
+
+
+def _cut_overlaps(pieces: list[_Piece], timeline: Timeline, config: TrackletConfig) -> list[_Piece]:
+    """Rule 4: cut both pieces of every heavy-overlap episode at its start and after its end."""
+    cuts: dict[int, set[int]] = {}
+    for (i, j), frames in _overlap_frames(pieces, config).items():
+        for first, last in _episodes(frames, timeline, config.overlap_merge_s):
+            for k in (i, j):
+                cuts.setdefault(k, set()).update((first, last + 1))
+    out = []
+    for k, piece in enumerate(pieces):
+        rest: _Piece | None = piece
+        for at in sorted(cuts.get(k, ())):
+            if rest is None:
+                break
+            before, rest = rest.cut(at)
+            if before is not None:
+                out.append(before)
+        if rest is not None:
+            out.append(rest)
+    return out
+
+
+def _link_candidates(
+    pieces: list[_Piece], timeline: Timeline, config: TrackletConfig
+) -> list[tuple[int, int]]:
+    """Pairs (a, b): piece a's track ended, piece b's track started, and b plausibly continues a."""
+    enders = [i for i, p in enumerate(pieces) if p.end_reason == TRACK_END]
+    starters = [i for i, p in enumerate(pieces) if p.start_reason == TRACK_START]
+    pairs = []
+    for a in enders:
+        pa = pieces[a]
+        fa = int(pa.frame[-1])
+        for b in starters:
+            pb = pieces[b]
+            fb = int(pb.frame[0])
+            if fb <= fa or timeline.t[fb] - timeline.t[fa] > config.link_max_gap_s + 1e-9:
+                continue
+            if timeline.shot_of(fa) != timeline.shot_of(fb):
+                continue
+            if _close(pa.xyxy[-1], pb.xyxy[0], config):
+                pairs.append((a, b))
+    return pairs
+
+
+def _close(end: NDArray, start: NDArray, config: TrackletConfig) -> bool:
+    h_end, h_start = end[3] - end[1], start[3] - start[1]
+    h = (h_end + h_start) / 2
+    if h <= 0:
+        return False
+    shift = math.hypot(start[0] + start[2] - end[0] - end[2], start[1] + start[3] - end[1] - end[3]) / 2
+    return shift <= config.link_max_shift * h and abs(h_start / h_end - 1) <= config.link_max_size_change
+
+
+def _bridge_is_clear(pieces: list[_Piece], a: int, b: int, config: TrackletConfig) -> bool:
+    """Whether the straight path from piece a's end to piece b's start overlaps nobody heavily."""
+    pa, pb = pieces[a], pieces[b]
+    f0, f1 = int(pa.frame[-1]), int(pb.frame[0])
+    frames = np.arange(f0, f1 + 1)
+    w = ((frames - f0) / (f1 - f0))[:, None]
+    bridge = pa.xyxy[-1] * (1 - w) + pb.xyxy[0] * w
+    for k, other in enumerate(pieces):
+        if k in (a, b) or other.frame[-1] < f0 or other.frame[0] > f1:
+            continue
+        oframes, oboxes, _ = other.dense()
+        common, i_bridge, i_other = np.intersect1d(frames, oframes, return_indices=True)
+        if len(common) and np.any(np.diag(heavy_overlap(bridge[i_bridge], oboxes[i_other], config))):
+            return False
+    return True
+
+
+def _link(pieces: list[_Piece], timeline: Timeline, config: TrackletConfig) -> list[_Piece]:
+    """Rule 5: join obvious continuations (unique candidates on both sides, clear bridge)."""
+    pairs = _link_candidates(pieces, timeline, config)
+    n_out = np.bincount([a for a, _ in pairs], minlength=len(pieces))
+    n_in = np.bincount([b for _, b in pairs], minlength=len(pieces))
+    follow = {
+        a: b for a, b in pairs if n_out[a] == 1 and n_in[b] == 1 and _bridge_is_clear(pieces, a, b, config)
+    }
+    followers = set(follow.values())
+    heads = [i for i in range(len(pieces)) if i not in followers]
+    out = []
+    for head in heads:
+        chain = [head]
+        while chain[-1] in follow:
+            chain.append(follow[chain[-1]])
+        parts = [pieces[i] for i in chain]
+        out.append(_Piece(
+            tuple(s for p in parts for s in p.source_ids),
+            np.concatenate([p.frame for p in parts]),
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.score for p in parts]),
+            parts[0].start_reason,
+            parts[-1].end_reason,
+        ))
+    return out
+
+
+def _fill(pieces: list[_Piece]) -> TrackTable:
+    """Rule 7: dense rows for every tracklet, ids 1..N in list order, sorted by frame then id."""
+    tables = []
+    for tid, piece in enumerate(pieces, start=1):
+        frames, boxes, scores = piece.dense()
+        observed = np.isin(frames, piece.frame)
+        tables.append(TrackTable(frames, np.full(len(frames), tid), boxes, scores, observed))
+    return TrackTable.concat(tables).sorted()
+
+
+def _infos(pieces: list[_Piece]) -> tuple[TrackletInfo, ...]:
+    return tuple(
+        TrackletInfo(tid, p.source_ids, int(p.frame[0]), int(p.frame[-1]), len(p.frame), p.start_reason,
+                     p.end_reason)
+        for tid, p in enumerate(pieces, start=1)
+    )
