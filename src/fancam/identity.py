@@ -92,7 +92,7 @@ def identify(
     expected = expected_performers(tracks, timeline, config.min_together_s)
     labels = cluster_tracklets(tracklets, evidence, config.linking, expected)
     log.info("%d tracklets -> %d performers (%d seen together)", len(tracklets), labels.max() + 1, expected)
-    group, naming = None, {}
+    group, naming = None, _link_confidence(labels, evidence)
     if gallery is not None and len(gallery):
         gallery = choose_group(gallery, appearance, config.naming)
         group = gallery.groups[0] if len(gallery.groups) == 1 else None
@@ -100,6 +100,25 @@ def identify(
     index = {int(t): k for k, t in enumerate(tracklets.ids)}
     cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
     return IdentityResult(cluster=cluster, naming=naming, group=group)
+
+
+def _link_confidence(labels: NDArray[np.int64], evidence: Evidence) -> dict[int, Naming]:
+    """Numbered performers' confidence: how strongly the evidence supports joining their tracklets.
+
+    The sigmoid of the mean log-odds over the linked pairs that carry evidence; 1 for a performer made
+    of one tracklet (nothing was joined, nothing can be joined wrongly).
+    """
+    out = {}
+    for c in range(int(labels.max()) + 1):
+        k = np.flatnonzero(labels == c)
+        w = evidence.weight[np.ix_(k, k)]
+        np.fill_diagonal(w, 0.0)
+        if w.sum() <= 0:
+            out[c] = Naming(confidence=1.0)
+            continue
+        mean = float((evidence.log_odds[np.ix_(k, k)] * w).sum() / w.sum())
+        out[c] = Naming(confidence=float(1.0 / (1.0 + np.exp(-mean))))
+    return out
 
 
 def _name(
