@@ -45,7 +45,7 @@ def sample_rows(
     frame_size: tuple[int, int],
     config: SamplingConfig,
 ) -> NDArray[np.int64]:
-    """Row indices of ``tracks`` to sample, sorted by frame.
+    """Row indices of ``tracks`` to sample, sorted by frame; at least one per tracklet when possible.
 
     Args:
         tracks: Tracklet table.
@@ -65,9 +65,16 @@ def sample_rows(
     quality = (h / height) * tracks.score * (1.0 - overlap) * np.where(clipped, 0.5, 1.0)
     chosen: list[NDArray[np.int64]] = []
     for tracklet in tracks.track_ids():
-        rows = np.flatnonzero((tracks.track_id == tracklet) & usable)
+        mine = tracks.track_id == tracklet
+        rows = np.flatnonzero(mine & usable)
         if len(rows):
             chosen.append(_spread(rows, tracks.frame, quality, timeline, config))
+        else:
+            # No clear moment at all (e.g. always half hidden): its least crowded observed row still
+            # gives some evidence to link it (overlapped pixels weigh less in the body descriptor).
+            fallback = np.flatnonzero(mine & tracks.observed)
+            if len(fallback):
+                chosen.append(fallback[[np.argmin(overlap[fallback] - 1e-3 * quality[fallback])]])
     if not chosen:
         return np.zeros(0, np.int64)
     out = np.concatenate(chosen)
