@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,8 +36,8 @@ from fancam.cache import (
     stage_key,
     write_json_atomic,
 )
-from fancam.detect import make_detector
-from fancam.errors import ModelError, ProcessingError
+from fancam.detect import detector_settings, make_detector
+from fancam.errors import GalleryError, ModelError, ProcessingError, VideoError
 from fancam.faces import FaceAnalyzer, FaceConfig
 from fancam.gallery import Gallery, load_gallery
 from fancam.identity import IdentityConfig, identify
@@ -90,6 +91,7 @@ class Analysis:
         tracks: Tracklet table (``track_id`` = tracklet id), one row per tracklet per frame.
         cast: Person of every row, and the performers.
         stage_seconds: Wall time per stage of the run that computed it (empty parts when reused).
+        gallery_members: ``group/member`` of every usable gallery member (empty without a gallery).
     """
 
     folder: Path
@@ -98,6 +100,11 @@ class Analysis:
     tracks: TrackTable
     cast: Cast
     stage_seconds: dict[str, float]
+    gallery_members: tuple[str, ...] = ()
+
+
+MIN_FRAME_SIDE = 64
+"""Smallest frame side (pixels) a video can have: below it there is nobody to detect or show."""
 
 
 def default_folder(video: Path) -> Path:
@@ -114,25 +121,35 @@ def analyze(
     settings: AnalysisSettings | None = None,
     progress: bool = True,
 ) -> Analysis:
-    """Analyse ``video`` or reuse a valid analysis folder (see the module docstring)."""
+    """Analyse ``video`` or reuse a valid analysis folder (see the module docstring).
+
+    Raises:
+        InputError: unusable video, gallery or analysis folder (checked before any work).
+        ProcessingError: nobody to follow in the video.
+    """
     settings = settings or AnalysisSettings()
     video = Path(video)
+    if gallery is not None:
+        check_gallery_folder(gallery)
     info = probe(video)
+    if min(info.width, info.height) < MIN_FRAME_SIDE:
+        raise VideoError(f"{str(video)!r} is {info.width}x{info.height} pixels, too small to find people "
+                         f"in (fancam needs at least {MIN_FRAME_SIDE} pixels on each side)")
     folder = ensure_writable_dir(Path(out) if out else default_folder(video), "analysis folder")
     names = settings.model_names()
     with folder_lock(folder):
         run = _Run(video, info, folder, Manifest(folder), settings, progress)
         detector_id = models.model_id(names["detector"])
-        scan_key = stage_key(file_sha256(video), {"detector": detector_id, "scan": settings.scan})
+        scan_key = stage_key(file_sha256(video), {
+            "detector": detector_id, "detector_settings": detector_settings(names["detector"]),
+            "stride": settings.scan.stride(info.fps, names["detector"]), "scan": settings.scan,
+        })
         scanned = _scan_stage(run, scan_key, names["detector"])
         tracks, report = build_tracklets_explained(
             scanned.raw, scanned.timeline, (info.width, info.height), settings.tracklets
         )
         if not len(tracks):
-            raise ProcessingError(
-                f"no people found in {str(video)!r}: nobody was detected large enough and long enough "
-                "to follow; is there a performer in this video?"
-            )
+            raise ProcessingError(_nobody_message(video, scanned, names["detector"], settings.tracklets))
         analyzer = make_face_analyzer(names)
         face_ids = {"face": analyzer.model_id, "sampling": settings.sampling}
         appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
@@ -142,8 +159,28 @@ def analyze(
             "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
         })
         cast = _identity_stage(run, identity_key, (tracks, report, scanned.timeline, appearance), loaded)
-    times = {**scanned.timer.seconds, **run.manifest.info("appearance").get("seconds", {})}
-    return Analysis(folder, info, scanned.timeline, tracks, cast, times)
+    times = {**scanned.timer.seconds, **run.seconds}
+    members = tuple(m.key for m in loaded.members) if loaded is not None else ()
+    return Analysis(folder, info, scanned.timeline, tracks, cast, times, members)
+
+
+def check_gallery_folder(gallery: Path) -> None:
+    """Fail early (before the long analysis) when the gallery folder cannot be a gallery."""
+    gallery = Path(gallery)
+    if not gallery.is_dir():
+        what = "is a file, not a folder" if gallery.exists() else "not found"
+        raise GalleryError(
+            f"gallery folder {what}: {str(gallery)!r} (expected GALLERY/<group>/<member>/*.jpg)"
+        )
+
+
+def _nobody_message(video: Path, scanned: ScanResult, detector: str, rules: TrackletConfig) -> str:
+    n = scanned.timeline.n_frames
+    if not len(scanned.raw):
+        return (f"no people found in {str(video)!r}: the person detector ({detector}) found nobody in "
+                f"{n} frames; if people are there but small or dark, try --quality balanced")
+    return (f"no one to follow in {str(video)!r}: people were detected, but nobody was at least "
+            f"{rules.min_height:.0%} of the frame height for {rules.min_duration_s:g} s or more")
 
 
 def make_face_analyzer(names: dict[str, str]) -> FaceAnalyzer:
@@ -172,6 +209,9 @@ def gallery_fingerprint(gallery: Gallery | None) -> str | None:
 
 # ------------------------------------------------------------------------------------------ scan stage
 
+CORRUPT = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
+"""What reading a damaged cache file raises (it is then recomputed)."""
+
 SCAN_FILE = "scan.npz"
 
 
@@ -185,22 +225,41 @@ class _Run:
     manifest: Manifest
     settings: AnalysisSettings
     progress: bool
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
     cached = _load_scan(run.folder / SCAN_FILE) if run.manifest.valid("scan", key) else None
     if cached is not None:
         log.info("reusing the detection and tracking in %s", run.folder)
+        if cached.skipped:  # say it again: the user may not have seen the first run
+            ranges = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in cached.skipped)
+            log.warning("%s: could not decode %s; those parts were skipped", run.video, ranges)
+        _warn_if_cut_short(run, cached)
         return cached
     detector = make_detector(detector_name, model_path=models.ensure_model(detector_name))
     with progress_bar(run.info.n_frames, "detect+track", enabled=run.progress) as bar:
         result = scan(run.video, run.info, detector, run.settings.scan, progress=bar.update)
-    if not result.timeline.n_frames:
-        raise ProcessingError(f"{str(run.video)!r} has no decodable video frames")
+    n = result.timeline.n_frames
+    if n < 2:
+        raise VideoError(f"{str(run.video)!r} has {n} decodable video frame{'s' * (n != 1)}: it is a "
+                         "still picture or damaged; fancam needs a moving video")
+    _warn_if_cut_short(run, result)
+    run.manifest.forget("scan")
     _save_scan(run.folder / SCAN_FILE, result)
     info = {"seconds": result.timer.seconds, "stride": result.stride}
     run.manifest.record("scan", key, [SCAN_FILE], info)
     return result
+
+
+def _warn_if_cut_short(run: _Run, scanned: ScanResult) -> None:
+    """Warn when far fewer seconds decoded than the file claims (a truncated download)."""
+    claimed = run.info.duration_s
+    step = 1.0 / run.info.fps if run.info.fps > 0 else 0.0
+    decoded = max([float(scanned.timeline.t[-1]) + step] + [b for _, b in scanned.skipped])
+    if claimed and decoded < 0.9 * claimed - 2 * step:
+        log.warning("%s: only %.1f s of the %.1f s the file announces could be decoded; the end of the "
+                    "file is missing or damaged (was the download complete?)", run.video, decoded, claimed)
 
 
 def _save_scan(path: Path, result: ScanResult) -> None:
@@ -217,14 +276,14 @@ def _save_scan(path: Path, result: ScanResult) -> None:
 
 def _load_scan(path: Path) -> ScanResult | None:
     try:
-        with np.load(path) as z:
+        with open(path, "rb") as f, np.load(f) as z:
             raw = TrackTable(z["frame"], z["track_id"], z["xyxy"], z["score"], np.ones(len(z["frame"]), bool))
             return ScanResult(
                 raw=raw, timeline=Timeline(z["t"], z["shot_starts"]),
                 skipped=tuple(map(tuple, z["skipped"])), stride=int(z["stride"]),
                 n_detections=int(z["n_detections"]), timer=StageTimer(),
             )
-    except (OSError, KeyError, ValueError) as e:
+    except CORRUPT as e:
         log.warning("ignoring unreadable cache %s (%s)", path, e)
         return None
 
@@ -240,18 +299,22 @@ def _appearance_stage(
     path = run.folder / APPEARANCE_FILE
     if run.manifest.valid("appearance", key):
         try:
+            if not zipfile.is_zipfile(path):
+                raise ValueError("not an npz file")
             cached = Appearance.load(path)
             if len(cached.rows) == 0 or cached.rows.max() < len(tracks):
                 return cached
-        except (OSError, KeyError, ValueError) as e:
+        except CORRUPT as e:
             log.warning("ignoring unreadable cache %s (%s)", path, e)
     start = time.perf_counter()
     rows = sample_rows(tracks, crowding(tracks), timeline, (run.info.width, run.info.height),
                        run.settings.sampling)
     appearance = extract_appearance(run.video, tracks, rows, analyzer, progress=run.progress)
+    run.manifest.forget("appearance")
     with atomic_path(path) as tmp:
         appearance.save(tmp)
     seconds = {"appearance": time.perf_counter() - start}
+    run.seconds.update(seconds)
     run.manifest.record("appearance", key, [APPEARANCE_FILE], {"seconds": seconds, "samples": len(rows)})
     return appearance
 
@@ -277,6 +340,7 @@ def _identity_stage(
         return cached
     result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
     cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
+    run.manifest.forget("identity")
     _save_cast(path, cast)
     write_tracks_csv(run.folder / TRACKS_CSV, tracks, cast, timeline)
     write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
@@ -293,10 +357,10 @@ def _save_cast(path: Path, cast: Cast) -> None:
 
 def _load_cast(path: Path, n_rows: int) -> Cast | None:
     try:
-        with np.load(path) as z:
+        with open(path, "rb") as f, np.load(f) as z:
             person = z["person"]
             entries = json.loads(str(z["people"]))
-    except (OSError, KeyError, ValueError) as e:
+    except CORRUPT as e:
         log.warning("ignoring unreadable cache %s (%s)", path, e)
         return None
     if len(person) != n_rows:

@@ -4,6 +4,11 @@ A stage result is reused only when its *key* matches: the sha256 of the video's 
 settings and the ids (with digests) of the models it used, chained with the key of the stage it builds
 on. So a changed video, setting, gallery or model recomputes exactly the stages that depend on it, and
 nothing is ever keyed by a file name.
+
+Every file is written under a hidden temporary name carrying the writer's process id and renamed when
+complete; a stage's manifest entry is dropped before its files are replaced. A run killed at any point
+(even with SIGKILL) therefore leaves no half-written file under a final name and no manifest entry
+vouching for replaced files, and the temporary files it left are removed by the next write beside them.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import hashlib
 import json
 import logging
 import os
+import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from fancam import __version__
 from fancam.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -51,16 +59,57 @@ def _jsonable(value: Any) -> Any:
 
 def stage_key(parent: str, settings: Any) -> str:
     """Key of a stage: sha256 over its parent's key and its settings (dataclasses, dicts, scalars)."""
-    blob = json.dumps([FORMAT_VERSION, parent, _jsonable(settings)], sort_keys=True, default=str)
+    blob = json.dumps(
+        [FORMAT_VERSION, __version__, parent, _jsonable(settings)], sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def temp_path_beside(final: Path) -> Path:
-    """Create an empty hidden temporary file beside ``final`` (same folder, same suffix)."""
+    """Create an empty hidden temporary file beside ``final`` (same folder, same suffix).
+
+    The name carries this process's id, ``.STEM.PID-RANDOM.partSUFFIX``, so that temporary files left
+    by a killed run (SIGKILL, power loss) are recognised and removed by the next write of the same
+    output (see :func:`sweep_stale_temps`); those of a run still in progress are left alone.
+    """
     final = Path(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
+    sweep_stale_temps(final)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{final.stem}.{os.getpid()}-", suffix=f".part{final.suffix}", dir=final.parent
+    )
     os.close(fd)
     return Path(tmp)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def sweep_stale_temps(final: Path) -> list[Path]:
+    """Delete temporary files of ``final`` left by processes that no longer run; return them."""
+    final = Path(final)
+    pattern = re.compile(rf"\.{re.escape(final.stem)}\.(\d+)-[a-z0-9_]+\.part{re.escape(final.suffix)}")
+    removed = []
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            try:
+                entry.unlink()
+            except OSError:
+                continue
+            log.info("removed %s, left by an interrupted run", entry)
+            removed.append(entry)
+    return removed
 
 
 def publish(tmp: Path, final: Path) -> None:
@@ -106,17 +155,44 @@ def read_json(path: Path) -> Any | None:
         return None
 
 
-def ensure_writable_dir(path: Path, what: str = "output folder") -> Path:
-    """Create ``path`` (and parents) if needed and check it is a writable directory."""
+def dir_is_writable(path: Path) -> bool:
+    """True if ``path`` is a folder we may write to.
+
+    Write permission bits are required even for root (who could write anyway): a folder made
+    read-only on purpose is left untouched.
+    """
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return False
+    has_write_bit = bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return stat.S_ISDIR(mode) and has_write_bit and os.access(path, os.W_OK | os.X_OK)
+
+
+def ensure_writable_dir(path: Path, what: str = "output folder", option: str = "--out") -> Path:
+    """Create ``path`` (and parents) if needed and check it is a writable directory.
+
+    Args:
+        path: The folder.
+        what: What it is, for messages ("analysis folder", "output folder").
+        option: The command-line option that chooses another one, for messages.
+
+    Raises:
+        InputError: It exists as a file, cannot be created, or is read-only (see :func:`dir_is_writable`).
+    """
     path = Path(path)
+    hint = f"choose another with {option}"
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and existing != path and existing.is_dir() and not dir_is_writable(existing):
+        raise InputError(f"cannot create {what} {str(path)!r}: {str(existing)!r} is read-only; {hint}")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except FileExistsError as e:
-        raise InputError(f"{what} {str(path)!r} exists and is not a folder") from e
+        raise InputError(f"{what} {str(path)!r} exists and is not a folder; {hint}") from e
     except OSError as e:
-        raise InputError(f"cannot create {what} {str(path)!r}: {e.strerror}") from e
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise InputError(f"{what} {str(path)!r} is not writable; choose another with --out")
+        raise InputError(f"cannot create {what} {str(path)!r}: {e.strerror}; {hint}") from e
+    if not dir_is_writable(path):
+        raise InputError(f"{what} {str(path)!r} is not writable; {hint}")
     return path
 
 
@@ -158,6 +234,15 @@ class Manifest:
         """Mark ``stage`` complete with ``key`` and its output files, and save the manifest."""
         self._stages[stage] = {"key": key, "files": list(files), **(info or {})}
         write_json_atomic(self.folder / self.NAME, {"format": FORMAT_VERSION, "stages": self._stages})
+
+    def forget(self, stage: str) -> None:
+        """Mark ``stage`` as not computed (before its files are overwritten), and save the manifest.
+
+        A run killed while it rewrites a stage's files then leaves no entry claiming them for the
+        previous key: nothing half-replaced or stale can be reused.
+        """
+        if self._stages.pop(stage, None) is not None:
+            write_json_atomic(self.folder / self.NAME, {"format": FORMAT_VERSION, "stages": self._stages})
 
     def info(self, stage: str) -> dict[str, Any]:
         """What was recorded for ``stage`` (empty when nothing)."""

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from fancam import __version__, models
@@ -17,6 +21,7 @@ from fancam.errors import (
     EXIT_PROCESSING,
     EXIT_USAGE,
     FancamError,
+    InputError,
     UsageError,
 )
 
@@ -25,11 +30,18 @@ log = logging.getLogger("fancam")
 EPILOG = f"""\
 exit status:
   {EXIT_OK}    success
-  {EXIT_USAGE}    usage error (bad or conflicting options)
+  {EXIT_USAGE}    usage error (bad or conflicting options, unknown --person/--member)
   {EXIT_INPUT}    input error (missing/unreadable/invalid video, gallery, GT or output location)
   {EXIT_PROCESSING}    processing error (e.g. no people found in the video)
   {EXIT_MODEL}    model error (model missing, corrupt, or cannot be downloaded)
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); no half-written output is left behind
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C or kill); no half-written output is left behind
+  Errors are one line on stderr naming the file and what to do; --verbose adds the traceback.
+
+files:
+  Inputs are never modified. Outputs are written under a temporary name and renamed when complete.
+  An existing output is replaced only with --force (eval --json reports are always replaced); an
+  output equal to the input is refused. The analysis folder is a cache: it is reused only when the
+  video bytes, settings, gallery photos and models are the same, and recomputed otherwise.
 
 examples:
   fancam analyze dance.mp4                      # writes dance.fancam/ (tracks.csv, people.json)
@@ -119,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analysis_options(p)
     p.add_argument("--crop", type=Path, metavar="OUT.crop.csv", help="camera path of a render to score")
     p.add_argument("--target", metavar="NAME", help="GT person the --crop render follows")
-    p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the metrics as JSON")
+    p.add_argument("--json", type=Path, metavar="OUT.json",
+                   help="also write the metrics as JSON (replaced if it exists)")
     p.set_defaults(run=_cmd_eval)
 
     p = sub.add_parser("models", help="list, download or verify models")
@@ -158,9 +171,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_people(args: argparse.Namespace) -> int:
-    from fancam.sheet import default_sheet_path, write_sheet
+    from fancam.sheet import check_sheet_output, default_sheet_path, write_sheet
 
     output = args.output or default_sheet_path(args.video)
+    check_sheet_output(output, args.video, force=args.force)
     result = _analyze(args)
     write_sheet(result, output, force=args.force)
     print(f"contact sheet: {output}")
@@ -168,7 +182,7 @@ def _cmd_people(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from fancam.produce import RenderOptions, Selection, make_fancams
+    from fancam.produce import RenderOptions, Selection, check_output_location, make_fancams
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise UsageError("need 0 <= --start < --end")
@@ -177,6 +191,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         framing=args.framing, aspect=args.aspect, height=args.height, start_s=args.start,
         end_s=args.end, output=args.output, debug=args.debug, force=args.force,
     )
+    check_output_location(args.video, selection, options)
     result = _analyze(args)
     for done in make_fancams(result, selection, options, progress=not args.quiet):
         extra = f" + {done.crop_csv.name}" if done.crop_csv else ""
@@ -187,9 +202,20 @@ def _cmd_render(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from fancam.cache import write_text_atomic
     from fancam.evaluate import evaluate, format_report, load_gt
+    from fancam.video import check_readable_file
 
     if (args.crop is None) != (args.target is None):
         raise UsageError("--crop and --target go together: the camera path and the GT person it follows")
+    check_readable_file(args.gt, "ground truth")
+    if args.crop is not None:
+        check_readable_file(args.crop, "camera path")
+    if args.json is not None:
+        inputs = [args.video, args.gt] + ([args.crop] if args.crop else [])
+        if any(args.json.resolve() == Path(f).resolve() for f in inputs):
+            raise InputError(f"refusing to overwrite the input {str(args.json)!r} with the report; "
+                             "choose another --json")
+        if not args.json.parent.is_dir():
+            raise InputError(f"output folder does not exist: {str(args.json.parent)!r}")
     result = _analyze(args)
     gt = load_gt(args.gt, n_frames=result.timeline.n_frames)
     report = evaluate(
@@ -222,17 +248,23 @@ def _cmd_models_verify(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``fancam`` command; returns the exit status."""
+    """Run the ``fancam`` command; returns the exit status (also for usage errors and ``--help``)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    fmt = "%(name)s: %(levelname)s: %(message)s" if args.verbose else "fancam: %(levelname)s: %(message)s"
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=fmt)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse: --help, --version or a usage error (already printed)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    with _stderr_logging(args.verbose), _sigterm_as_interrupt():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
     except FancamError as e:
         if args.verbose:
-            log.exception("failed")
+            traceback.print_exc(file=sys.stderr)
         print(f"fancam: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
@@ -241,12 +273,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("fancam: error: out of memory; try a shorter clip (--start/--end)", file=sys.stderr)
         return EXIT_PROCESSING
+    except OSError as e:  # disk full, a file vanished or was locked while we worked
+        if args.verbose:
+            traceback.print_exc(file=sys.stderr)
+        where = f": {e.filename!r}" if e.filename else ""
+        print(f"fancam: error: {e.strerror or e}{where}; check the file, its folder and the free disk "
+              "space", file=sys.stderr)
+        return EXIT_INPUT
     except Exception as e:  # a bug: say so in one line, keep the traceback for --verbose
         if args.verbose:
-            raise
+            traceback.print_exc(file=sys.stderr)
         print(f"fancam: internal error: {type(e).__name__}: {e} (rerun with --verbose for details "
               "and please report it)", file=sys.stderr)
         return EXIT_PROCESSING
+
+
+@contextlib.contextmanager
+def _stderr_logging(verbose: bool) -> Iterator[None]:
+    """Send fancam's log records to the current stderr for the duration of one command."""
+    fmt = "%(name)s: %(levelname)s: %(message)s" if verbose else "fancam: %(levelname)s: %(message)s"
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    level = logging.INFO if verbose else logging.WARNING
+    handler.setLevel(level)
+    old_level = log.level
+    log.addHandler(handler)
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (``kill PID``) into KeyboardInterrupt, so partial outputs are cleaned up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fancam.cache import atomic_path
+from fancam.cache import atomic_path, dir_is_writable
 from fancam.errors import GalleryError
 from fancam.faces import EMBEDDING_DIM, UNKNOWN_SIMILARITY, FaceAnalyzer, FaceCandidate
 from fancam.models import fancam_home
@@ -405,20 +403,6 @@ def _rel(path: Path, root: Path) -> str:
 # --------------------------------------------------------------------------------------------------
 # Cache
 # --------------------------------------------------------------------------------------------------
-
-
-def dir_is_writable(path: Path) -> bool:
-    """True if ``path`` is a folder we may write to.
-
-    Write permission bits are required even for root (who could write anyway): a folder made
-    read-only on purpose is left untouched.
-    """
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return False
-    has_write_bit = bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    return has_write_bit and os.access(path, os.W_OK | os.X_OK)
 
 
 def _cache_file(root: Path, cache_dir: Path | None) -> Path:

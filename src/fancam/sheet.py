@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.analysis import Analysis
-from fancam.cache import atomic_path, ensure_writable_dir
+from fancam.cache import atomic_path, dir_is_writable
 from fancam.errors import InputError
 from fancam.people import Person
 from fancam.video import iter_frames
@@ -24,14 +24,30 @@ def default_sheet_path(video: Path) -> Path:
     return video.with_name(video.stem + ".people.jpg")
 
 
+def check_sheet_output(output: Path, video: Path, *, force: bool = False) -> None:
+    """Refuse a sheet path that is the input video, exists (without ``force``) or has no writable folder.
+
+    Raises:
+        InputError: with what to do about it.
+    """
+    output, video = Path(output), Path(video)
+    if output.resolve() == video.resolve() or (output.exists() and output.samefile(video)):
+        raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
+    if output.is_dir():
+        raise InputError(f"{str(output)!r} is a folder; give -o a file name ending in .jpg")
+    folder = output.parent
+    if not folder.is_dir():
+        raise InputError(f"output folder does not exist: {str(folder)!r}; create it or choose another -o")
+    if not dir_is_writable(folder):
+        raise InputError(f"output folder {str(folder)!r} is not writable; choose another -o")
+    if output.exists() and not force:
+        raise InputError(f"{str(output)!r} already exists; use --force to overwrite it")
+
+
 def write_sheet(analysis: Analysis, output: Path, *, force: bool = False) -> Path:
     """Write the contact sheet JPEG (atomically); refuse to overwrite unless ``force``."""
     output = Path(output)
-    if output.resolve() == analysis.info.path.resolve():
-        raise InputError(f"refusing to overwrite the input video {str(output)!r}; choose another -o")
-    if output.exists() and not force:
-        raise InputError(f"{str(output)!r} already exists; use --force to overwrite it")
-    ensure_writable_dir(output.parent, "output folder")
+    check_sheet_output(output, analysis.info.path, force=force)
     tiles = [_tile(person, crop) for person, crop in zip(analysis.cast.people, _crops(analysis), strict=True)]
     sheet = _grid(tiles)
     with atomic_path(output) as tmp:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -26,30 +27,93 @@ log = logging.getLogger(__name__)
 
 
 def check_readable_file(path: Path, what: str = "video") -> Path:
-    """Return ``path`` if it is an existing, readable, non-empty file; raise InputError otherwise."""
+    """Return ``path`` if it is an existing, readable, non-empty file; raise InputError otherwise.
+
+    A file without any read permission bit counts as unreadable even for root (who could read it
+    anyway): it was locked on purpose.
+    """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{what} not found: {str(path)!r}")
+        raise InputError(f"{what} not found: {str(path)!r}; check the path")
     if path.is_dir():
-        raise InputError(f"{what} is a directory, not a file: {str(path)!r}")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"{what} is not readable (check its permissions): {str(path)!r}")
+        raise InputError(f"{what} is a folder, not a file: {str(path)!r}")
+    mode = path.stat().st_mode
+    if not os.access(path, os.R_OK) or not mode & (stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH):
+        raise InputError(f"{what} is not readable (no read permission): {str(path)!r}; "
+                         "fix its permissions (chmod +r) or use a copy")
     if path.stat().st_size == 0:
-        raise InputError(f"{what} is an empty file: {str(path)!r}")
+        raise InputError(f"{what} is an empty file (0 bytes): {str(path)!r}; was the download complete?")
     return path
+
+
+IMAGE_FORMATS = ("image2", "image2pipe")
+"""FFmpeg demuxers of still images (besides the ``*_pipe`` ones: jpeg_pipe, png_pipe, webp_pipe...)."""
 
 
 def _open(path: Path) -> av.container.InputContainer:
     check_readable_file(path)
     try:
         container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except PermissionError as e:
+        raise InputError(f"video is not readable (permission denied): {str(path)!r}") from e
     except (av.FFmpegError, UnicodeDecodeError) as e:
-        raise VideoError(f"cannot open {str(path)!r} as a video ({e}); is it a video file?") from e
-    if not container.streams.video:
+        raise VideoError(f"cannot open {str(path)!r} as a video: {_why_unopenable(path, e)}") from e
+    fmt = container.format.name
+    if fmt in IMAGE_FORMATS or fmt.endswith("_pipe"):
         container.close()
-        kind = "audio-only file" if container.streams.audio else "file without a video stream"
-        raise VideoError(f"{str(path)!r} is an {kind}; fancam needs a video")
+        raise VideoError(f"{str(path)!r} is a still image ({fmt.removesuffix('_pipe')}), not a video")
+    pictures = av.stream.Disposition.attached_pic
+    if not [s for s in container.streams.video if not s.disposition & pictures]:
+        kind = "an audio-only file" if container.streams.audio else "a file without a video stream"
+        container.close()
+        raise VideoError(f"{str(path)!r} is {kind}; fancam needs a video")
     return container
+
+
+def _why_unopenable(path: Path, error: Exception) -> str:
+    """A user-facing reason why FFmpeg could not open ``path``."""
+    problem = mp4_structure_problem(path)
+    if problem:
+        return problem
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "it is a text file, not a video (was a web page saved instead of the video?)"
+    reason = getattr(error, "strerror", None) or str(error)
+    return f"{reason}; the file is damaged or not a video format FFmpeg knows"
+
+
+def mp4_structure_problem(path: Path) -> str | None:
+    """What is wrong with the top-level boxes of an MP4/MOV file, or None (fine, or not an MP4).
+
+    A file whose first box is ``ftyp`` is an ISO media file; without a ``moov`` box (the index,
+    often written last) it cannot be played: the download or the recording did not finish.
+    """
+    size = Path(path).stat().st_size
+    kinds: list[bytes] = []
+    truncated = False
+    with open(path, "rb") as f:
+        pos = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            head = f.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if length == 1 and len(head) == 16:
+                length = int.from_bytes(head[8:16], "big")
+            elif length == 0:
+                length = size - pos
+            if length < 8:
+                break
+            kinds.append(kind)
+            if pos + length > size:
+                truncated = True
+                break
+            pos += length
+    if not kinds or kinds[0] != b"ftyp" or b"moov" in kinds:
+        return None
+    cut = " and ends early" if truncated else ""
+    return ("it is an MP4/MOV file without its index ('moov' box)" + cut + ": the download or the "
+            "recording did not finish; download or export it again")
 
 
 def _quarter_turns(rotation: float | int | None) -> int:
@@ -59,22 +123,22 @@ def _quarter_turns(rotation: float | int | None) -> int:
     return int(round(float(rotation) / 90.0)) % 4
 
 
-def _first_frame_rotation(container: av.container.InputContainer) -> int:
+def _first_frame_rotation(container: av.container.InputContainer) -> int | None:
+    """Rotation of the first decodable frame, or None when no frame can be decoded at all."""
     stream = container.streams.video[0]
-    try:
-        for frame in container.decode(stream):
-            return _quarter_turns(frame.rotation)
-    except av.FFmpegError:
-        return 0
-    return 0
+    time_base = stream.time_base or Fraction(1, 90000)
+    for frame in _decode_tolerant(container, stream, DecodeReport(), time_base):
+        return _quarter_turns(frame.rotation)
+    return None
 
 
 def probe(path: Path) -> VideoInfo:
-    """Read a video's properties (decodes at most its first frame).
+    """Read a video's properties (decodes its first decodable frame).
 
     Raises:
         InputError: the path is missing, a directory, unreadable or empty.
-        VideoError: the file is not a video PyAV can open.
+        VideoError: the file is not a video PyAV can open, a still image, audio only, or has no
+            decodable video frame.
     """
     path = Path(path)
     with _open(path) as container:
@@ -95,6 +159,9 @@ def probe(path: Path) -> VideoInfo:
         turns = _first_frame_rotation(container)
     if width <= 0 or height <= 0:
         raise VideoError(f"{str(path)!r} has a video stream without a frame size; is it corrupt?")
+    if turns is None:
+        raise VideoError(f"{str(path)!r} has no decodable video frame: the file is damaged or holds "
+                         f"no picture ({ctx.name} stream); try another copy of the video")
     if turns % 2:
         width, height = height, width
     return VideoInfo(
