@@ -42,7 +42,9 @@ class LinkingConfig:
     Attributes:
         body_weight: Weight of body log-odds.
         face_weight: Weight of face log-odds.
-        max_cue_log_odds: Each cue's log-odds are clipped to +-this (no single cue decides alone).
+        max_cue_log_odds: Each cue's log-odds are clipped to +-this. The per-video calibrations are
+            fitted on pairs a few seconds apart at most, so they are overconfident for distant
+            moments (a fade to black, a spin into the light): one cue must not veto alone.
         continuity_gap_s: Longest pause between the end of one tracklet and the start of the next
             for a continuity bonus.
         continuity_shift: Largest distance between end and start box centres, in box heights.
@@ -55,13 +57,13 @@ class LinkingConfig:
 
     body_weight: float = 1.0
     face_weight: float = 1.0
-    max_cue_log_odds: float = 6.0
+    max_cue_log_odds: float = 4.0
     continuity_gap_s: float = 0.7
     continuity_shift: float = 0.6
     continuity_log_odds: float = 3.0
     min_calibration_pairs: int = 6
     merge_threshold: float = 0.0
-    veto_log_odds: float = -2.0
+    veto_log_odds: float = -2.5
 
 
 @dataclass(frozen=True)
