@@ -40,3 +40,13 @@ def test_offline_download_fails_with_a_clear_message(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="are you online"):
         fetch_video(url)
     assert not list((tmp_path / "downloads").rglob("video.mp4"))
+
+
+def test_cli_accepts_a_url_and_fails_cleanly_offline(monkeypatch, tmp_path, capsys):
+    from fancam.cli import main
+
+    monkeypatch.setenv("FANCAM_HOME", str(tmp_path))
+    url = f"http://127.0.0.1:{_closed_port()}/dance.mp4"
+    assert main(["-q", "analyze", url]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "are you online" in err[0] and "Traceback" not in err[0]

@@ -90,12 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="detect, track and identify everyone (cached)",
                        description="Write the analysis folder: tracks.csv, people.json and caches.")
-    p.add_argument("video", type=Path, help="video file")
+    p.add_argument("video", help="video file (or a URL, with the `url` extra: pip install 'fancam[url]')")
     _add_analysis_options(p)
     p.set_defaults(run=_cmd_analyze)
 
     p = sub.add_parser("people", help="contact sheet of the performers, numbered for --person N")
-    p.add_argument("video", type=Path)
+    p.add_argument("video", help="video file or URL")
     _add_analysis_options(p)
     p.add_argument("-o", "--output", type=Path, metavar="SHEET.jpg",
                    help="output image (default: VIDEO_STEM.people.jpg beside the video)")
@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render the fancam of one performer (or all)",
                        description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer.")
-    p.add_argument("video", type=Path)
+    p.add_argument("video", help="video file or URL")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", type=int, metavar="N", help="performer number from `fancam people`")
     who.add_argument("--member", metavar="NAME", help="gallery member (group/member if ambiguous)")
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score the analysis (and a camera path) against ground truth",
                        description="Metrics of DESIGN.md: identity accuracy, IDF1, HOTA, and with --crop "
                                    "the camera's hit rate, framing, jitter, wide share and lag.")
-    p.add_argument("video", type=Path)
+    p.add_argument("video", help="video file or URL")
     p.add_argument("--gt", type=Path, required=True, metavar="GT.csv", help="hand-labelled ground truth")
     _add_analysis_options(p)
     p.add_argument("--crop", type=Path, metavar="OUT.crop.csv", help="camera path of a render to score")
@@ -261,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
+        if getattr(args, "video", None) is not None:
+            args.video = _local_video(args.video)
         return run(args)
     except FancamError as e:
         if args.verbose:
@@ -286,6 +288,13 @@ def _run(args: argparse.Namespace) -> int:
         print(f"fancam: internal error: {type(e).__name__}: {e} (rerun with --verbose for details "
               "and please report it)", file=sys.stderr)
         return EXIT_PROCESSING
+
+
+def _local_video(video: str) -> Path:
+    """The video file to work on: the path itself, or the download of a URL (``url`` extra)."""
+    from fancam.remote import fetch_video, is_url
+
+    return fetch_video(video) if is_url(video) else Path(video)
 
 
 @contextlib.contextmanager

@@ -55,6 +55,7 @@ def fetch_video(url: str) -> Path:
     options = {
         "outtmpl": str(folder / "video.%(ext)s"), "format": "bv*[ext=mp4]+ba[ext=m4a]/b[ext=mp4]/b",
         "quiet": True, "noprogress": True, "noplaylist": True, "socket_timeout": 20, "retries": 1,
+        "logger": _QuietLogger(),  # yt-dlp's own error lines would repeat our one-line message
     }
     try:
         with yt_dlp.YoutubeDL(options) as ydl:
@@ -68,6 +69,22 @@ def fetch_video(url: str) -> Path:
     if not files:
         raise InputError(f"yt-dlp finished but left no video for {url!r}")
     return files[0]
+
+
+class _QuietLogger:
+    """Routes yt-dlp's messages to fancam's log (debug level) instead of stderr."""
+
+    def debug(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def info(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def warning(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
+
+    def error(self, msg: str) -> None:
+        log.debug("yt-dlp: %s", msg)
 
 
 def _first_line(error: BaseException) -> str:
