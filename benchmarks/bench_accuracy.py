@@ -1,0 +1,294 @@
+"""Accuracy of fancam against the seed prototype's decisions, on the labelled bench clip.
+
+On ``../shared/bench`` (gillhung_dance/dance.mp4, hand-labelled GT, gallery P1..P3), with and without
+the gallery:
+
+- **identity**: identity accuracy, IDF1, HOTA of fancam's ``tracks.csv`` and of the seed's
+  (:mod:`fancam.seed`: one face-voted name per whole tracklet, no "unknown", duplicates allowed; without
+  a gallery every tracklet is its own person). Both come from the *same* analysis (same detections,
+  tracklets and sampled faces), so the difference is the identity decisions alone.
+- **camera**, per target P1..P3: crop hit rate, framing, jitter, wide share and lag of fancam's camera
+  path (``fancam.produce.plan``, the path ``fancam render`` uses; framings ``full`` and ``upper``, 9:16)
+  against the seed camera (trailing 0.5 s median + 0.25 s mean of the head point, 0.4W x 0.4H crop,
+  and the same at 9:16), each following its *own* identity of the target. Without a gallery the
+  target is the predicted name that ``fancam eval`` maps to it (our ``person-N``; the seed's
+  ``tracklet-K``). Paths are scored from their ``crop.csv`` exactly as ``fancam eval --crop`` does.
+- **sanity** (``--sanity``): both on a clip without GT (fiyud_dance3), no metrics: counts only.
+
+Usage (from the repository root, in the project venv)::
+
+    python benchmarks/bench_accuracy.py [--work DIR] [--quality fast] [--quality balanced] [--fresh]
+                                        [--no-sanity] [--json OUT.json]
+
+``--quality balanced`` loads YOLOX-nano and YuNet from ``FANCAM_MODEL_MIRROR`` (default:
+``../shared/models``). Results go to ``DIR/accuracy.json`` (default DIR: ``$TMPDIR/fancam-bench``);
+``benchmarks/report.py`` turns them into ``benchmarks/REPORT.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fancam.analysis import Analysis, AnalysisSettings, analyze
+from fancam.camera import CropPath, write_crop_csv
+from fancam.evaluate import EvalReport, evaluate, load_gt, load_tracks
+from fancam.produce import RenderOptions, plan
+from fancam.seed import (
+    CROP_VARIANTS,
+    SeedIdentity,
+    load_seed_gallery,
+    seed_crop_path,
+    write_seed,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CLIP = SHARED / "data/gillhung_dance/dance.mp4"
+GT = SHARED / "bench/gillhung_dance.csv"
+GALLERY = SHARED / "bench/gallery"
+SANITY_CLIP = SHARED / "data/fiyud_dance3/dance.mp4"
+FRAMINGS = ("full", "upper")
+DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
+
+
+log = logging.getLogger("bench_accuracy")
+
+
+# ----------------------------------------------------------------------------------------- scores
+def identity_row(report: EvalReport) -> dict:
+    """Identity and tracking numbers of one report."""
+    ident, trk = report.identity, report.tracking
+    return {
+        "identity_accuracy": ident.accuracy, "correct": ident.correct, "total": ident.total,
+        "unmatched": ident.unmatched, "per_person": {p: c / n for p, c, n in ident.per_person if n},
+        "mapping": dict(ident.mapping), "idf1": trk.idf1, "idp": trk.idp, "idr": trk.idr,
+        "hota": trk.hota, "deta": trk.deta, "assa": trk.assa, "boxes": trk.predictions,
+        "unknown_boxes": trk.unknown, "repeated_names": trk.duplicates,
+    }
+
+
+def crop_row(
+    report: EvalReport, camera: str, target: str, followed: str | None, fps: float, path: CropPath
+) -> dict:
+    """Camera numbers of one report (``followed`` = the predicted name the camera follows).
+
+    ``pan_std`` (std of the crop centre x over ``follow`` frames, in crop heights) tells whether the
+    lag is meaningful: a camera that holds still has a flat correlation and a lag at the search edge.
+    """
+    c = report.crop
+    lag = c.lag_frames
+    follow = path.mode == "follow"
+    centre_x = path.centre[follow, 0].astype(np.float64)
+    pan_std = float(np.std(centre_x) / np.median(path.height[follow])) if follow.any() else None
+    return {
+        "target": target, "camera": camera, "follows": followed, "hit_rate": c.hit_rate,
+        "hits": c.hits, "eligible": c.eligible, "framing": c.framing, "jitter": c.jitter,
+        "wide_share": c.wide_share, "lag_frames": lag, "lag_s": None if lag is None else lag / fps,
+        "pan_std": pan_std,
+    }
+
+
+def missing_crop(camera: str, target: str) -> dict:
+    """Row of a camera that has nobody to follow for this target (the target was never found)."""
+    return {"target": target, "camera": camera, "follows": None, "hit_rate": 0.0, "hits": 0,
+            "eligible": None, "framing": None, "jitter": None, "wide_share": 1.0, "lag_frames": None,
+            "lag_s": None, "pan_std": None}
+
+
+def _clean(value: object) -> object:
+    """JSON-ready copy (NaN -> None, numpy scalars -> Python)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------------------- cameras
+def our_person_for(analysis: Analysis, target: str, mapping: dict[str, str]):
+    """Our performer the render for GT ``target`` would follow (by name, or by the eval mapping)."""
+    names = [pred for pred, gt in mapping.items() if gt == target] if mapping else [target]
+    for person in analysis.cast.people:
+        if person.label in names:
+            return person
+    return None
+
+
+def our_crops(analysis: Analysis, gt, tracks_csv: Path, named: bool, mapping: dict, out: Path) -> list[dict]:
+    """Score fancam's camera for every GT performer and framing."""
+    rows = []
+    size = (analysis.info.width, analysis.info.height)
+    frames = np.arange(analysis.timeline.n_frames)
+    for target in gt.names():
+        person = our_person_for(analysis, target, {} if named else mapping)
+        for framing in FRAMINGS:
+            camera = f"fancam-{framing}"
+            if person is None:
+                rows.append(missing_crop(camera, target))
+                continue
+            path = plan(analysis, person, RenderOptions(framing=framing))
+            csv_path = write_crop_csv(out / f"{target}.{framing}.crop.csv", path, analysis.timeline, frames)
+            report = evaluate(tracks_csv, gt, named=named, crop_csv=csv_path, target=target, frame_size=size)
+            rows.append(crop_row(report, camera, target, person.label, analysis.info.fps, path))
+    return rows
+
+
+def seed_crops(
+    analysis: Analysis, gt, identity: SeedIdentity, tracks_csv: Path, named: bool, mapping: dict, out: Path
+) -> list[dict]:
+    """Score the seed camera (both crop shapes) following the seed's own identity of each target."""
+    rows = []
+    size = (analysis.info.width, analysis.info.height)
+    frames = np.arange(analysis.timeline.n_frames)
+    given = set(identity.names.values())
+    for target in gt.names():
+        followed = target if named else next((p for p, g in mapping.items() if g == target), None)
+        for variant, config in CROP_VARIANTS.items():
+            if followed is None or followed not in given:
+                rows.append(missing_crop(variant, target))
+                continue
+            path = seed_crop_path(analysis.tracks, analysis.timeline, identity, followed, size, config)
+            csv_path = write_crop_csv(out / f"{target}.{variant}.crop.csv", path, analysis.timeline, frames)
+            report = evaluate(tracks_csv, gt, named=named, crop_csv=csv_path, target=target, frame_size=size)
+            rows.append(crop_row(report, variant, target, followed, analysis.info.fps, path))
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- runs
+def run_mode(work: Path, quality: str, with_gallery: bool, fresh: bool) -> dict:
+    """Analyse the bench clip (or reuse a valid analysis) and score fancam and the seed.
+
+    ``fresh`` deletes earlier analyses first; the no-gallery run after the gallery run still reuses
+    the scan and appearance stages of the same folder (only identity is recomputed).
+    """
+    mode = "gallery" if with_gallery else "no-gallery"
+    folder = work / f"accuracy-{quality}-{mode}"
+    shared = work / f"accuracy-{quality}-analysis"  # both modes share detections, tracklets and faces
+    for stale in (folder, shared) if fresh else ():
+        if stale.exists():
+            shutil.rmtree(stale)
+    settings = AnalysisSettings(quality=quality)
+    start = time.perf_counter()
+    analysis = analyze(CLIP, out=shared, gallery=GALLERY if with_gallery else None,
+                       settings=settings, progress=False)
+    seconds = time.perf_counter() - start
+    gt = load_gt(GT, n_frames=analysis.timeline.n_frames)
+    ours_dir = folder / "fancam"
+    ours_dir.mkdir(parents=True, exist_ok=True)
+    ours_csv = Path(shutil.copyfile(analysis.folder / "tracks.csv", ours_dir / "tracks.csv"))
+    ours = evaluate(ours_csv, gt, named=with_gallery)
+    gallery = load_seed_gallery(GALLERY, settings) if with_gallery else None
+    seed_dir = folder / "seed"
+    written = write_seed(analysis, seed_dir, gallery, targets=[])
+    seed_csv, identity = written.tracks_csv, written.identity
+    seed = evaluate(seed_csv, gt, named=with_gallery)
+    crops = our_crops(analysis, gt, ours_csv, with_gallery, dict(ours.identity.mapping), ours_dir)
+    crops += seed_crops(analysis, gt, identity, seed_csv, with_gallery, dict(seed.identity.mapping), seed_dir)
+    return {
+        "mode": mode, "quality": quality, "analysis_folder": str(analysis.folder),
+        "analysis_seconds": seconds, "models": settings.model_names(),
+        "tracklets": int(len(analysis.tracks.track_ids())),
+        "fancam": {**identity_row(ours), "people": len(analysis.cast.people),
+                   "tracks_csv": str(ours_csv)},
+        "seed": {**identity_row(seed), "people": len(set(identity.names.values())),
+                 "guessed_tracklets": identity.guessed, "group": identity.group, "tracks_csv": str(seed_csv)},
+        "crops": crops,
+    }
+
+
+def run_sanity(work: Path, quality: str, clip: Path = SANITY_CLIP) -> dict:
+    """Both pipelines on a clip without GT: they run and produce plausible outputs (no metrics)."""
+    folder = work / f"sanity-{quality}-{clip.parent.name}"
+    settings = AnalysisSettings(quality=quality)
+    start = time.perf_counter()
+    analysis = analyze(clip, out=folder / "analysis", settings=settings, progress=False)
+    seconds = time.perf_counter() - start
+    written = write_seed(analysis, folder / "seed", None, targets=[])
+    seed_csv, identity = written.tracks_csv, written.identity
+    ours = load_tracks(analysis.folder / "tracks.csv")
+    n = analysis.timeline.n_frames
+    size = (analysis.info.width, analysis.info.height)
+    people = []
+    for person in analysis.cast.people[:5]:
+        path = plan(analysis, person, RenderOptions())
+        # The seed would follow the longest tracklet of this performer (it cannot link tracklets).
+        lengths = {t: int((analysis.tracks.track_id == t).sum()) for t in person.tracklets}
+        longest = max(lengths, key=lengths.get)
+        seed_path = seed_crop_path(analysis.tracks, analysis.timeline, identity, f"tracklet-{longest}", size)
+        people.append({
+            "person": person.label, "tracklets": len(person.tracklets), "seen_s": person.seen_s,
+            "fancam_follow_share": float(np.mean(path.mode == "follow")),
+            "seed_follow_share": float(np.mean(seed_path.mode == "follow")),
+        })
+    return {
+        "clip": str(clip), "frames": n, "size": list(size), "analysis_seconds": seconds,
+        "tracklets": int(len(analysis.tracks.track_ids())), "fancam_people": len(analysis.cast.people),
+        "fancam_rows": len(ours.frame), "fancam_unknown_rows": int((ours.person == "unknown").sum()),
+        "seed_people": len(set(identity.names.values())), "seed_rows": len(load_tracks(seed_csv).frame),
+        "people": people,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch folder (analyses, outputs)")
+    parser.add_argument("--quality", action="append", help="model preset(s) (default: fast)")
+    parser.add_argument("--fresh", action="store_true", help="re-analyse instead of reusing valid analyses")
+    parser.add_argument("--no-sanity", action="store_true", help="skip the clip without GT")
+    parser.add_argument("--json", type=Path, help="output JSON (default: WORK/accuracy.json)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    os.environ.setdefault("FANCAM_MODEL_MIRROR", str(SHARED / "models"))
+    args.work.mkdir(parents=True, exist_ok=True)
+    qualities = args.quality or ["fast"]
+    result = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "host": platform.node(),
+        "clip": str(CLIP.relative_to(SHARED.parent)), "gt": str(GT.relative_to(SHARED.parent)),
+        "gallery": str(GALLERY.relative_to(SHARED.parent)), "load_before": os.getloadavg(),
+        "runs": [], "sanity": [],
+    }
+    for quality in qualities:
+        for with_gallery in (True, False):
+            result["runs"].append(run_mode(args.work, quality, with_gallery, args.fresh))
+            print(summary(result["runs"][-1]))
+        if not args.no_sanity:
+            result["sanity"].append({"quality": quality, **run_sanity(args.work, quality)})
+    result["load_after"] = os.getloadavg()
+    out = args.json or args.work / "accuracy.json"
+    out.write_text(json.dumps(_clean(result), indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def summary(run: dict) -> str:
+    """A few lines for the terminal."""
+    lines = [f"[{run['quality']}, {run['mode']}] {run['tracklets']} tracklets"]
+    for who in ("fancam", "seed"):
+        r = run[who]
+        lines.append(f"  {who:7s} identity {r['identity_accuracy']:.3f}  IDF1 {r['idf1']:.3f}  "
+                     f"HOTA {r['hota']:.3f}  people {r['people']}")
+    for c in run["crops"]:
+        hit = "n/a" if c["hit_rate"] is None else f"{c['hit_rate']:.3f}"
+        lines.append(f"  {c['target']} {c['camera']:12s} hit {hit}  framing {c['framing']}  "
+                     f"lag {c['lag_frames']} (pan std {c['pan_std']})  wide {c['wide_share']}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

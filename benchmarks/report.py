@@ -1,0 +1,368 @@
+"""Write ``benchmarks/REPORT.md`` from the JSON results of the benchmarks (running them first with --run).
+
+Inputs, in ``--work`` (default ``$TMPDIR/fancam-bench``):
+
+- ``accuracy.json`` from ``bench_accuracy.py`` (fancam vs the seed baseline, identity and camera);
+- ``trackers.json`` from ``bench_trackers.py`` (fancam's tracker vs roboflow ``trackers``);
+- ``pipeline.json`` from ``bench_pipeline.py`` (real-time factor per stage, peak memory).
+
+Usage::
+
+    python benchmarks/report.py [--work DIR] [--run] [--ref-python ../venv-ref/bin/python]
+                                [--out benchmarks/REPORT.md]
+
+``--run`` runs the three benchmarks (pipeline first, alone, since it measures time), then writes the
+report. A missing JSON file leaves its section out, with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
+DEFAULT_OUT = HERE / "REPORT.md"
+DEFAULT_REF_PYTHON = Path(__file__).resolve().parents[2] / "venv-ref/bin/python"  # ../venv-ref
+TRACKER_RATES = "--detect-fps 0 --detect-fps 10 --detect-fps 30"
+"""Detection rates of the tracker comparison: the product's default, 10/s, every frame (30 fps clip)."""
+ACCURACY_TIERS = "--quality fast --quality balanced"
+
+
+def fmt(value: object, digits: int = 3) -> str:
+    """A table cell: numbers rounded, None/NaN as n/a."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(header: list[str], rows: list[list[object]]) -> list[str]:
+    """Markdown table lines."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def load(work: Path, name: str) -> dict | None:
+    path = work / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# ----------------------------------------------------------------------------------------- accuracy
+TRACKER_NAMES = {"fancam": "fancam tracker", "sort": "SORT", "bytetrack": "ByteTrack", "ocsort": "OC-SORT"}
+
+
+def _every(stride: int) -> str:
+    return "every frame" if stride == 1 else f"every {stride} frames"
+
+
+def _tracker_rows(run: dict) -> list[tuple[str, list[str]]]:
+    """(name, [identity, IDF1, HOTA, tracks]) per tracker and variant of one trackers run."""
+    out = []
+    for r in run["results"]:
+        label = TRACKER_NAMES.get(r["tracker"], r["tracker"])
+        name = label if r["tracker"] == "fancam" else f"{label} (trackers {run['trackers_version']})"
+        out.append((f"{name} {r['variant']}", [
+            fmt(r["identity_accuracy"]), fmt(r["idf1"]), fmt(r["hota"]),
+            f"{r['tracks']} tracks, {fmt(r['tracks_per_performer'], 2)} per performer, "
+            f"{r['id_switches']} ID switches",
+        ]))
+    return out
+
+
+def identity_section(acc: dict | None, trk: dict | None) -> list[str]:
+    """Identity accuracy, IDF1, HOTA: fancam vs the seed vs the reference trackers."""
+    out = ["## Accuracy: identity and tracking", ""]
+    if acc is None:
+        return out + ["*accuracy.json missing: run `python benchmarks/bench_accuracy.py`.*", ""]
+    out += [
+        f"Clip `{acc['clip']}` with the hand-labelled `{acc['gt']}` and the gallery `{acc['gallery']}`; "
+        f"run {acc['date']} (load average {fmt(acc['load_before'][0], 1)}). fancam and the seed baseline are "
+        "scored on the *same* analysis (same detections, tracklets and sampled faces): only the identity "
+        "decisions differ. Without a gallery, names are mapped one-to-one to the GT performers before "
+        "scoring (as `fancam eval` does). One labelled clip (3 dancers): each GT row is "
+        f"{fmt(1 / acc['runs'][0]['fancam']['total'], 3) if acc['runs'] else '?'} of identity accuracy, "
+        "so differences of a row or two are noise.",
+        "",
+    ]
+    rows = []
+    for run in acc["runs"]:
+        gallery = "yes" if run["mode"] == "gallery" else "no"
+        for who, label in (("fancam", "fancam"), ("seed", "seed baseline")):
+            r = run[who]
+            guessed = who == "seed" and gallery == "yes"
+            extra = f", {r['guessed_tracklets']} faceless guessed" if guessed else ""
+            rows.append([
+                f"{label} ({run['quality']})", gallery, fmt(r["identity_accuracy"]), fmt(r["idf1"]),
+                fmt(r["hota"]), f"{r['people']} people from {run['tracklets']} tracklets{extra}",
+                fmt(r["repeated_names"], 0),
+            ])
+    default = [run for run in trk["runs"] if run.get("detect_fps") is None] if trk is not None else []
+    for run in default[:1]:
+        rows += [[f"{name}, detection {_every(run['stride'])}", "no", *cells, "0"]
+                 for name, cells in _tracker_rows(run)]
+    header = ["system", "gallery", "identity accuracy", "IDF1", "HOTA", "people / tracks", "repeated names"]
+    out += table(header, rows)
+    out += [
+        "",
+        "The tracker rows use no appearance at all: each track (or tracklet) is its own person, so they "
+        "show how much of each performer a single track covers. `+tracklets` is fancam's post-processing "
+        "(cut wherever boxes merge so that no tracklet can hold an identity switch; identity then links "
+        "the pieces, which is what the fancam rows add).",
+        "",
+    ]
+    return out
+
+
+def _mean(values: list[object]) -> float | None:
+    numbers = [float(v) for v in values if v is not None]
+    return sum(numbers) / len(numbers) if numbers else None
+
+
+def _same_as_seed(row: dict, rows: list[dict]) -> bool:
+    """A 9:16 seed row whose scores equal the seed row of the same target (a 9:16 source)."""
+    keys = ("hit_rate", "framing", "jitter", "wide_share", "lag_frames")
+    twin = [r for r in rows if r["target"] == row["target"] and r["camera"] == "seed"]
+    return row["camera"] == "seed-9x16" and bool(twin) and all(twin[0][k] == row[k] for k in keys)
+
+
+def camera_section(acc: dict | None) -> list[str]:
+    """Camera metrics: a summary per camera, then every target."""
+    if acc is None:
+        return []
+    out = [
+        "## Accuracy: camera",
+        "",
+        "Each camera follows its own system's identity of the target (with a gallery: the member name; "
+        "without: the predicted name mapped to that GT performer). fancam: the path `fancam render` "
+        "uses (9:16, framings `full` and `upper`). Seed: trailing 0.5 s median + 0.25 s mean of the head "
+        "point, 0.4W x 0.4H crop (`seed`) and the same height at 9:16 (`seed-9x16`, left out below where "
+        "it scores the same: on a 9:16 portrait source the two crops are identical). Hit rate, framing "
+        "(target height / crop height), jitter (crop heights per frame^2), wide share and lag (frames; "
+        "positive = late) are the DESIGN.md metrics, computed by `fancam.evaluate` from each path's "
+        "`crop.csv`. `pan std` is the spread of the crop centre x in crop heights: when it is small the "
+        "camera mostly holds still (its dead zone), the correlation the lag maximises is flat, and the lag "
+        "says little (it may land on the +-30 search edge, or be undefined).",
+        "",
+        "Summary over the targets P1..P3 (means; lag: median of the defined ones):",
+        "",
+    ]
+    rows = []
+    for run in acc["runs"]:
+        cameras = dict.fromkeys(c["camera"] for c in run["crops"])
+        for camera in cameras:
+            mine = [c for c in run["crops"] if c["camera"] == camera]
+            if all(_same_as_seed(c, run["crops"]) for c in mine):
+                continue
+            lags = sorted(c["lag_frames"] for c in mine if c["lag_frames"] is not None)
+            lag = "n/a" if not lags else f"{lags[len(lags) // 2]} frames"
+            rows.append([
+                f"{run['quality']}, {'gallery' if run['mode'] == 'gallery' else 'no gallery'}", camera,
+                fmt(_mean([c["hit_rate"] for c in mine])), fmt(_mean([c["framing"] for c in mine]), 2),
+                fmt(_mean([c["jitter"] for c in mine]), 4), fmt(_mean([c["wide_share"] for c in mine])),
+                lag, fmt(_mean([c["pan_std"] for c in mine]), 3),
+            ])
+    out += table(["run", "camera", "hit rate", "framing", "jitter", "wide share", "lag", "pan std"], rows)
+    out += ["", "<details><summary>Every target</summary>", ""]
+    rows = []
+    for run in acc["runs"]:
+        for c in run["crops"]:
+            if _same_as_seed(c, run["crops"]):
+                continue
+            lag = "n/a" if c["lag_frames"] is None else f"{c['lag_frames']} ({fmt(c['lag_s'], 2)} s)"
+            rows.append([
+                f"{run['quality']}, {'gallery' if run['mode'] == 'gallery' else 'no gallery'}", c["target"],
+                c["camera"], c["follows"] or "nobody", fmt(c["hit_rate"]), fmt(c["framing"], 2),
+                fmt(c["jitter"], 4), fmt(c["wide_share"]), lag, fmt(c["pan_std"], 3),
+            ])
+    out += table(["run", "target", "camera", "follows", "hit rate", "framing", "jitter", "wide share", "lag",
+                  "pan std"], rows)
+    out += ["", "</details>"]
+    for sanity in acc.get("sanity", []):
+        out += [
+            "",
+            f"Sanity, no GT (`{Path(sanity['clip']).parent.name}/{Path(sanity['clip']).name}`, "
+            f"{sanity['size'][0]}x{sanity['size'][1]}, {sanity['frames']} frames, {sanity['quality']}): "
+            f"{sanity['tracklets']} tracklets; fancam: {sanity['fancam_people']} people, "
+            f"{sanity['fancam_unknown_rows']} unknown rows; seed: {sanity['seed_people']} people. "
+            "Follow share of the camera (fancam / seed on the performer's longest tracklet): "
+            + ", ".join(f"{p['person']} {fmt(p['fancam_follow_share'], 2)} / {fmt(p['seed_follow_share'], 2)}"
+                        for p in sanity["people"]) + ".",
+        ]
+    return out + [""]
+
+
+def trackers_section(trk: dict | None) -> list[str]:
+    if trk is None:
+        missing = "*trackers.json missing: run `python benchmarks/bench_trackers.py all`.*"
+        return ["## Tracker comparison", "", missing, ""]
+    out = ["## Tracker comparison (details)", ""]
+    for run in trk["runs"]:
+        replay = "reproduces" if run.get("fancam_replay_reproduces_scan") else "does NOT reproduce"
+        out += [
+            f"- Detection {_every(run['stride'])}: {run['detections']} `{run['detector']}` boxes from "
+            f"{run['detector_calls']} detector calls (median {fmt(run['detect_ms_median'], 0)} ms per call), "
+            f"recorded from fancam's own scan and fed to every tracker (fancam's tracker replayed on them "
+            f"{replay} the scan's tracks). Update cost per detection frame (median): "
+            + ", ".join(f"{r['tracker']} {fmt(r['ms_per_update'], 2)} ms" for r in run["results"]
+                        if r["variant"] == "raw") + ".",
+        ]
+    out += ["", "All detection rates (the product's default rate is in the table above):", ""]
+    rows = [[_every(run["stride"]), name, *cells] for run in trk["runs"]
+            for name, cells in _tracker_rows(run)]
+    out += table(["detection", "tracker", "identity accuracy", "IDF1", "HOTA", "tracks"], rows)
+    version = trk["runs"][0]["trackers_version"] if trk["runs"] else "?"
+    out += [
+        "",
+        f"Reference trackers: roboflow `trackers` {version}, library defaults, the detection frames' real "
+        "timestamps, a lost-track buffer of 1 s (as fancam's `max_lost_s`), a new instance at each shot "
+        "cut; run in a separate venv (their `opencv-python` 5 would shadow fancam's headless OpenCV 4).",
+        "",
+    ]
+    return out
+
+
+# ----------------------------------------------------------------------------------------- speed
+STAGES = ("decode", "shots", "convert", "detect", "track", "appearance", "tracklets", "identity", "other")
+
+
+def speed_section(pipe: dict | None) -> list[str]:
+    out = ["## Speed and memory", ""]
+    if pipe is None:
+        return out + ["*pipeline.json missing: run `python benchmarks/bench_pipeline.py`.*", ""]
+    m = pipe["machine"]
+    loads = [t["load_before"][0] for c in pipe["clips"] for t in c["tasks"].values()]
+    out += [
+        f"Run {pipe['date']} on {m['cores']} cores ({m['cpu']}, {m.get('cpu_mhz') or '?'} MHz), "
+        f"{m['memory_gb']} GB; preset `{pipe['quality']}`; 1-min load average during the tasks "
+        f"{fmt(min(loads), 1)}-{fmt(max(loads), 1)} (other work shared the 2 cores: wall times are "
+        "indicative). RTF = video seconds per wall second (>1 = faster than real time). Each task ran in "
+        "its own process: peak memory is that process's max RSS.",
+        "",
+    ]
+    rows = []
+    for c in pipe["clips"]:
+        t = c["tasks"]
+        a = t.get("analyze", {})
+        stage_rtf = a.get("stage_rtf", {})
+        rows.append([
+            f"{c['key']}: {c['width']}x{c['height']} {c['codec']} {fmt(c['fps'], 0)} fps, "
+            f"{fmt(c['video_s'], 1)} s",
+            fmt(t.get("decode", {}).get("rtf"), 2),
+            *[fmt(stage_rtf.get(s), 2) for s in STAGES],
+            fmt(a.get("rtf"), 2),
+        ])
+    out += ["Real-time factor per analysis stage (fresh analysis folder, no cache):", ""]
+    out += table(["clip", "decode alone", *[f"{s}" for s in STAGES], "**analysis**"], rows)
+    out += [
+        "",
+        "`decode` inside the analysis is the time the scan *waited* for the decode thread (decoding "
+        "overlaps detection); `decode alone` decodes every frame and nothing else. `other` = analysis wall "
+        "time outside the stages (model loading, hashing the video, the gallery, writing files).",
+        "",
+    ]
+    rows = []
+    for c in pipe["clips"]:
+        t = c["tasks"]
+        wall = {k: t[k]["wall_s"] for k in t}
+        overall = (c["video_s"] / (wall["analyze"] + wall["render-native"])
+                   if "analyze" in wall and "render-native" in wall else None)
+        together = "n/a"
+        if "render-all" in t and "render-singles" in t:
+            together = (f"{fmt(wall['render-all'], 1)} / {fmt(wall['render-singles'], 1)} s "
+                        f"({t['render-all']['outputs']} people)")
+        rows.append([
+            c["key"], fmt(t.get("analyze", {}).get("rtf"), 2), fmt(t.get("analyze-cached", {}).get("rtf"), 1),
+            fmt(t.get("render-native", {}).get("rtf"), 2), fmt(t.get("render-1080", {}).get("rtf"), 2),
+            together, f"**{fmt(overall, 2)}**", fmt(max(r["peak_mb"] for r in t.values()), 0),
+        ])
+    out += ["Product view (RTF; `overall` = analysis + one native render, from scratch):", ""]
+    out += table(["clip", "analysis", "cached analysis", "render native", "render 1080x1920",
+                  "--all / singles wall", "overall", "peak MB"], rows)
+    out += ["", "<details><summary>Every task</summary>", ""]
+    rows = []
+    for c in pipe["clips"]:
+        for name, r in c["tasks"].items():
+            detail = ""
+            if "size" in r:
+                detail = f"{r['outputs']} output(s) {r['size'][0][0]}x{r['size'][0][1]}"
+            elif "people" in r:
+                detail = f"{r['people']} people, {r['tracklets']} tracklets"
+            rows.append([
+                c["key"], name, fmt(r["wall_s"], 2), fmt(r.get("rtf"), 2), fmt(r["cpu_s"], 1),
+                fmt(r["peak_mb"], 0), fmt(r["load_before"][0], 1), detail,
+            ])
+    out += table(["clip", "task", "wall s", "RTF", "CPU s", "peak MB", "load", "detail"], rows)
+    out += [
+        "",
+        "Wall = median of the repeats; CPU = user + system time of all threads; load = 1-min load "
+        "average when the task started.",
+        "`render-all` renders the top N (<= 3) performers in one decode pass, as `fancam render --all` "
+        "does; `render-singles` renders the same N one after the other. `render-1080` scales every crop to "
+        "1080x1920; `render-native` keeps the crop's own size. Render times include planning the camera "
+        "path.",
+        "",
+        "</details>",
+        "",
+    ]
+    return out
+
+
+# ----------------------------------------------------------------------------------------- main
+def run_benchmarks(work: Path, ref_python: Path) -> None:
+    """Run the three benchmarks (the timed one first, alone)."""
+    python = sys.executable
+    subprocess.run([python, str(HERE / "bench_pipeline.py"), "--work", str(work)], check=True)
+    subprocess.run([python, str(HERE / "bench_trackers.py"), "all", "--work", str(work),
+                    "--ref-python", str(ref_python), *TRACKER_RATES.split()], check=True)
+    subprocess.run([python, str(HERE / "bench_accuracy.py"), "--work", str(work),
+                    *ACCURACY_TIERS.split()], check=True)
+
+
+def render_report(work: Path) -> str:
+    acc, trk, pipe = load(work, "accuracy.json"), load(work, "trackers.json"), load(work, "pipeline.json")
+    lines = [
+        "# fancam benchmarks",
+        "",
+        f"Written {datetime.date.today().isoformat()} by `benchmarks/report.py` from the JSON results of the "
+        "benchmarks below (see `benchmarks/README.md` for what each measures and how).",
+        "",
+        "```bash",
+        "python benchmarks/bench_pipeline.py   # speed, memory -> $TMPDIR/fancam-bench/pipeline.json",
+        f"python benchmarks/bench_trackers.py all --ref-python ../venv-ref/bin/python {TRACKER_RATES}",
+        f"python benchmarks/bench_accuracy.py {ACCURACY_TIERS}   # fancam vs the seed baseline",
+        "python benchmarks/report.py           # this file (report.py --run: all of the above, then this)",
+        "```",
+        "",
+    ]
+    lines += identity_section(acc, trk)
+    lines += camera_section(acc)
+    lines += trackers_section(trk)
+    lines += speed_section(pipe)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--run", action="store_true", help="run the benchmarks first")
+    parser.add_argument("--ref-python", type=Path, default=DEFAULT_REF_PYTHON)
+    args = parser.parse_args(argv)
+    if args.run:
+        run_benchmarks(args.work, args.ref_python)
+    args.out.write_text(render_report(args.work))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
