@@ -164,7 +164,7 @@ class CameraConfig:
     hold_s: float = 0.5
     ease_s: float = 1.0
     min_follow_s: float = 0.4
-    position: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.04, 0.25, 0.5, 0.15, 0.02))
+    position: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.01, 1.0, 0.5, 0.15, 0.02))
     zoom: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.10, 0.25, 3.0, 1.0, 0.1))
     plan_rate_hz: float = 10.0
     window_s: float = 60.0
