@@ -170,13 +170,26 @@ def seed_crops(
 
 
 # ----------------------------------------------------------------------------------------- runs
-def run_mode(work: Path, quality: str, with_gallery: bool, fresh: bool) -> dict:
+def partial_gallery(work: Path, left_out: str) -> Path:
+    """A copy of the bench gallery without one member (to test "unknown" instead of a wrong name)."""
+    root = work / f"gallery-without-{left_out}"
+    if root.exists():
+        shutil.rmtree(root)
+    for member in sorted((GALLERY / "gillhung_dance").iterdir()):
+        if member.name != left_out:
+            shutil.copytree(member, root / "gillhung_dance" / member.name)
+    return root
+
+
+def run_mode(work: Path, quality: str, mode: str, fresh: bool) -> dict:
     """Analyse the bench clip (or reuse a valid analysis) and score fancam and the seed.
 
-    ``fresh`` deletes earlier analyses first; the no-gallery run after the gallery run still reuses
-    the scan and appearance stages of the same folder (only identity is recomputed).
+    ``mode`` is ``gallery``, ``no-gallery`` or ``without-<member>`` (the gallery minus that member:
+    the member should become unknown, never someone else). ``fresh`` deletes earlier analyses first;
+    later runs reuse the scan and appearance stages of the same folder (only identity is recomputed).
     """
-    mode = "gallery" if with_gallery else "no-gallery"
+    with_gallery = mode != "no-gallery"
+    gallery_dir = partial_gallery(work, mode.split("-", 1)[1]) if mode.startswith("without-") else GALLERY
     folder = work / f"accuracy-{quality}-{mode}"
     shared = work / f"accuracy-{quality}-analysis"  # both modes share detections, tracklets and faces
     for stale in (folder, shared) if fresh else ():
@@ -184,7 +197,7 @@ def run_mode(work: Path, quality: str, with_gallery: bool, fresh: bool) -> dict:
             shutil.rmtree(stale)
     settings = AnalysisSettings(quality=quality)
     start = time.perf_counter()
-    analysis = analyze(CLIP, out=shared, gallery=GALLERY if with_gallery else None,
+    analysis = analyze(CLIP, out=shared, gallery=gallery_dir if with_gallery else None,
                        settings=settings, progress=False)
     seconds = time.perf_counter() - start
     gt = load_gt(GT, n_frames=analysis.timeline.n_frames)
@@ -192,7 +205,7 @@ def run_mode(work: Path, quality: str, with_gallery: bool, fresh: bool) -> dict:
     ours_dir.mkdir(parents=True, exist_ok=True)
     ours_csv = Path(shutil.copyfile(analysis.folder / "tracks.csv", ours_dir / "tracks.csv"))
     ours = evaluate(ours_csv, gt, named=with_gallery)
-    gallery = load_seed_gallery(GALLERY, settings) if with_gallery else None
+    gallery = load_seed_gallery(gallery_dir, settings) if with_gallery else None
     seed_dir = folder / "seed"
     written = write_seed(analysis, seed_dir, gallery, targets=[])
     seed_csv, identity = written.tracks_csv, written.identity
@@ -263,8 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [], "sanity": [],
     }
     for quality in qualities:
-        for with_gallery in (True, False):
-            result["runs"].append(run_mode(args.work, quality, with_gallery, args.fresh))
+        for mode in ("gallery", "no-gallery", "without-P1", "without-P3"):
+            result["runs"].append(run_mode(args.work, quality, mode, args.fresh and mode == "gallery"))
             print(summary(result["runs"][-1]))
         if not args.no_sanity:
             result["sanity"].append({"quality": quality, **run_sanity(args.work, quality)})

@@ -35,6 +35,15 @@ TRACKER_RATES = "--detect-fps 0 --detect-fps 10 --detect-fps 30"
 ACCURACY_TIERS = "--quality fast --quality balanced"
 
 
+def _gallery_label(mode: str, long: bool = False) -> str:
+    """How a run used the gallery: yes / no / without P1 ..."""
+    if mode == "gallery":
+        return "gallery" if long else "yes"
+    if mode == "no-gallery":
+        return "no gallery" if long else "no"
+    return mode.replace("-", " ")
+
+
 def fmt(value: object, digits: int = 3) -> str:
     """A table cell: numbers rounded, None/NaN as n/a."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -95,10 +104,10 @@ def identity_section(acc: dict | None, trk: dict | None) -> list[str]:
     ]
     rows = []
     for run in acc["runs"]:
-        gallery = "yes" if run["mode"] == "gallery" else "no"
+        gallery = _gallery_label(run["mode"])
         for who, label in (("fancam", "fancam"), ("seed", "seed baseline")):
             r = run[who]
-            guessed = who == "seed" and gallery == "yes"
+            guessed = who == "seed" and gallery != "no"
             extra = f", {r['guessed_tracklets']} faceless guessed" if guessed else ""
             rows.append([
                 f"{label} ({run['quality']})", gallery, fmt(r["identity_accuracy"]), fmt(r["idf1"]),
@@ -116,7 +125,9 @@ def identity_section(acc: dict | None, trk: dict | None) -> list[str]:
         "The tracker rows use no appearance at all: each track (or tracklet) is its own person, so they "
         "show how much of each performer a single track covers. `+tracklets` is fancam's post-processing "
         "(cut wherever boxes merge so that no tracklet can hold an identity switch; identity then links "
-        "the pieces, which is what the fancam rows add).",
+        "the pieces, which is what the fancam rows add). `without P1` / `without P3`: the gallery minus "
+        "that dancer (P1 and P3 wear the same outfit): the missing dancer should be `unknown`, never "
+        "someone else; wrong names lower IDF1 (IDP) while `unknown` only lowers recall.",
         "",
     ]
     return out
@@ -165,7 +176,7 @@ def camera_section(acc: dict | None) -> list[str]:
             lags = sorted(c["lag_frames"] for c in mine if c["lag_frames"] is not None)
             lag = "n/a" if not lags else f"{lags[len(lags) // 2]} frames"
             rows.append([
-                f"{run['quality']}, {'gallery' if run['mode'] == 'gallery' else 'no gallery'}", camera,
+                f"{run['quality']}, {_gallery_label(run['mode'], long=True)}", camera,
                 fmt(_mean([c["hit_rate"] for c in mine])), fmt(_mean([c["framing"] for c in mine]), 2),
                 fmt(_mean([c["jitter"] for c in mine]), 4), fmt(_mean([c["wide_share"] for c in mine])),
                 lag, fmt(_mean([c["pan_std"] for c in mine]), 3),
@@ -179,7 +190,7 @@ def camera_section(acc: dict | None) -> list[str]:
                 continue
             lag = "n/a" if c["lag_frames"] is None else f"{c['lag_frames']} ({fmt(c['lag_s'], 2)} s)"
             rows.append([
-                f"{run['quality']}, {'gallery' if run['mode'] == 'gallery' else 'no gallery'}", c["target"],
+                f"{run['quality']}, {_gallery_label(run['mode'], long=True)}", c["target"],
                 c["camera"], c["follows"] or "nobody", fmt(c["hit_rate"]), fmt(c["framing"], 2),
                 fmt(c["jitter"], 4), fmt(c["wide_share"]), lag, fmt(c["pan_std"], 3),
             ])

@@ -26,7 +26,10 @@ from fancam.video import probe
 MIDDLE_DANCER = (125, 235)
 
 LAUNCHER = """
-import importlib, pathlib, sys, time
+import importlib, pathlib, signal, sys, time
+# A shell starting the tests in the background makes children ignore SIGINT; a user's Ctrl-C is
+# what this simulates, so restore Python's default handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 target, after, marker = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
 module, _, qualname = target.partition(":")
 owner_name, _, attr = qualname.rpartition(".")
