@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from fancam.body import describe_bodies
 from fancam.faces import EMBEDDING_DIM, FaceAnalyzer
 from fancam.progress import progress_bar
+from fancam.scan import prefetch
 from fancam.types import TrackTable
 from fancam.video import iter_frames
 
@@ -82,7 +83,8 @@ def extract_appearance(
     size = np.full(n, np.nan, np.float32)
     last = int(sampled_frames[-1]) if len(sampled_frames) else -1
     with progress_bar(len(sampled_frames), "faces+bodies", enabled=progress) as bar:
-        for frame in iter_frames(video):
+        # Decoding in a background thread overlaps the face work on the sampled frames.
+        for frame in prefetch(iter_frames(video)):
             if frame.index > last:
                 break
             if frame.index not in by_frame:

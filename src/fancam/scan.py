@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +26,8 @@ from fancam.types import Detections, Timeline, TrackTable, VideoInfo
 from fancam.video import DecodedFrame, DecodeReport, iter_frames
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Progress = Callable[[int], None]
 """Called with the number of frames just processed."""
@@ -92,15 +95,15 @@ class ScanResult:
     timer: StageTimer
 
 
-def prefetch(frames: Iterator[DecodedFrame], depth: int = 8) -> Iterator[DecodedFrame]:
-    """Run a frame iterator in a background thread, keeping up to ``depth`` frames ahead."""
+def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+    """Run an iterator (e.g. of decoded frames) in a background thread, keeping up to ``depth`` ahead."""
     box: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for item in frames:
+            for item in items:
                 while not stop.is_set():
                     try:
                         box.put(item, timeout=0.1)
@@ -151,18 +154,13 @@ def scan(
     times: list[float] = []
     shot_starts = [0]
     rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-    det_size = thumb = None
+    det_size = detection_size((info.width, info.height), detector.input_long_side)
     next_detect, n_detections = 0, 0
     tick = time.perf_counter()
-    for frame in prefetch(iter_frames(video, report=report)):
-        now = time.perf_counter()
-        timer.add("decode", now - tick)
-        if thumb is None:
-            thumb = thumb_size(*frame.size)
-            det_size = detection_size(frame.size, detector.input_long_side)
+    # Cut detection runs in the decode thread, overlapping detection in this one.
+    for frame, cut in prefetch(_with_cuts(iter_frames(video, report=report), shots, timer)):
+        timer.add("decode", time.perf_counter() - tick)
         times.append(frame.t)
-        cut = shots.update(frame.rgb(*thumb), frame.t)
-        tick = _lap(timer, "shots", now)
         if cut:
             shot_starts.append(frame.index)
             tracker.reset()
@@ -183,6 +181,20 @@ def scan(
         raw=_table(rows), timeline=Timeline(np.array(times, np.float64), np.array(shot_starts, np.int64)),
         skipped=tuple(report.skipped), stride=stride, n_detections=n_detections, timer=timer,
     )
+
+
+def _with_cuts(
+    frames: Iterator[DecodedFrame], shots: ShotDetector, timer: StageTimer
+) -> Iterator[tuple[DecodedFrame, bool]]:
+    """Pair each frame with "a new shot starts here" (thumbnail + cut test; ``shots`` time recorded)."""
+    thumb = None
+    for frame in frames:
+        start = time.perf_counter()
+        if thumb is None:
+            thumb = thumb_size(*frame.size)
+        cut = shots.update(frame.rgb(*thumb), frame.t)
+        timer.add("shots", time.perf_counter() - start)
+        yield frame, cut
 
 
 def _lap(timer: StageTimer, stage: str, since: float) -> float:
