@@ -43,7 +43,7 @@ import numpy as np
 
 from fancam.analysis import Analysis, AnalysisSettings, analyze
 from fancam.camera import CropPath, write_crop_csv
-from fancam.evaluate import EvalReport, evaluate, load_gt, load_tracks
+from fancam.evaluate import EvalReport, evaluate
 from fancam.produce import RenderOptions, plan
 from fancam.seed import (
     CROP_VARIANTS,
@@ -52,6 +52,7 @@ from fancam.seed import (
     seed_crop_path,
     write_seed,
 )
+from fancam.tables import load_gt, load_tracks
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLIP = SHARED / "data/gillhung_dance/dance.mp4"

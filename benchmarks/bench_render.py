@@ -39,7 +39,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fancam import evaluate
+from fancam import evaluate, tables
 from fancam.camera import FRAMINGS, CameraConfig, CropPath, plan_camera
 from fancam.encode import EncodeConfig
 from fancam.geometry import head_point
@@ -108,7 +108,7 @@ def seed_path(naive: np.ndarray, fps: float, cfg: CameraConfig, frame_size) -> n
 
 
 def score(gt, xyxy: np.ndarray, mode: np.ndarray, t: np.ndarray, target: str, frame_size):
-    crop = evaluate.CropPath("bench", np.arange(len(xyxy)), t, xyxy.astype(np.float64), mode)
+    crop = tables.CropTable("bench", np.arange(len(xyxy)), t, xyxy.astype(np.float64), mode)
     return evaluate.crop_scores(gt, crop, target, frame_size)
 
 
@@ -135,7 +135,7 @@ def bench_path(noise: float = 0.0) -> None:
     t = frame_times(GILLHUNG)
     n, size = len(t), (info.width, info.height)
     timeline = Timeline(t, np.zeros(1, np.int64))
-    gt = evaluate.load_gt(GILLHUNG_GT, n_frames=n)
+    gt = tables.load_gt(GILLHUNG_GT, n_frames=n)
     rng = np.random.default_rng(0)
     what = f"+ per-frame noise of {noise:.0%} of the box height" if noise else "(linear between keyframes)"
     print(f"\n## Camera path on gillhung: GT boxes as the target track {what}\n")

@@ -17,7 +17,8 @@ from fancam.baseline import (
     seed_crop_size,
     trailing_smooth,
 )
-from fancam.evaluate import GroundTruth, PredictedTracks, crop_scores, load_gt
+from fancam.evaluate import crop_scores
+from fancam.tables import GroundTruth, PredictedTracks, load_gt
 
 MEMBERS = ["A", "B"]
 

@@ -1,4 +1,7 @@
-"""Metrics of fancam.evaluate on hand-made files (values computed by hand below) and on the real GT."""
+"""Metrics of fancam.evaluate on hand-made files (values computed by hand below) and on the real GT.
+
+The loaders' own validation is tested in test_tables.py.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +13,8 @@ import numpy as np
 import pytest
 
 from fancam.errors import InputError, UsageError
-from fancam.evaluate import (
-    CropPath,
-    GroundTruth,
-    crop_scores,
-    evaluate,
-    format_report,
-    is_hit,
-    load_crop,
-    load_gt,
-    load_tracks,
-    map_names,
-    match_keyframes,
-)
-from fancam.video import probe
+from fancam.evaluate import crop_scores, evaluate, format_report, is_hit, map_names, match_keyframes
+from fancam.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
 
 GT_HEADER = "frame,t,person,x1,y1,x2,y2,occluded,manual,uncertain\n"
 TRACKS_HEADER = "frame,t,tracklet,person,x1,y1,x2,y2,score\n"
@@ -242,7 +233,7 @@ def head_x_path(frames: np.ndarray) -> np.ndarray:
     return 300 + 120 * np.sin(frames / 23.0) + 40 * np.cos(frames / 7.0)
 
 
-def lag_case(shift: int, still: bool = False) -> tuple[GroundTruth, CropPath]:
+def lag_case(shift: int, still: bool = False) -> tuple[GroundTruth, CropTable]:
     """Target keyframes over 0..300 and a camera whose centre x follows them ``shift`` frames late."""
     keys = np.arange(0, 301, 15)
     x = head_x_path(keys)
@@ -254,7 +245,7 @@ def lag_case(shift: int, still: bool = False) -> tuple[GroundTruth, CropPath]:
     mode = np.where((frames > 100) & (frames < 120), "wide", "follow")  # wide frames are ignored
     cam_x[mode == "wide"] = 320.0
     xyxy = np.stack([cam_x - 90, np.full(301, 40), cam_x + 90, np.full(301, 360)], axis=1)
-    return gt, CropPath("cam", frames, frames / 30, xyxy, mode)
+    return gt, CropTable("cam", frames, frames / 30, xyxy, mode)
 
 
 @pytest.mark.parametrize("shift", [4, -3, 0, 12])
@@ -286,62 +277,9 @@ def test_crop_needs_target_and_known_name(trio) -> None:
         evaluate(tracks, gt, named=True, crop_csv=crop, target="P7", frame_size=FRAME)
 
 
-BAD_GT = {
-    "missing column": ("frame,t,person,x1,y1,x2,y2,occluded,manual\n0,0,P1,0,0,1,1,0,0\n", "uncertain"),
-    "bad number": (GT_HEADER + "0,0,P1,ten,0,10,10,0,0,0\n", "'ten'"),
-    "x2 <= x1": (GT_HEADER + "0,0,P1,10,0,10,10,0,0,0\n", "x2 > x1"),
-    "y2 <= y1": (GT_HEADER + "0,0,P1,0,10,10,5,0,0,0\n", "y2 > y1"),
-    "duplicate": (GT_HEADER + "0,0,P1,0,0,10,10,0,0,0\n0,0,P1,5,0,20,10,0,0,0\n", "repeats line 2"),
-    "empty file": ("", "empty"),
-    "header only": (GT_HEADER, "no labelled rows"),
-    "bad flag": (GT_HEADER + "0,0,P1,0,0,10,10,2,0,0\n", "0 or 1"),
-    "negative frame": (GT_HEADER + "-1,0,P1,0,0,10,10,0,0,0\n", "non-negative integer"),
-    "fractional frame": (GT_HEADER + "1.5,0,P1,0,0,10,10,0,0,0\n", "non-negative integer"),
-    "nan": (GT_HEADER + "0,nan,P1,0,0,10,10,0,0,0\n", "finite"),
-    "short row": (GT_HEADER + "0,0,P1,0,0,10,10,0,0\n", "fields"),
-    "reserved name": (GT_HEADER + "0,0,unknown,0,0,10,10,0,0,0\n", "reserved"),
-    "two times": (GT_HEADER + "0,0,P1,0,0,10,10,0,0,0\n0,0.5,P2,0,0,10,10,0,0,0\n", "t="),
-    "all uncertain": (GT_HEADER + "0,0,P1,0,0,10,10,0,0,1\n", "uncertain"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(BAD_GT))
-def test_bad_gt_names_the_file(tmp_path: Path, case: str) -> None:
-    text, message = BAD_GT[case]
-    path = write(tmp_path, "broken_gt.csv", text)
-    with pytest.raises(InputError, match=message) as info:
-        load_gt(path)
-    assert "broken_gt.csv" in str(info.value)
-
-
 def test_missing_gt_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nowhere.csv"):
         evaluate(write(tmp_path, "t.csv", TRIO_TRACKS), tmp_path / "nowhere.csv", named=True)
-
-
-@pytest.mark.parametrize(
-    ("loader", "text", "message"),
-    [
-        (load_tracks, TRACKS_HEADER + "0,0,1,P1,0,0,10,10,0.9\n0,0,1,P2,20,0,30,10,0.8\n", "tracklet"),
-        (load_tracks, "frame,t,tracklet,x1,y1,x2,y2,score\n", "person"),
-        (load_crop, CROP_HEADER + "0,0,0,0,10,10,zoom\n", "zoom"),
-        (load_crop, CROP_HEADER + "0,0,0,0,10,10,wide\n0,0,0,0,10,10,wide\n", "repeats"),
-        (load_crop, CROP_HEADER, "no rows"),
-    ],
-)
-def test_bad_tracks_and_crop_files(tmp_path: Path, loader, text: str, message: str) -> None:
-    path = write(tmp_path, "bad_file.csv", text)
-    with pytest.raises(InputError, match=message) as info:
-        loader(path)
-    assert "bad_file.csv" in str(info.value)
-
-
-def test_gt_beyond_video_frames(bench_gt: Path, gillhung_clip: Path) -> None:
-    n = probe(gillhung_clip).n_frames
-    assert n == 825
-    assert len(load_gt(bench_gt, n_frames=n).keyframes) == 55
-    with pytest.raises(InputError, match="beyond the video's 800 frames"):
-        load_gt(bench_gt, n_frames=800)
 
 
 def test_real_gt_as_perfect_tracks_scores_one(bench_gt: Path, tmp_path: Path) -> None:
@@ -368,7 +306,7 @@ def test_real_gt_crop_on_clamped_head_is_all_hits(bench_gt: Path) -> None:
         hy = gt.xyxy[rows, 1] + 0.12 * (gt.xyxy[rows, 3] - gt.xyxy[rows, 1])
         cx, cy = np.clip(hx, 72, 360 - 72), np.clip(hy, 128, 640 - 128)
         xyxy = np.stack([cx - 72, cy - 128, cx + 72, cy + 128], axis=1)
-        crop = CropPath("crop", gt.frame[rows], gt.t[rows], xyxy, np.full(len(rows), "follow"))
+        crop = CropTable("crop", gt.frame[rows], gt.t[rows], xyxy, np.full(len(rows), "follow"))
         c = crop_scores(gt, crop, target, frame_size)
         assert (c.hit_rate, c.wide_share) == (1.0, 0.0)
         assert c.eligible == len(rows)

@@ -32,10 +32,16 @@ def test_no_member_in_two_places_at_once(gillhung_analysis):
 
 @pytest.fixture(scope="module")
 def reanalyse(gillhung_analysis, tmp_path_factory):
-    """Re-run only identity (scan and appearance are reused from the cache) with another gallery."""
+    """Re-run only identity with another gallery, in a copy of the analysis folder.
+
+    The caches are keyed by content, so the copy reuses scan and appearance; the shared session
+    analysis itself is left as it was (other tests check that it is reused untouched).
+    """
+    copy = tmp_path_factory.mktemp("reanalyse") / "dance.fancam"
+    shutil.copytree(gillhung_analysis.folder, copy)
 
     def run(gallery):
-        return analyze(gillhung_analysis.info.path, gallery=gallery, progress=False)
+        return analyze(gillhung_analysis.info.path, out=copy, gallery=gallery, progress=False)
 
     return run
 

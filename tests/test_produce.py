@@ -6,14 +6,15 @@ import av
 import numpy as np
 import pytest
 
-from fancam.evaluate import CropPath, crop_scores, evaluate, load_gt
+from fancam.evaluate import crop_scores, evaluate
 from fancam.produce import RenderOptions, Selection, make_fancams, plan
+from fancam.tables import CropTable, load_gt
 
 
 def _scores(analysis, gt, person, framing):
     path = plan(analysis, person, RenderOptions(framing=framing))
-    crop = CropPath(source="planned", frame=np.arange(len(path)), t=analysis.timeline.t,
-                    xyxy=path.xyxy.astype(np.float64), mode=path.mode)
+    crop = CropTable(source="planned", frame=np.arange(len(path)), t=analysis.timeline.t,
+                     xyxy=path.xyxy.astype(np.float64), mode=path.mode)
     return crop_scores(gt, crop, person.label, (analysis.info.width, analysis.info.height))
 
 

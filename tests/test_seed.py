@@ -11,8 +11,7 @@ from conftest import shared_file
 from fancam.analysis import Analysis
 from fancam.appearance import Appearance
 from fancam.errors import UsageError
-from fancam.evaluate import CropPath as EvalCropPath
-from fancam.evaluate import GroundTruth, crop_lag, crop_scores, evaluate, load_crop, load_gt, load_tracks
+from fancam.evaluate import crop_lag, crop_scores, evaluate
 from fancam.gallery import Gallery, GalleryMember
 from fancam.people import Cast
 from fancam.seed import (
@@ -24,6 +23,7 @@ from fancam.seed import (
     write_seed,
     write_tracks,
 )
+from fancam.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
 from fancam.types import Timeline, TrackTable, VideoInfo
 
 FPS = 30.0
@@ -138,7 +138,7 @@ def test_seed_camera_lags_a_moving_target() -> None:
         keys = np.arange(0, n, 15)
         gt = GroundTruth("synthetic", keys, keys / FPS, np.array(["A"] * len(keys)),
                          tracks.xyxy[keys].astype(np.float64), *(np.zeros(len(keys), bool),) * 3)
-        crop = EvalCropPath("seed", np.arange(n), timeline.t, path.xyxy.astype(np.float64), path.mode)
+        crop = CropTable("seed", np.arange(n), timeline.t, path.xyxy.astype(np.float64), path.mode)
         lag = crop_lag(gt, crop, "A")
         # Median over 15 frames (~7 late) then mean over 8 (~3.5 late): about 10 frames, 0.35 s.
         assert lag is not None and 7 <= lag <= 14, (variant, lag)

@@ -13,7 +13,8 @@ import pytest
 from conftest import shared_file
 from fancam.detect import make_detector
 from fancam.errors import UsageError
-from fancam.evaluate import PredictedTracks, load_gt, match_keyframes
+from fancam.evaluate import match_keyframes
+from fancam.tables import PredictedTracks, load_gt
 from fancam.track import MotionNoise, Tracker, TrackerConfig, buffered_iou
 from fancam.types import Detections, TrackedDetections, TrackTable
 from fancam.video import iter_frames

@@ -11,7 +11,8 @@ import pytest
 from conftest import shared_file
 from fancam.detect import make_detector
 from fancam.errors import UsageError
-from fancam.evaluate import PredictedTracks, load_gt, match_keyframes
+from fancam.evaluate import match_keyframes
+from fancam.tables import PredictedTracks, load_gt
 from fancam.track import Tracker, TrackerConfig
 from fancam.tracklets import (
     GAP,

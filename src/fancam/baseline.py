@@ -18,8 +18,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from fancam.evaluate import CropPath, PredictedTracks
 from fancam.geometry import head_point
+from fancam.tables import CropTable, PredictedTracks
 
 
 # ----------------------------------------------------------------------------------------- identity
@@ -178,7 +178,7 @@ def seed_crop_size(frame_size: tuple[int, int], config: SeedCameraConfig) -> tup
 
 def seed_camera(
     head_points: NDArray, t: NDArray, frame_size: tuple[int, int], config: SeedCameraConfig | None = None
-) -> CropPath:
+) -> CropTable:
     """The seed's camera path for one target: a fixed-size crop centred on the smoothed head point.
 
     Args:
@@ -203,4 +203,4 @@ def seed_camera(
     y1 = np.clip(centre[:, 1] - h / 2, 0, fh - h)
     xyxy = np.where(found[:, None], np.stack([x1, y1, x1 + w, y1 + h], 1), [0.0, 0.0, fw, fh])
     mode = np.where(found, "follow", "wide")
-    return CropPath("seed camera", np.arange(len(raw), dtype=np.int64), t, xyxy, mode)
+    return CropTable("seed camera", np.arange(len(raw), dtype=np.int64), t, xyxy, mode)

@@ -201,7 +201,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from fancam.cache import write_text_atomic
-    from fancam.evaluate import evaluate, format_report, load_gt
+    from fancam.evaluate import evaluate, format_report
+    from fancam.tables import load_gt
     from fancam.video import check_readable_file
 
     if (args.crop is None) != (args.target is None):

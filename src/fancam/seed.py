@@ -39,8 +39,8 @@ from fancam.baseline import SeedCameraConfig, head_points_per_frame, name_trackl
 from fancam.cache import atomic_path, ensure_writable_dir
 from fancam.camera import CropPath, write_crop_csv
 from fancam.errors import UsageError
-from fancam.evaluate import TRACKS_COLUMNS, PredictedTracks
 from fancam.gallery import Gallery, load_gallery
+from fancam.tables import TRACKS_COLUMNS, PredictedTracks
 from fancam.types import Timeline, TrackTable
 
 TRACKLET_PREFIX = "tracklet-"
