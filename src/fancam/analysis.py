@@ -30,6 +30,7 @@ from fancam.appearance import Appearance, extract_appearance
 from fancam.cache import (
     Manifest,
     atomic_path,
+    dir_is_writable,
     ensure_writable_dir,
     file_sha256,
     folder_lock,
@@ -135,7 +136,7 @@ def analyze(
     if min(info.width, info.height) < MIN_FRAME_SIDE:
         raise VideoError(f"{str(video)!r} is {info.width}x{info.height} pixels, too small to find people "
                          f"in (fancam needs at least {MIN_FRAME_SIDE} pixels on each side)")
-    folder = ensure_writable_dir(Path(out) if out else default_folder(video), "analysis folder")
+    folder = ensure_writable_dir(Path(out) if out else analysis_folder(video), "analysis folder")
     names = settings.model_names()
     with folder_lock(folder):
         run = _Run(video, info, folder, Manifest(folder), settings, progress)
@@ -162,6 +163,22 @@ def analyze(
     times = {**scanned.timer.seconds, **run.seconds}
     members = tuple(m.key for m in loaded.members) if loaded is not None else ()
     return Analysis(folder, info, scanned.timeline, tracks, cast, times, members)
+
+
+def analysis_folder(video: Path) -> Path:
+    """Where the analysis of ``video`` goes without ``--out``.
+
+    ``VIDEO_STEM.fancam/`` beside the video; when that folder is read-only (a shared or mounted
+    media folder) and has no analysis yet, a folder in the user cache named after the video's path,
+    so a read-only video still works.
+    """
+    beside = default_folder(video)
+    if dir_is_writable(beside) or (not beside.exists() and dir_is_writable(video.parent)):
+        return beside
+    tag = hashlib.sha256(str(video.resolve()).encode()).hexdigest()[:12]
+    fallback = models.fancam_home() / "analyses" / f"{video.stem}-{tag}.fancam"
+    log.info("%s is read-only: keeping the analysis in %s (choose with --out)", video.parent, fallback)
+    return fallback
 
 
 def check_gallery_folder(gallery: Path) -> None:
