@@ -248,3 +248,14 @@ def test_bad_thread_count_is_rejected():
 )
 def test_nms(boxes, scores, expected):
     assert nms(np.asarray(boxes, float), np.asarray(scores, float), 0.4).tolist() == expected
+
+
+def test_default_ssd_never_touches_opencvs_process_wide_thread_count(monkeypatch, keyframes):
+    # The analysis runs OpenCV in its decode thread (cut detection) while the SSD runs in the main
+    # thread; toggling the global count under it is a crash hazard (two SSD threads segfaulted).
+    def forbidden(n):
+        raise AssertionError("cv2.setNumThreads called")
+
+    det = make_detector("ssd")
+    monkeypatch.setattr(cv2, "setNumThreads", forbidden)
+    assert len(det(keyframes[0][0])) == 3

