@@ -47,3 +47,15 @@ def test_render_all_writes_one_fancam_per_member(gillhung_analysis, bench_gt, tm
             target=r.output.stem.split(".")[-1], frame_size=(360, 640),
         )
         assert report.crop is not None and report.crop.hit_rate >= 0.9
+
+
+def test_unknown_performers_get_distinct_file_names():
+    from fancam.people import Person
+    from fancam.produce import _file_label
+
+    def person(pid, label):
+        return Person(pid, label, None, 0.5, 0.0, 1.0, 1.0, 1.0, (pid,), 0, (0.0, 0.0, 1.0, 1.0))
+
+    names = ["Jisoo", "unknown", "unknown", "a/b c"]
+    labels = [_file_label(person(i, name)) for i, name in enumerate(names, 1)]
+    assert labels == ["Jisoo", "unknown-2", "unknown-3", "a_b_c"]

@@ -123,7 +123,7 @@ def output_paths(analysis: Analysis, people: list[Person], options: RenderOption
         if options.output is not None and options.output.suffix:
             raise UsageError("with several performers, -o must be a folder (no file extension)")
         ensure_writable_dir(folder, "output folder", "-o")
-        paths = [folder / f"{stem}.{_safe(p.label)}.mp4" for p in people]
+        paths = [folder / f"{stem}.{_file_label(p)}.mp4" for p in people]
     for path in paths:
         _check_output(path, video, options.force, debug=options.debug)
     return paths
@@ -153,6 +153,11 @@ def check_output_location(video: Path, selection: Selection, options: RenderOpti
     elif not dir_is_writable(video.parent):
         raise InputError(f"the video's folder {str(video.parent)!r} is not writable; choose where the "
                          "fancam goes with -o")
+
+
+def _file_label(person: Person) -> str:
+    """File-name part for a performer: their name, or ``unknown-N`` (several may be unknown)."""
+    return f"{UNKNOWN}-{person.id}" if person.label == UNKNOWN else _safe(person.label)
 
 
 def _safe(label: str) -> str:
