@@ -31,7 +31,6 @@ import argparse
 import datetime
 import json
 import logging
-import math
 import os
 import platform
 import shutil
@@ -53,6 +52,7 @@ from fancam.seed import (
     write_seed,
 )
 from fancam.tables import load_gt, load_tracks
+from jsonout import clean_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLIP = SHARED / "data/gillhung_dance/dance.mp4"
@@ -105,19 +105,6 @@ def missing_crop(camera: str, target: str) -> dict:
     return {"target": target, "camera": camera, "follows": None, "hit_rate": 0.0, "hits": 0,
             "eligible": None, "framing": None, "jitter": None, "wide_share": 1.0, "lag_frames": None,
             "lag_s": None, "pan_std": None}
-
-
-def _clean(value: object) -> object:
-    """JSON-ready copy (NaN -> None, numpy scalars -> Python)."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ----------------------------------------------------------------------------------------- cameras
@@ -284,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
             result["sanity"].append({"quality": quality, **run_sanity(args.work, quality)})
     result["load_after"] = os.getloadavg()
     out = args.json or args.work / "accuracy.json"
-    out.write_text(json.dumps(_clean(result), indent=2) + "\n")
+    out.write_text(json.dumps(clean_json(result), indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 

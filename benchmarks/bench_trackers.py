@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import math
 import os
 import subprocess
 import sys
@@ -52,6 +51,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from jsonout import clean_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLIP = SHARED / "data/gillhung_dance/dance.mp4"
@@ -324,18 +325,6 @@ def score(detections: Path, reference: Path | None) -> dict:
     }
 
 
-def _clean(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def summary(result: dict) -> str:
     lines = [f"{result['detector']} detections, every {result['stride']} frames "
              f"({result['detector_calls']} calls, {result['detections']} boxes); trackers "
@@ -400,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.step == "detect":
         return 0
     out = args.work / "trackers.json"
-    out.write_text(json.dumps(_clean({"runs": runs}), indent=2) + "\n")
+    out.write_text(json.dumps(clean_json({"runs": runs}), indent=2) + "\n")
     print(f"wrote {out}")
     return 0
 
