@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fancam.people import Naming, crowding, make_people
+from fancam.people import Naming, Person, crowding, make_people
 from fancam.types import Timeline, TrackTable
 
 
@@ -44,3 +44,14 @@ def test_crowding_is_the_largest_iou_with_another_box_of_the_same_frame():
         (1, 1, [0, 0, 10, 10], 1.0),  # alone
     ])
     np.testing.assert_allclose(crowding(table), [1 / 3, 1 / 3, 0.0])
+
+
+def test_person_json_round_trips():
+    rows = [(f, 1, [0, 10, 20, 150], 0.9) for f in range(3)]
+    table = _table(rows)
+    cast = make_people(table, table.track_id.copy(), {1: Naming("Bea", "g/Bea", 0.87654)},
+                       Timeline(np.arange(3) / 30.0, np.zeros(1)), 300)
+    person = cast.people[0]
+    again = Person.from_json(person.to_json())
+    assert again.to_json() == person.to_json()
+    assert (again.id, again.label, again.member, again.tracklets) == (1, "Bea", "g/Bea", (1,))

@@ -382,16 +382,7 @@ def _load_cast(path: Path, n_rows: int) -> Cast | None:
         return None
     if len(person) != n_rows:
         return None
-    people = tuple(
-        Person(
-            id=e["id"], label=e["name"], member=e["member"], confidence=e["confidence"],
-            first_seen_s=e["first_seen_s"], last_seen_s=e["last_seen_s"], seen_s=e["seen_s"],
-            prominence=e["prominence"], tracklets=tuple(e["tracklets"]), best_frame=e["best_frame"],
-            best_box=tuple(e["best_box"]),
-        )
-        for e in entries
-    )
-    return Cast(person=person, people=people)
+    return Cast(person=person, people=tuple(Person.from_json(e) for e in entries))
 
 
 def people_document(info: VideoInfo, cast: Cast, gallery: Gallery | None, group: str | None) -> dict:

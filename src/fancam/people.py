@@ -58,6 +58,16 @@ class Person:
             "best_box": [round(v, 1) for v in self.best_box],
         }
 
+    @classmethod
+    def from_json(cls, entry: dict) -> Person:
+        """The inverse of :meth:`to_json` (values as rounded there)."""
+        return cls(
+            id=entry["id"], label=entry["name"], member=entry["member"], confidence=entry["confidence"],
+            first_seen_s=entry["first_seen_s"], last_seen_s=entry["last_seen_s"], seen_s=entry["seen_s"],
+            prominence=entry["prominence"], tracklets=tuple(entry["tracklets"]),
+            best_frame=entry["best_frame"], best_box=tuple(entry["best_box"]),
+        )
+
 
 @dataclass(frozen=True)
 class Cast:
