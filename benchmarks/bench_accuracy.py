@@ -4,11 +4,11 @@ On ``../shared/bench`` (gillhung_dance/dance.mp4, hand-labelled GT, gallery P1..
 the gallery:
 
 - **identity**: identity accuracy, IDF1, HOTA of fancam's ``tracks.csv`` and of the seed's
-  (:mod:`fancam.seed`: one face-voted name per whole tracklet, no "unknown", duplicates allowed; without
+  (:mod:`seed`: one face-voted name per whole tracklet, no "unknown", duplicates allowed; without
   a gallery every tracklet is its own person). Both come from the *same* analysis (same detections,
   tracklets and sampled faces), so the difference is the identity decisions alone.
 - **camera**, per target P1..P3: crop hit rate, framing, jitter, wide share and lag of fancam's camera
-  path (``fancam.produce.plan``, the path ``fancam render`` uses; framings ``full`` and ``upper``, 9:16)
+  path (``fancam.pipeline.produce.plan``, the path ``fancam render`` uses; framings ``full`` and ``upper``, 9:16)
   against the seed camera (trailing 0.5 s median + 0.25 s mean of the head point, 0.4W x 0.4H crop,
   and the same at 9:16), each following its *own* identity of the target. Without a gallery the
   target is the predicted name that ``fancam eval`` maps to it (our ``person-N``; the seed's
@@ -40,19 +40,19 @@ from pathlib import Path
 
 import numpy as np
 
-from fancam.analysis import Analysis, AnalysisSettings, analyze
-from fancam.camera import CropPath, write_crop_csv
-from fancam.evaluate import EvalReport, evaluate
-from fancam.produce import RenderOptions, plan
-from fancam.seed import (
+from fancam.camera.plan import CropPath, write_crop_csv
+from fancam.eval.metrics import EvalReport, evaluate
+from fancam.eval.tables import load_gt, load_tracks
+from fancam.pipeline.analyze import Analysis, AnalysisSettings, analyze
+from fancam.pipeline.produce import RenderOptions, plan
+from jsonout import clean_json
+from seed import (
     CROP_VARIANTS,
     SeedIdentity,
     load_seed_gallery,
     seed_crop_path,
     write_seed,
 )
-from fancam.tables import load_gt, load_tracks
-from jsonout import clean_json
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CLIP = SHARED / "data/gillhung_dance/dance.mp4"

@@ -1,4 +1,4 @@
-"""Benchmark of the body appearance descriptor (fancam.body): how well does it separate people?
+"""Benchmark of the body appearance descriptor (fancam.identity.body): how well does it separate people?
 
 Reproduces the numbers in the body report. Run from the repository root:
 
@@ -19,7 +19,7 @@ Metrics (pairs of single-box descriptors from different frames):
 - AUC short / long / all: same-person vs different-person pairs with 0 < dt <= 2 s, dt >= 35% of the
   labelled span (>= 9.5 s on gillhung), any dt > 0.
 - AUC per person pair (e.g. P1-P3): pairs among those two people only.
-- id: nearest-prototype identification; prototypes (fancam.body.body_prototype) from the first 20% of
+- id: nearest-prototype identification; prototypes (fancam.identity.body.body_prototype) from the first 20% of
   the labelled span, queries = every later box. id_hung: the same with one-to-one (Hungarian)
   assignment of the boxes of each frame to the prototypes.
 - seg AUC: 2-second segments of one person -> prototype; prototype_similarity of segment pairs.
@@ -43,9 +43,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
-from fancam import body
-from fancam.body import BodyConfig
-from fancam.video import iter_frames
+from fancam.identity import body
+from fancam.identity.body import BodyConfig
+from fancam.io.video import iter_frames
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -422,7 +422,7 @@ def evaluate(ds: Labelled, config: BodyConfig, *, jitter: bool = True, aggregati
 
 
 def calibration(ds: Labelled, sim: np.ndarray) -> dict:
-    """Fit fancam.body.fit_calibration as a pipeline could without identities, test on long gaps.
+    """Fit fancam.identity.body.fit_calibration as a pipeline could without identities, test on long gaps.
 
     Known-same pairs: one person 0 < dt <= 1 s apart (what one tracklet provides); known-different:
     two people in the same frame. Test: every pair >= 5 s apart.

@@ -1,4 +1,4 @@
-"""Benchmark the person detectors (fancam.detect); reproduces notes/detect_report.md.
+"""Benchmark the person detectors (fancam.tracking.detect); reproduces notes/detect_report.md.
 
 Sections:
 
@@ -43,16 +43,16 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from fancam.detect import (
+from fancam.geometry import iou_matrix
+from fancam.io.video import DecodedFrame, iter_frames
+from fancam.tracking.detect import (
     Detector,
     SsdConfig,
     SsdMobilenetDetector,
     YoloxConfig,
     YoloxDetector,
 )
-from fancam.geometry import iou_matrix
 from fancam.types import Detections
-from fancam.video import DecodedFrame, iter_frames
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -1,4 +1,4 @@
-"""Calibrate and benchmark the face stage (fancam.faces, fancam.gallery).
+"""Calibrate and benchmark the face stage (fancam.identity.faces, fancam.identity.gallery).
 
 Reproduces the numbers of the faces report:
 
@@ -37,8 +37,8 @@ import av
 import cv2
 import numpy as np
 
-from fancam.faces import SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY, FaceAnalyzer, FaceConfig
-from fancam.gallery import decode_image, load_gallery, pick_face
+from fancam.identity.faces import SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY, FaceAnalyzer, FaceConfig
+from fancam.identity.gallery import decode_image, load_gallery, pick_face
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

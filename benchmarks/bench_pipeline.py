@@ -5,7 +5,7 @@ runs in its own subprocess, so each has its own peak memory (``ru_maxrss`` from 
 time (user + system, all threads; less sensitive to other load than wall time). Tasks per clip:
 
 - ``decode``: PyAV decode of every frame alone (threaded), for reference.
-- ``analyze``: ``fancam.analysis.analyze`` in a *fresh* folder (no cache). Stages from its timers:
+- ``analyze``: ``fancam.pipeline.analyze.analyze`` in a *fresh* folder (no cache). Stages from its timers:
   ``decode`` (time the scan waited for the decode thread; decoding itself overlaps detection),
   ``shots``, ``convert`` (RGB at the detector's size), ``detect``, ``track``, ``appearance`` (faces and
   bodies). ``tracklets`` and ``identity`` are timed by re-running those two stages on the saved
@@ -99,7 +99,7 @@ def _video_seconds(info) -> float:
 
 
 def task_decode(clip: Path, folder: Path, gallery: Path | None, quality: str) -> dict:
-    from fancam.video import iter_frames
+    from fancam.io.video import iter_frames
 
     n = 0
     start = time.perf_counter()
@@ -112,11 +112,17 @@ def task_analyze(clip: Path, folder: Path, gallery: Path | None, quality: str) -
     """Fresh analysis; then re-time tracklets and identity on the saved inputs."""
     import numpy as np
 
-    from fancam.analysis import APPEARANCE_FILE, SCAN_FILE, AnalysisSettings, analyze, make_face_analyzer
-    from fancam.appearance import Appearance
-    from fancam.gallery import load_gallery
-    from fancam.identity import identify
-    from fancam.tracklets import build_tracklets_explained
+    from fancam.identity.appearance import Appearance
+    from fancam.identity.gallery import load_gallery
+    from fancam.identity.identify import identify
+    from fancam.pipeline.analyze import (
+        APPEARANCE_FILE,
+        SCAN_FILE,
+        AnalysisSettings,
+        analyze,
+        make_face_analyzer,
+    )
+    from fancam.tracking.tracklets import build_tracklets_explained
     from fancam.types import TrackTable
 
     if folder.exists():
@@ -150,7 +156,7 @@ def task_analyze(clip: Path, folder: Path, gallery: Path | None, quality: str) -
 
 
 def task_analyze_cached(clip: Path, folder: Path, gallery: Path | None, quality: str) -> dict:
-    from fancam.analysis import AnalysisSettings, analyze
+    from fancam.pipeline.analyze import AnalysisSettings, analyze
 
     start = time.perf_counter()
     analyze(clip, out=folder, gallery=gallery, settings=AnalysisSettings(quality=quality), progress=False)
@@ -160,9 +166,9 @@ def task_analyze_cached(clip: Path, folder: Path, gallery: Path | None, quality:
 def _render(clip: Path, folder: Path, gallery: Path | None, quality: str, *, height: int | None,
             people: int, together: bool) -> dict:
     """Render the top ``people`` performers, in one pass (``together``) or one pass each."""
-    from fancam.analysis import AnalysisSettings, analyze
-    from fancam.produce import RenderOptions, plan
-    from fancam.render import RenderJob, output_size, render
+    from fancam.camera.render import RenderJob, output_size, render
+    from fancam.pipeline.analyze import AnalysisSettings, analyze
+    from fancam.pipeline.produce import RenderOptions, plan
 
     analysis = analyze(clip, out=folder, gallery=gallery, settings=AnalysisSettings(quality=quality),
                        progress=False)
@@ -258,7 +264,7 @@ def _median_run(runs: list[dict]) -> dict:
 def bench_clip(key: str, work: Path, quality: str, repeat: int, max_seconds: float | None,
                tasks: tuple[str, ...]) -> dict:
     """Every task on one clip."""
-    from fancam.video import probe
+    from fancam.io.video import probe
 
     rel, gallery_rel = CLIPS[key]
     clip = SHARED / rel

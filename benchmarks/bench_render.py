@@ -3,8 +3,8 @@
 1. ``path``: on gillhung_dance/dance.mp4, the hand-labelled boxes of each dancer (keyframes every 0.5 s,
    linear in between; then again with per-frame noise like a detector's) are the target track. For
    every framing preset, three cameras are scored with the DESIGN.md metrics
-   (``fancam.evaluate.crop_scores``: hit rate, framing, jitter, lag): ``ours``
-   (:func:`fancam.camera.plan_camera`), ``naive`` (a crop of the preset's size centred on the head
+   (``fancam.eval.metrics.crop_scores``: hit rate, framing, jitter, lag): ``ours``
+   (:func:`fancam.camera.plan.plan_camera`), ``naive`` (a crop of the preset's size centred on the head
    point in every frame) and ``seed`` (the prototype's trailing 0.5 s median then 0.25 s mean of that
    naive crop).
 2. ``cuts``: face_recognition_hamilton/short_hamilton_clip.mp4 has four shots (starts 0, 20, 82, 211,
@@ -40,12 +40,20 @@ import av
 import numpy as np
 
 from fancam import evaluate, tables
-from fancam.camera import FRAMINGS, CameraConfig, CropPath, plan_camera
-from fancam.encode import EncodeConfig
+from fancam.camera.plan import FRAMINGS, CameraConfig, CropPath, plan_camera
+from fancam.camera.render import (
+    DebugJob,
+    OverlayBoxes,
+    RenderJob,
+    crop_yuv420,
+    output_size,
+    pixel_rect,
+    render,
+)
 from fancam.geometry import head_point
-from fancam.render import DebugJob, OverlayBoxes, RenderJob, crop_yuv420, output_size, pixel_rect, render
+from fancam.io.encode import EncodeConfig
+from fancam.io.video import iter_frames, probe
 from fancam.types import Timeline
-from fancam.video import iter_frames, probe
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 GILLHUNG = SHARED / "data/gillhung_dance/dance.mp4"

@@ -1,5 +1,5 @@
 """Tracker comparison on identical detections: fancam's tracker vs roboflow ``trackers`` (SORT, ByteTrack,
-OC-SORT), scored with ``fancam.evaluate`` on the labelled bench clip.
+OC-SORT), scored with ``fancam.eval.metrics`` on the labelled bench clip.
 
 Why three steps and two venvs: ``trackers`` depends on ``opencv-python`` 5, which would shadow the
 ``opencv-python-headless`` 4 that fancam uses, so the reference trackers run in a separate venv that
@@ -13,10 +13,10 @@ never imports fancam (this file imports fancam only inside the fancam-side steps
    timestamps (``update(..., timestamp=t)``, so its Kalman filter steps 3 frames at a time), a new
    instance at every shot cut, and the library defaults otherwise, except ``lost_track_buffer=30``
    at ``frame_rate`` = the video's (a lost track lives 1 s, as ours: ``max_lost_s=1.0``).
-3. ``score`` (fancam venv): run fancam's :class:`fancam.track.Tracker` on the cached detections, then
+3. ``score`` (fancam venv): run fancam's :class:`fancam.tracking.track.Tracker` on the cached detections, then
    score every tracker twice: **raw** (its tracks as they are, linearly interpolated between
    observations so every frame has a row) and **+tracklets** (the same post-processing fancam
-   applies, :func:`fancam.tracklets.build_tracklets`: split at merges, drop short/small pieces, link
+   applies, :func:`fancam.tracking.tracklets.build_tracklets`: split at merges, drop short/small pieces, link
    obvious continuations). Each track (tracklet) is its own person; ``evaluate(named=False)`` maps
    them one-to-one to the GT performers, so identity accuracy is the share of GT rows covered by each
    performer's best track. Also: tracks per performer (distinct ids matched to each GT performer
@@ -91,7 +91,7 @@ class RecordingDetector:
 
 
 def detection_frames(n_frames: int, shot_starts: np.ndarray, stride: int) -> np.ndarray:
-    """Frames ``fancam.scan.scan`` runs the detector on: every ``stride``-th, restarting at each cut."""
+    """Frames ``fancam.tracking.scan.scan`` runs the detector on: every ``stride``-th, restarting at each cut."""
     cuts = set(shot_starts.tolist())
     frames, next_detect = [], 0
     for f in range(n_frames):
@@ -112,11 +112,11 @@ def export_detections(clip: Path, out: Path, quality: str = "fast", detect_fps: 
     tracker output (``scan_frame``, ``scan_id``, ``scan_xyxy``) to check that replaying the cached
     detections through fancam's tracker reproduces it.
     """
-    from fancam import models
-    from fancam.analysis import AnalysisSettings
-    from fancam.detect import make_detector
-    from fancam.scan import ScanConfig, scan
-    from fancam.video import probe
+    from fancam.io.video import probe
+    from fancam.models import registry as models
+    from fancam.pipeline.analyze import AnalysisSettings
+    from fancam.tracking.detect import make_detector
+    from fancam.tracking.scan import ScanConfig, scan
 
     settings = AnalysisSettings(quality=quality, scan=ScanConfig(detect_fps=detect_fps))
     name = settings.model_names()["detector"]
@@ -126,7 +126,7 @@ def export_detections(clip: Path, out: Path, quality: str = "fast", detect_fps: 
     calls = detection_frames(result.timeline.n_frames, result.timeline.shot_starts, result.stride)
     if len(calls) != len(detector.outputs) or len(calls) != result.n_detections:
         raise RuntimeError(f"scan made {len(detector.outputs)} detector calls, the schedule predicts "
-                           f"{len(calls)}: update detection_frames() to match fancam.scan")
+                           f"{len(calls)}: update detection_frames() to match fancam.tracking.scan")
     boxes, scores, call = [], [], []
     for k, (xyxy, score, (h, w)) in enumerate(detector.outputs):
         boxes.append(xyxy * np.array([info.width / w, info.height / h] * 2, np.float32))
@@ -198,8 +198,8 @@ def run_reference(detections: Path, out: Path, names: tuple[str, ...] = REFERENC
 # ----------------------------------------------------------------------------------------- 3. score
 def run_ours(d: dict) -> tuple[object, np.ndarray]:
     """fancam's tracker on the cached detections, reset at cuts exactly as ``scan`` does."""
-    from fancam.analysis import AnalysisSettings
-    from fancam.track import Tracker
+    from fancam.pipeline.analyze import AnalysisSettings
+    from fancam.tracking.track import Tracker
     from fancam.types import Detections, TrackTable
 
     config = AnalysisSettings().scan
@@ -239,7 +239,7 @@ def fill_raw(raw, timeline):
 
 def as_predicted(table, timeline, source: str):
     """A track table as ``tracks.csv`` rows, each track its own person."""
-    from fancam.tables import PredictedTracks
+    from fancam.eval.tables import PredictedTracks
 
     return PredictedTracks(
         source, table.frame, timeline.t[table.frame], table.track_id,
@@ -250,7 +250,7 @@ def as_predicted(table, timeline, source: str):
 
 def fragmentation(gt, tracks) -> dict:
     """Tracks per GT performer and ID switches between successive keyframes (matched rows only)."""
-    from fancam.evaluate import match_keyframes
+    from fancam.eval.metrics import match_keyframes
 
     match = match_keyframes(gt, tracks)
     per_person, switches = {}, 0
@@ -266,7 +266,7 @@ def fragmentation(gt, tracks) -> dict:
 
 def score_table(table, timeline, gt, source: str) -> dict:
     """Identity accuracy (mapped), IDF1, HOTA and fragmentation of one track table."""
-    from fancam.evaluate import evaluate
+    from fancam.eval.metrics import evaluate
 
     tracks = as_predicted(table, timeline, source)
     report = evaluate(tracks, gt, named=False)
@@ -279,9 +279,9 @@ def score_table(table, timeline, gt, source: str) -> dict:
 
 def score(detections: Path, reference: Path | None) -> dict:
     """Score fancam's tracker and the reference trackers on the same cached detections."""
-    from fancam.analysis import AnalysisSettings
-    from fancam.tables import load_gt
-    from fancam.tracklets import build_tracklets
+    from fancam.eval.tables import load_gt
+    from fancam.pipeline.analyze import AnalysisSettings
+    from fancam.tracking.tracklets import build_tracklets
     from fancam.types import Timeline, TrackTable
 
     with np.load(detections) as z:
@@ -340,7 +340,7 @@ def summary(result: dict) -> str:
 
 def one_run(args: argparse.Namespace, detect_fps: float | None) -> dict:
     """Detect (unless cached), run the reference trackers (step all) and score, at one detection rate."""
-    from fancam.analysis import AnalysisSettings
+    from fancam.pipeline.analyze import AnalysisSettings
 
     detector = AnalysisSettings(quality=args.quality).model_names()["detector"]
     det_path, ref_path = _paths(args.work, CLIP, detector, detect_fps)

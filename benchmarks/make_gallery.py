@@ -18,8 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fancam.tables import load_gt
-from fancam.video import iter_frames
+from fancam.eval.tables import load_gt
+from fancam.io.video import iter_frames
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,7 +158,7 @@ def camera_section(acc: dict | None) -> list[str]:
         "point, 0.4W x 0.4H crop (`seed`) and the same height at 9:16 (`seed-9x16`, left out below where "
         "it scores the same: on a 9:16 portrait source the two crops are identical). Hit rate, framing "
         "(target height / crop height), jitter (crop heights per frame^2), wide share and lag (frames; "
-        "positive = late) are the DESIGN.md metrics, computed by `fancam.evaluate` from each path's "
+        "positive = late) are the DESIGN.md metrics, computed by `fancam.eval.metrics` from each path's "
         "`crop.csv`. `pan std` is the spread of the crop centre x in crop heights: when it is small the "
         "camera mostly holds still (its dead zone), the correlation the lag maximises is flat, and the lag "
         "says little (it may land on the +-30 search edge, or be undefined).",

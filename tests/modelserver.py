@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
-from fancam.download import DownloadConfig
-from fancam.models import Digest, ModelFile, ModelInfo
+from fancam.models.download import DownloadConfig
+from fancam.models.registry import Digest, ModelFile, ModelInfo
 
 FAST = DownloadConfig(timeout_s=5.0, attempts=3, backoff_s=0.01, progress=False)
 SHARED_FILES = ("yolox_nano.onnx", "yunet_s_640_640.onnx", "yunet_n_640_640.onnx")
@@ -115,5 +115,5 @@ def entry(url: str, file: str = "yunet_s_640_640.onnx", *, digest_of: str | None
         name="test-model", task="face-detect", source="url", url=f"{url}/{file}",
         files=(ModelFile(file, (Digest(sha256(known), size or known.stat().st_size, True, "test"),)),),
         licence="MIT" if commercial else "CC-BY-NC-4.0", commercial_use=commercial, input_size=None,
-        preprocess="", runner="fancam.faces.YuNetDetector", description="test entry",
+        preprocess="", runner="fancam.identity.faces.YuNetDetector", description="test entry",
     )

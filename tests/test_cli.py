@@ -301,12 +301,12 @@ def test_verbose_shows_the_traceback(capsys: pytest.CaptureFixture, tmp_path: Pa
 def test_bugs_and_os_errors_are_one_line_without_verbose(
     capsys: pytest.CaptureFixture, video: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fancam.analysis
+    import fancam.pipeline.analyze
 
     def broken(*args, **kwargs):
         raise RuntimeError("something unexpected")
 
-    monkeypatch.setattr(fancam.analysis, "analyze", broken)
+    monkeypatch.setattr(fancam.pipeline.analyze, "analyze", broken)
     rc, _, err = run(capsys, "analyze", video)
     assert rc == EXIT_PROCESSING
     assert err.strip() == ("fancam: internal error: RuntimeError: something unexpected (rerun with --verbose "
@@ -318,7 +318,7 @@ def test_bugs_and_os_errors_are_one_line_without_verbose(
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(video.with_suffix(".fancam")))
 
-    monkeypatch.setattr(fancam.analysis, "analyze", disk_full)
+    monkeypatch.setattr(fancam.pipeline.analyze, "analyze", disk_full)
     rc, _, err = run(capsys, "analyze", video)
     assert rc == EXIT_INPUT
     assert "fancam: error: No space left on device: " in err and "free disk space" in err

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-import fancam.analysis
+import fancam.pipeline.analyze
 from badmedia import one_dancer_clip
-from fancam import models
-from fancam.analysis import AnalysisSettings, analyze
-from fancam.faces import FaceAnalyzer
-from fancam.identity import IdentityConfig
-from fancam.sampling import SamplingConfig
-from fancam.scan import ScanConfig
-from fancam.tracklets import TrackletConfig
+from fancam.identity.faces import FaceAnalyzer
+from fancam.identity.identify import IdentityConfig
+from fancam.identity.sampling import SamplingConfig
+from fancam.models import registry as models
+from fancam.pipeline.analyze import AnalysisSettings, analyze
+from fancam.tracking.scan import ScanConfig
+from fancam.tracking.tracklets import TrackletConfig
 
 MIDDLE_DANCER = (125, 235)
 STAGES = {"scan": "scan", "extract_appearance": "appearance", "identify": "identity"}
@@ -52,13 +52,13 @@ def computed(monkeypatch: pytest.MonkeyPatch) -> Counter:
     """Counts the stages that really run (scan, appearance, identity)."""
     counts: Counter = Counter()
     for attr, stage in STAGES.items():
-        real = getattr(fancam.analysis, attr)
+        real = getattr(fancam.pipeline.analyze, attr)
 
         def counting(*args, _real=real, _stage=stage, **kwargs):
             counts[_stage] += 1
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(fancam.analysis, attr, counting)
+        monkeypatch.setattr(fancam.pipeline.analyze, attr, counting)
     return counts
 
 
@@ -168,18 +168,18 @@ def test_a_stage_killed_while_replacing_its_files_is_not_reused(
     previous settings' entry must not vouch for the new file."""
     folder = warm.with_suffix(".fancam")
     reference = (folder / "tracks.csv").read_text()
-    real = fancam.analysis.write_tracks_csv
+    real = fancam.pipeline.analyze.write_tracks_csv
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fancam.analysis, "write_tracks_csv", killed)
+    monkeypatch.setattr(fancam.pipeline.analyze, "write_tracks_csv", killed)
     other = AnalysisSettings(identity=IdentityConfig(min_together_s=2.0))
     with pytest.raises(KeyboardInterrupt):
         analyze(warm, settings=other, progress=False)
     assert "identity" not in json.loads((folder / "manifest.json").read_text())["stages"]
     assert not [p for p in folder.iterdir() if ".part" in p.name]
-    monkeypatch.setattr(fancam.analysis, "write_tracks_csv", real)
+    monkeypatch.setattr(fancam.pipeline.analyze, "write_tracks_csv", real)
     computed.clear()
     analyze(warm, progress=False)
     assert set(computed) == {"identity"}
@@ -191,7 +191,7 @@ def test_only_temporary_files_of_dead_processes_are_swept(tmp_path: Path) -> Non
     import subprocess
     import sys
 
-    from fancam.cache import sweep_stale_temps, temp_path_beside
+    from fancam.io.cache import sweep_stale_temps, temp_path_beside
 
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True)

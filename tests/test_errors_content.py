@@ -15,11 +15,11 @@ import pytest
 
 from badmedia import digest, garbage_copy, one_dancer_clip, snapshot, synth_video
 from conftest import shared_file, trimmed_copy
-from fancam.analysis import analyze
-from fancam.camera import read_crop_csv
+from fancam.camera.plan import read_crop_csv
 from fancam.cli import main
 from fancam.errors import EXIT_INPUT, EXIT_OK, EXIT_PROCESSING, EXIT_USAGE
-from fancam.video import probe
+from fancam.io.video import probe
+from fancam.pipeline.analyze import analyze
 
 MIDDLE_DANCER = (125, 235)
 """Columns of the gillhung clip where only the middle dancer is (the others are blacked out)."""
@@ -184,18 +184,18 @@ def test_inputs_of_a_crashed_render_are_untouched(
     capsys: pytest.CaptureFixture, solo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A render that fails half-way (here: the encoder breaks) leaves no output and the old one intact."""
-    import fancam.encode
+    import fancam.io.encode
 
     out_file = tmp_path / "keep.mp4"
     out_file.write_bytes(b"yesterday's render")
-    real = fancam.encode.VideoWriter.write
+    real = fancam.io.encode.VideoWriter.write
 
     def failing(self, frame, t):
         if self.frames_written == 20:
             raise OSError(28, "No space left on device", str(self.path))
         return real(self, frame, t)
 
-    monkeypatch.setattr(fancam.encode.VideoWriter, "write", failing)
+    monkeypatch.setattr(fancam.io.encode.VideoWriter, "write", failing)
     analysis_before = snapshot(solo.with_suffix(".fancam"))
     video_before = digest(solo)
     rc, _, err = run(capsys, "render", solo, "--person", "1", "-o", out_file, "--force")

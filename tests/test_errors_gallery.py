@@ -15,7 +15,7 @@ from badmedia import digest, one_dancer_clip, snapshot
 from conftest import shared_file
 from fancam.cli import main
 from fancam.errors import EXIT_INPUT, EXIT_OK, EXIT_USAGE
-from fancam.gallery import CACHE_NAME
+from fancam.identity.gallery import CACHE_NAME
 
 MIDDLE_DANCER = (125, 235)
 HAMILTON = "data/face_recognition_hamilton"

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from badmedia import digest, one_dancer_clip
-from fancam.analysis import analyze
 from fancam.cli import main
 from fancam.errors import EXIT_INTERRUPTED, EXIT_OK
-from fancam.video import probe
+from fancam.io.video import probe
+from fancam.pipeline.analyze import analyze
 
 MIDDLE_DANCER = (125, 235)
 
@@ -113,7 +113,7 @@ def test_interrupted_analysis_keeps_a_valid_cache(
     capsys: pytest.CaptureFixture, fresh: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
     before = digest(fresh)
-    rc, err = interrupted_run(tmp_path, "fancam.appearance:Appearance.save", 1, sig, "analyze", fresh)
+    rc, err = interrupted_run(tmp_path, "fancam.identity.appearance:Appearance.save", 1, sig, "analyze", fresh)
     folder = tmp_path / "solo.fancam"
     visible = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
     assert visible == {"manifest.json", "scan.npz"}, "the appearance file was never published"
@@ -138,7 +138,7 @@ def test_ctrl_c_while_decoding_and_detecting(
     capsys: pytest.CaptureFixture, fresh: Path, tmp_path: Path
 ) -> None:
     """The decoder runs in a thread during the first pass: Ctrl-C there must stop it and exit cleanly."""
-    rc, err = interrupted_run(tmp_path, "fancam.scan:_detect_and_track", 3, signal.SIGINT, "analyze", fresh)
+    rc, err = interrupted_run(tmp_path, "fancam.tracking.scan:_detect_and_track", 3, signal.SIGINT, "analyze", fresh)
     assert rc == EXIT_INTERRUPTED
     assert err.strip() == "fancam: interrupted; no partial output was kept"
     folder = tmp_path / "solo.fancam"
@@ -156,7 +156,7 @@ def test_interrupted_render_leaves_no_output(
 ) -> None:
     out = tmp_path / "fancam.mp4"
     before = digest(analysed)
-    rc, err = interrupted_run(tmp_path, "fancam.encode:VideoWriter.write", 10, sig,
+    rc, err = interrupted_run(tmp_path, "fancam.io.encode:VideoWriter.write", 10, sig,
                               "render", analysed, "--person", "1", "-o", out)
     assert not out.exists() and not (tmp_path / "fancam.crop.csv").exists()
     if sig == signal.SIGKILL:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from badmedia import digest, synth_video
-from fancam.camera import CropPath
-from fancam.render import RenderJob, output_size, render
-from fancam.video import iter_frames, probe
+from fancam.camera.plan import CropPath
+from fancam.camera.render import RenderJob, output_size, render
+from fancam.io.video import iter_frames, probe
 
 
 def centre_path(n: int, size: tuple[int, int]) -> CropPath:
@@ -85,10 +85,10 @@ MEMORY_SCRIPT = """
 import re, sys
 from pathlib import Path
 import numpy as np
-from fancam.analysis import analyze
-from fancam.camera import CropPath
+from fancam.pipeline.analyze import analyze
+from fancam.camera.plan import CropPath
 from fancam.errors import ProcessingError
-from fancam.render import RenderJob, output_size, render
+from fancam.camera.render import RenderJob, output_size, render
 
 def peak_kb():  # this process's own high-water mark (ru_maxrss would include the parent's)
     return int(re.search(r"VmHWM:\\s*(\\d+) kB", Path("/proc/self/status").read_text()).group(1))

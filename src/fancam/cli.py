@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from fancam import __version__, models
+from fancam import __version__
 from fancam.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -24,6 +24,7 @@ from fancam.errors import (
     InputError,
     UsageError,
 )
+from fancam.models import registry as models
 
 log = logging.getLogger("fancam")
 
@@ -148,13 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from fancam.analysis import AnalysisSettings
+    from fancam.pipeline.analyze import AnalysisSettings
 
     return AnalysisSettings(quality=args.quality, detector=args.detector, face_model=args.face_model)
 
 
 def _analyze(args: argparse.Namespace):
-    from fancam.analysis import analyze
+    from fancam.pipeline.analyze import analyze
 
     return analyze(
         args.video, out=args.out, gallery=args.gallery, settings=_settings(args), progress=not args.quiet
@@ -171,7 +172,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_people(args: argparse.Namespace) -> int:
-    from fancam.sheet import check_sheet_output, default_sheet_path, write_sheet
+    from fancam.report.sheet import check_sheet_output, default_sheet_path, write_sheet
 
     output = args.output or default_sheet_path(args.video)
     check_sheet_output(output, args.video, force=args.force)
@@ -182,7 +183,7 @@ def _cmd_people(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from fancam.produce import RenderOptions, Selection, check_output_location, make_fancams
+    from fancam.pipeline.produce import RenderOptions, Selection, check_output_location, make_fancams
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise UsageError("need 0 <= --start < --end")
@@ -200,10 +201,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from fancam.cache import write_text_atomic
-    from fancam.evaluate import evaluate, format_report
-    from fancam.tables import load_gt
-    from fancam.video import check_readable_file
+    from fancam.eval.metrics import evaluate, format_report
+    from fancam.eval.tables import load_gt
+    from fancam.io.cache import write_text_atomic
+    from fancam.io.video import check_readable_file
 
     if (args.crop is None) != (args.target is None):
         raise UsageError("--crop and --target go together: the camera path and the GT person it follows")
@@ -293,7 +294,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _local_video(video: str) -> Path:
     """The video file to work on: the path itself, or the download of a URL (``url`` extra)."""
-    from fancam.remote import fetch_video, is_url
+    from fancam.io.remote import fetch_video, is_url
 
     return fetch_video(video) if is_url(video) else Path(video)
 

@@ -26,7 +26,7 @@ def _as(array: object, dtype: type, shape_tail: tuple[int, ...], name: str) -> N
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What :func:`fancam.video.probe` learns about a video without decoding it all.
+    """What :func:`fancam.io.video.probe` learns about a video without decoding it all.
 
     Attributes:
         path: The video file.

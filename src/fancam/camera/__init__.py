@@ -1,0 +1,1 @@
+"""Pass B: the camera path of one performer and the render of the fancam."""

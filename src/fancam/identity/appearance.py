@@ -1,0 +1,128 @@
+"""The second analysis pass: faces and body appearance at the sampled rows of each tracklet.
+
+One more sequential decode (cheap next to face embedding); only the sampled frames are converted to
+RGB, at full resolution because faces of dancers are small. Every box of a sampled frame is given to
+the face and body code (so a neighbour's face is never taken for this person's, and pixels shared with
+a neighbour count less), but only the sampled rows are described and embedded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fancam.identity.body import describe_bodies
+from fancam.identity.faces import EMBEDDING_DIM, FaceAnalyzer
+from fancam.io.progress import progress_bar
+from fancam.io.video import iter_frames
+from fancam.tracking.scan import prefetch
+from fancam.types import TrackTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Face and body evidence at sampled rows of the tracklet table.
+
+    Attributes:
+        rows: (S,) int64 row indices into the tracklet table, sorted by frame.
+        frames: (S,) int64 frame of each sample.
+        body: (S, D) float32 body descriptors (all-zero rows when the box could not be described).
+        face: (S, 128) float32 L2-normalised face embeddings; NaN rows where no usable face was found.
+        face_quality: (S,) float32 face quality in [0, 1]; NaN without a face.
+        face_size: (S,) float32 face box side in pixels; NaN without a face.
+    """
+
+    rows: NDArray[np.int64]
+    frames: NDArray[np.int64]
+    body: NDArray[np.float32]
+    face: NDArray[np.float32]
+    face_quality: NDArray[np.float32]
+    face_size: NDArray[np.float32]
+
+    @property
+    def has_face(self) -> NDArray[np.bool_]:
+        """(S,) True where a face embedding exists."""
+        return np.isfinite(self.face_quality)
+
+    def save(self, path: Path) -> None:
+        """Write to an ``.npz`` file (the caller makes it atomic)."""
+        with open(path, "wb") as f:
+            np.savez(f, rows=self.rows, frames=self.frames, body=self.body, face=self.face,
+                     face_quality=self.face_quality, face_size=self.face_size)
+
+    @classmethod
+    def load(cls, path: Path) -> Appearance:
+        """Read from an ``.npz`` file written by :meth:`save`."""
+        with np.load(path) as z:
+            return cls(z["rows"], z["frames"], z["body"], z["face"], z["face_quality"], z["face_size"])
+
+
+def extract_appearance(
+    video: Path,
+    tracks: TrackTable,
+    rows: NDArray[np.int64],
+    analyzer: FaceAnalyzer,
+    *,
+    progress: bool = True,
+) -> Appearance:
+    """Describe bodies and embed faces at ``rows`` of ``tracks`` (one decode pass)."""
+    rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
+    sampled_frames = np.unique(tracks.frame[rows])
+    by_frame = {int(f): np.flatnonzero(tracks.frame == f) for f in sampled_frames}
+    position = {int(r): k for k, r in enumerate(rows)}
+    n = len(rows)
+    body: NDArray[np.float32] | None = None
+    face = np.full((n, EMBEDDING_DIM), np.nan, np.float32)
+    quality = np.full(n, np.nan, np.float32)
+    size = np.full(n, np.nan, np.float32)
+    last = int(sampled_frames[-1]) if len(sampled_frames) else -1
+    with progress_bar(len(sampled_frames), "faces+bodies", enabled=progress) as bar:
+        # Decoding in a background thread overlaps the face work on the sampled frames.
+        for frame in prefetch(iter_frames(video)):
+            if frame.index > last:
+                break
+            if frame.index not in by_frame:
+                continue
+            everyone = by_frame[frame.index]
+            wanted = np.array([i for i, r in enumerate(everyone) if int(r) in position], np.int64)
+            out = np.array([position[int(everyone[i])] for i in wanted], np.int64)
+            image = frame.rgb()
+            boxes = tracks.xyxy[everyone]
+            descs = describe_bodies(image, boxes, indices=wanted)
+            if body is None:
+                body = np.zeros((n, descs.shape[1]), np.float32)
+            body[out] = descs
+            _faces(analyzer, image, boxes, wanted, out, (face, quality, size))
+            bar.update(1)
+    if body is None:
+        body = np.zeros((n, 0), np.float32)
+    return Appearance(rows, tracks.frame[rows], body, face, quality, size)
+
+
+def _faces(
+    analyzer: FaceAnalyzer,
+    image: NDArray[np.uint8],
+    boxes: NDArray[np.float32],
+    wanted: NDArray[np.int64],
+    out: NDArray[np.int64],
+    dest: tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]],
+) -> None:
+    """Find and embed the faces of the wanted boxes.
+
+    Sampled boxes barely overlap anyone, so their head regions hold no other face; detecting in every
+    box of the frame would multiply the cost.
+    """
+    face, quality, size = dest
+    found = analyzer.find_faces(image, boxes[wanted])
+    keep = [c for c in found if c is not None and c.quality.score >= analyzer.config.min_quality]
+    for sample in analyzer.embed(keep):
+        k = int(out[sample.box_index])
+        face[k] = sample.embedding
+        quality[k] = sample.quality.score
+        size[k] = float(sample.xyxy[2] - sample.xyxy[0])

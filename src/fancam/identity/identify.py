@@ -1,0 +1,154 @@
+"""Identity: tracklets -> performers (linking), performers -> names (gallery) or numbers.
+
+The result is a performer cluster per tracklet row and, with a gallery, a name per cluster; see
+:mod:`fancam.identity.linking` and :mod:`fancam.identity.naming` for the evidence and the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fancam.identity.appearance import Appearance
+from fancam.identity.gallery import Gallery
+from fancam.identity.linking import (
+    Evidence,
+    LinkingConfig,
+    Tracklets,
+    cluster_tracklets,
+    describe_tracklets,
+    pairwise_evidence,
+)
+from fancam.identity.naming import NamingConfig, assign_names, body_votes, choose_group, member_votes
+from fancam.identity.people import Naming
+from fancam.tracking.tracklets import TrackletReport
+from fancam.types import Timeline, TrackTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Identity settings.
+
+    Attributes:
+        linking: Tracklet linking.
+        naming: Gallery naming.
+        min_together_s: Performers counted as "seen together" must share at least this long.
+    """
+
+    linking: LinkingConfig = field(default_factory=LinkingConfig)
+    naming: NamingConfig = field(default_factory=NamingConfig)
+    min_together_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class IdentityResult:
+    """Who is who.
+
+    Attributes:
+        cluster: (M,) performer cluster of each tracklet row (0..C-1).
+        naming: Name of each cluster (empty without a gallery: performers are numbered).
+        group: Gallery group found to perform, or None.
+    """
+
+    cluster: NDArray[np.int64]
+    naming: dict[int, Naming]
+    group: str | None
+
+
+def expected_performers(tracks: TrackTable, timeline: Timeline, min_together_s: float) -> int:
+    """Most tracklets present together for at least ``min_together_s`` (a lower bound on performers)."""
+    if not len(tracks):
+        return 0
+    counts = np.bincount(tracks.frame, minlength=timeline.n_frames)
+    fps = 1.0 / float(np.median(np.diff(timeline.t))) if timeline.n_frames > 1 else 30.0
+    window = max(1, int(round(min_together_s * fps)))
+    if window >= len(counts):
+        return int(counts.min())
+    # Sliding minimum: the count sustained over each window, then its maximum.
+    view = np.lib.stride_tricks.sliding_window_view(counts, window)
+    return int(view.min(axis=1).max())
+
+
+def identify(
+    tracks: TrackTable,
+    timeline: Timeline,
+    appearance: Appearance,
+    report: TrackletReport,
+    gallery: Gallery | None,
+    config: IdentityConfig,
+) -> IdentityResult:
+    """Link tracklets into performers and name them (see the module docstring)."""
+    cuts = (
+        {i.tracklet_id for i in report.tracklets if i.start_reason == "overlap"},
+        {i.tracklet_id for i in report.tracklets if i.end_reason == "overlap"},
+    )
+    tracklets = describe_tracklets(tracks, timeline, appearance, cuts)
+    evidence = pairwise_evidence(tracklets, appearance, timeline, config.linking)
+    expected = expected_performers(tracks, timeline, config.min_together_s)
+    labels = cluster_tracklets(tracklets, evidence, config.linking, expected)
+    log.info("%d tracklets -> %d performers (%d seen together)", len(tracklets), labels.max() + 1, expected)
+    group, naming = None, _link_confidence(labels, evidence)
+    if gallery is not None and len(gallery):
+        gallery = choose_group(gallery, appearance, config.naming)
+        group = gallery.groups[0] if len(gallery.groups) == 1 else None
+        labels, naming = _name(tracklets, labels, appearance, gallery, evidence, config)
+    index = {int(t): k for k, t in enumerate(tracklets.ids)}
+    cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
+    return IdentityResult(cluster=cluster, naming=naming, group=group)
+
+
+def _link_confidence(labels: NDArray[np.int64], evidence: Evidence) -> dict[int, Naming]:
+    """Numbered performers' confidence: how strongly the evidence supports joining their tracklets.
+
+    The sigmoid of the mean log-odds over the linked pairs that carry evidence; 1 for a performer made
+    of one tracklet (nothing was joined, nothing can be joined wrongly).
+    """
+    out = {}
+    for c in range(int(labels.max()) + 1):
+        k = np.flatnonzero(labels == c)
+        w = evidence.weight[np.ix_(k, k)]
+        np.fill_diagonal(w, 0.0)
+        if w.sum() <= 0:
+            out[c] = Naming(confidence=1.0)
+            continue
+        mean = float((evidence.log_odds[np.ix_(k, k)] * w).sum() / w.sum())
+        out[c] = Naming(confidence=float(1.0 / (1.0 + np.exp(-mean))))
+    return out
+
+
+def _name(
+    tracklets: Tracklets,
+    labels: NDArray[np.int64],
+    appearance: Appearance,
+    gallery: Gallery,
+    evidence: Evidence,
+    config: IdentityConfig,
+) -> tuple[NDArray[np.int64], dict[int, Naming]]:
+    """Name clusters; clusters given the same member are merged into one performer."""
+    n = int(labels.max()) + 1
+    conflict = np.zeros((n, n), bool)
+    for a, b in zip(*np.nonzero(tracklets.conflict), strict=True):
+        conflict[labels[a], labels[b]] = True
+    of_sample = labels[tracklets.sample_of]
+    votes, nobody = member_votes(gallery, appearance, of_sample, n, config.naming)
+    votes += body_votes(gallery, appearance, of_sample, n, evidence.body_calibration, config.naming)
+    keys = tuple(m.key for m in gallery.members)
+    naming = assign_names(votes, nobody, conflict, gallery.names, keys, config.naming)
+    # One performer per member: clusters named alike become one.
+    first_of: dict[str, int] = {}
+    remap = np.arange(n)
+    for c in range(n):
+        member = naming[c].member
+        if member is None:
+            continue
+        if member in first_of:
+            remap[c] = first_of[member]
+        else:
+            first_of[member] = c
+    merged = {int(remap[c]): naming[c] for c in range(n) if remap[c] == c}
+    return remap[labels], merged

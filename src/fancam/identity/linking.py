@@ -1,0 +1,355 @@
+"""Link tracklets into performers: pairwise evidence, then constrained agglomerative clustering.
+
+Evidence between two tracklets is a log-odds score "same person vs different people", summed over
+independent cues, each calibrated on *this* video without any labels:
+
+- **body** appearance (colour stripes): the map from similarity to log-odds is fitted on pairs whose
+  answer is known — two samples of one tracklet (same person) and two boxes of one frame (different
+  people);
+- **face** embeddings: calibrated the same way (faces of one tracklet vs faces of tracklets seen at
+  the same time), falling back to the thresholds measured on still photos when the video offers too
+  few pairs;
+- **continuity**: a tracklet that ends where another starts, a moment later in the same shot, and
+  not because of an overlap with someone else (then position proves nothing), is likely the same
+  person.
+
+Hard constraint: two tracklets seen in the same frame are different people. Clustering merges the
+pair of clusters with the highest mean evidence while it is positive; then, if more clusters remain
+than performers ever seen together, it keeps merging the best non-conflicting pairs unless the
+evidence clearly says "different people".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fancam.identity.appearance import Appearance
+from fancam.identity.body import BodyCalibration, body_prototype, fit_calibration, similarity_matrix
+from fancam.identity.faces import SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY
+from fancam.types import Timeline, TrackTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkingConfig:
+    """Weights and limits of tracklet linking.
+
+    Attributes:
+        body_weight: Weight of body log-odds.
+        face_weight: Weight of face log-odds.
+        max_cue_log_odds: Each cue's log-odds are clipped to +-this. The per-video calibrations are
+            fitted on pairs a few seconds apart at most, so they are overconfident for distant
+            moments (a fade to black, a spin into the light): one cue must not veto alone.
+        continuity_gap_s: Longest pause between the end of one tracklet and the start of the next
+            for a continuity bonus.
+        continuity_shift: Largest distance between end and start box centres, in box heights.
+        continuity_log_odds: Log-odds of a continuation.
+        min_calibration_pairs: Fewest same and different pairs needed to calibrate a cue on the video.
+        merge_threshold: Mean evidence above which two clusters are merged.
+        veto_log_odds: In the second phase (too many clusters), pairs with mean evidence below this
+            are never merged.
+    """
+
+    body_weight: float = 1.0
+    face_weight: float = 1.0
+    max_cue_log_odds: float = 4.0
+    continuity_gap_s: float = 0.7
+    continuity_shift: float = 0.6
+    continuity_log_odds: float = 3.0
+    min_calibration_pairs: int = 6
+    merge_threshold: float = 0.0
+    veto_log_odds: float = -2.5
+
+
+@dataclass(frozen=True)
+class Tracklets:
+    """Per-tracklet facts the linker needs.
+
+    Attributes:
+        ids: (T,) tracklet ids.
+        first: (T,) first frame.
+        last: (T,) last frame.
+        shot: (T,) shot index.
+        start_box: (T, 4) first box.
+        end_box: (T, 4) last box.
+        starts_clean: (T,) True when the tracklet does not start at an overlap cut.
+        ends_clean: (T,) True when the tracklet does not end at an overlap cut.
+        conflict: (T, T) True where two tracklets share a frame (different people).
+        sample_of: (S,) index (into ``ids``) of the tracklet of each appearance sample.
+    """
+
+    ids: NDArray[np.int64]
+    first: NDArray[np.int64]
+    last: NDArray[np.int64]
+    shot: NDArray[np.int64]
+    start_box: NDArray[np.float32]
+    end_box: NDArray[np.float32]
+    starts_clean: NDArray[np.bool_]
+    ends_clean: NDArray[np.bool_]
+    conflict: NDArray[np.bool_]
+    sample_of: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def describe_tracklets(
+    tracks: TrackTable,
+    timeline: Timeline,
+    appearance: Appearance,
+    overlap_cuts: tuple[set[int], set[int]] = (set(), set()),
+) -> Tracklets:
+    """Collect the per-tracklet facts (``overlap_cuts``: ids starting / ending at an overlap cut)."""
+    ids = tracks.track_ids()
+    index = {int(t): k for k, t in enumerate(ids)}
+    n = len(ids)
+    first, last = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    start_box, end_box = np.zeros((n, 4), np.float32), np.zeros((n, 4), np.float32)
+    for k, t in enumerate(ids):
+        rows = np.flatnonzero(tracks.track_id == t)
+        rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
+        first[k], last[k] = tracks.frame[rows[0]], tracks.frame[rows[-1]]
+        start_box[k], end_box[k] = tracks.xyxy[rows[0]], tracks.xyxy[rows[-1]]
+    conflict = _conflicts(tracks, index, n)
+    starts_clean = np.array([int(t) not in overlap_cuts[0] for t in ids])
+    ends_clean = np.array([int(t) not in overlap_cuts[1] for t in ids])
+    sample_of = np.array([index[int(t)] for t in tracks.track_id[appearance.rows]], np.int64)
+    return Tracklets(
+        ids, first, last, timeline.shot_of(first), start_box, end_box, starts_clean, ends_clean,
+        conflict, sample_of,
+    )
+
+
+def _conflicts(tracks: TrackTable, index: dict[int, int], n: int) -> NDArray[np.bool_]:
+    conflict = np.zeros((n, n), bool)
+    order = np.argsort(tracks.frame, kind="stable")
+    bounds = np.flatnonzero(np.diff(tracks.frame[order])) + 1
+    for rows in np.split(order, bounds):
+        if len(rows) > 1:
+            k = np.array([index[int(t)] for t in tracks.track_id[rows]])
+            conflict[np.ix_(k, k)] = True
+    np.fill_diagonal(conflict, False)
+    return conflict
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Pairwise evidence between tracklets.
+
+    Attributes:
+        log_odds: (T, T) summed log-odds "same person" (0 where no cue applies).
+        weight: (T, T) how much evidence there is (0 = none), used to average over clusters.
+        body_calibration: The video's body similarity -> log-odds map (None if it could not be fitted).
+        face_calibration: The video's face similarity -> log-odds map (None: still-photo thresholds).
+    """
+
+    log_odds: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    body_calibration: BodyCalibration | None = None
+    face_calibration: BodyCalibration | None = None
+
+
+def pairwise_evidence(
+    tracklets: Tracklets, appearance: Appearance, timeline: Timeline, config: LinkingConfig
+) -> Evidence:
+    """Sum the body, face and continuity evidence of every pair of tracklets."""
+    n = len(tracklets)
+    total, weight = np.zeros((n, n)), np.zeros((n, n))
+    body = _body_evidence(tracklets, appearance, timeline, config)
+    face = _face_evidence(tracklets, appearance, timeline, config)
+    for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)):
+        total += cue_weight * np.nan_to_num(cue.log_odds) * cue.weight
+        weight += cue.weight
+    cont = _continuity(tracklets, timeline, config)
+    total += cont
+    weight += (cont != 0).astype(float)
+    # Averaging needs sum(weight * log_odds) / sum(weight): store the mean over the cues.
+    mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
+    return Evidence(mean, weight, body.calibration, face.calibration)
+
+
+@dataclass(frozen=True)
+class _Cue:
+    """One cue's pairwise log-odds (NaN = no opinion), weights and calibration."""
+
+    log_odds: NDArray[np.float64]
+    weight: NDArray[np.float64]
+    calibration: BodyCalibration | None
+
+
+def _pairs_by_kind(
+    tracklets: Tracklets, frames: NDArray[np.int64], owner: NDArray[np.int64], timeline: Timeline,
+    min_gap_s: float,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Index pairs (i, j) of samples known to be the same person / different people.
+
+    Same: two samples of one tracklet at least ``min_gap_s`` apart. Different: samples of two
+    tracklets that share frames (a conflict), taken within 2 s of each other (similar conditions).
+    """
+    i, j = np.triu_indices(len(frames), k=1)
+    dt = np.abs(timeline.t[frames[i]] - timeline.t[frames[j]])
+    same = (owner[i] == owner[j]) & (dt >= min_gap_s)
+    different = tracklets.conflict[owner[i], owner[j]] & (dt <= 2.0)
+    return np.flatnonzero(same), np.flatnonzero(different)
+
+
+def _calibrate(
+    sims: NDArray[np.float64], same: NDArray[np.int64], different: NDArray[np.int64], config: LinkingConfig
+) -> BodyCalibration | None:
+    s, d = sims[same], sims[different]
+    s, d = s[np.isfinite(s)], d[np.isfinite(d)]
+    if len(s) < config.min_calibration_pairs or len(d) < config.min_calibration_pairs:
+        return None
+    cal = fit_calibration(s, d)
+    return cal if cal.slope > 0 else None
+
+
+def _body_evidence(
+    tracklets: Tracklets, appearance: Appearance, timeline: Timeline, config: LinkingConfig
+) -> _Cue:
+    n = len(tracklets)
+    none = _Cue(np.full((n, n), np.nan), np.zeros((n, n)), None)
+    valid = np.flatnonzero(np.any(appearance.body != 0, axis=1))
+    if len(valid) < 2:
+        return none
+    desc = appearance.body[valid]
+    owner = tracklets.sample_of[valid]
+    frames = appearance.frames[valid]
+    sims = similarity_matrix(desc, desc)
+    i, j = np.triu_indices(len(valid), k=1)
+    same, different = _pairs_by_kind(tracklets, frames, owner, timeline, 0.5)
+    cal = _calibrate(sims[i, j], same, different, config)
+    if cal is None:
+        log.info("body cue not calibrated (too few pairs); not used")
+        return none
+    protos = [body_prototype(desc[owner == k]) for k in range(n)]
+    counts = np.array([p.n for p in protos])
+    centres = np.stack([p.centre for p in protos])
+    proto_sims = similarity_matrix(centres, centres)
+    out = np.clip(cal.log_odds(proto_sims), -config.max_cue_log_odds, config.max_cue_log_odds)
+    # Few samples make a prototype unreliable: weigh by sample count, saturating at 3.
+    w = np.minimum(np.minimum.outer(counts, counts), 3) / 3.0
+    return _Cue(out, np.where(np.isfinite(out), w, 0.0), cal)
+
+
+def _face_evidence(
+    tracklets: Tracklets, appearance: Appearance, timeline: Timeline, config: LinkingConfig
+) -> _Cue:
+    n = len(tracklets)
+    out, weight = np.full((n, n), np.nan), np.zeros((n, n))
+    has = np.flatnonzero(appearance.has_face)
+    if len(has) < 2:
+        return _Cue(out, weight, None)
+    emb = appearance.face[has].astype(np.float64)
+    owner = tracklets.sample_of[has]
+    frames = appearance.frames[has]
+    sims = emb @ emb.T
+    i, j = np.triu_indices(len(has), k=1)
+    same, different = _pairs_by_kind(tracklets, frames, owner, timeline, 0.5)
+    fitted = _calibrate(sims[i, j], same, different, config)
+    # Without enough pairs: still-photo thresholds, the midpoint of "same" and "unknown" is even odds.
+    mid = 0.5 * (SAME_PERSON_SIMILARITY + UNKNOWN_SIMILARITY)
+    cal = fitted or BodyCalibration(slope=200.0, intercept=-200.0 * mid)
+    for a in range(n):
+        fa = np.flatnonzero(owner == a)
+        if not len(fa):
+            continue
+        for b in range(a + 1, n):
+            fb = np.flatnonzero(owner == b)
+            if not len(fb):
+                continue
+            sim = float(np.median(sims[np.ix_(fa, fb)]))
+            lo = float(np.clip(cal.log_odds(sim), -config.max_cue_log_odds, config.max_cue_log_odds))
+            out[a, b] = out[b, a] = lo
+            weight[a, b] = weight[b, a] = min(len(fa), len(fb), 3) / 3.0
+    return _Cue(out, weight, fitted)
+
+
+def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig) -> NDArray[np.float64]:
+    """Log-odds bonus for clean continuations (end of one, start of the next, same place, same shot)."""
+    n = len(tracklets)
+    out = np.zeros((n, n))
+    t_first, t_last = timeline.t[tracklets.first], timeline.t[tracklets.last]
+    for a in range(n):
+        if not tracklets.ends_clean[a]:
+            continue
+        for b in range(n):
+            if a == b or not tracklets.starts_clean[b] or tracklets.shot[a] != tracklets.shot[b]:
+                continue
+            gap = t_first[b] - t_last[a]
+            if not 0 < gap <= config.continuity_gap_s:
+                continue
+            ea, sb = tracklets.end_box[a], tracklets.start_box[b]
+            height = max(float(ea[3] - ea[1]), 1.0)
+            shift = np.hypot((ea[0] + ea[2] - sb[0] - sb[2]) / 2, (ea[1] + ea[3] - sb[1] - sb[3]) / 2)
+            if shift <= config.continuity_shift * height:
+                out[a, b] = out[b, a] = config.continuity_log_odds
+    return out
+
+
+class _Clusters:
+    """Mutable state of agglomerative clustering: members, conflicts and evidence sums per cluster."""
+
+    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence) -> None:
+        n = len(conflict)
+        self.members = [[k] for k in range(n)]
+        self.alive = np.ones(n, bool)
+        self.conflict = conflict.copy()
+        self.num = evidence.log_odds * evidence.weight
+        self.den = evidence.weight.copy()
+
+    def best_pair(self) -> tuple[int, int, float]:
+        """The mergeable pair with the highest mean evidence, and that mean (-inf if none)."""
+        score = np.where(self.den > 0, self.num / np.maximum(self.den, 1e-9), -np.inf)
+        score[self.conflict | ~self.alive[:, None] | ~self.alive[None, :]] = -np.inf
+        np.fill_diagonal(score, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(score)), score.shape)
+        return int(a), int(b), float(score[a, b])
+
+    def merge(self, a: int, b: int) -> None:
+        """Merge cluster ``b`` into ``a``."""
+        self.members[a] += self.members[b]
+        self.members[b] = []
+        self.alive[b] = False
+        for m in (self.num, self.den):
+            m[a, :] += m[b, :]
+            m[:, a] += m[:, b]
+            m[a, a] = 0.0
+        self.conflict[a, :] |= self.conflict[b, :]
+        self.conflict[:, a] |= self.conflict[:, b]
+        self.conflict[a, a] = False
+
+    def labels(self) -> NDArray[np.int64]:
+        """(T,) cluster label 0..C-1 of each tracklet."""
+        out = np.full(len(self.alive), -1, np.int64)
+        for c, k in enumerate(np.flatnonzero(self.alive)):
+            out[self.members[k]] = c
+        return out
+
+
+def cluster_tracklets(
+    tracklets: Tracklets, evidence: Evidence, config: LinkingConfig, expected: int | None = None
+) -> NDArray[np.int64]:
+    """Constrained average-linkage clustering; returns (T,) cluster labels 0..C-1.
+
+    Args:
+        tracklets: Tracklet facts (conflicts are hard constraints).
+        evidence: Pairwise log-odds and weights.
+        config: Thresholds.
+        expected: Number of performers; while more clusters remain, clusters keep merging unless the
+            evidence says "different" (below ``config.veto_log_odds``). None = only phase one.
+    """
+    state = _Clusters(tracklets.conflict, evidence)
+    while state.alive.sum() > 1:
+        a, b, best = state.best_pair()
+        too_many = expected is not None and state.alive.sum() > expected
+        threshold = config.veto_log_odds if too_many else config.merge_threshold
+        if not np.isfinite(best) or best <= threshold:
+            break
+        state.merge(a, b)
+    return state.labels()

@@ -1,0 +1,1 @@
+"""Input and output: streaming decode, H.264/AAC encode, content-keyed caches, remote videos, progress."""

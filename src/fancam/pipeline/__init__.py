@@ -1,0 +1,1 @@
+"""Wiring: the analysis (pass A with its caches) and the production of fancams from it (pass B)."""

@@ -1,0 +1,413 @@
+"""Analyse once, render many: run (or reuse) the analysis stages and keep the analysis folder.
+
+Stages and what invalidates them (see :mod:`fancam.io.cache`):
+
+- ``scan``: decode, cuts, detection, tracking. Key: video bytes + detector model id + scan settings.
+- ``tracklets``: split / drop / link / interpolate. Key: scan key + tracklet settings.
+- ``identity``: faces, bodies, linking, naming. Key: tracklets key + face models + gallery photos +
+  identity settings. Writes the contract files ``tracks.csv`` and ``people.json``.
+
+The folder is ``VIDEO_STEM.fancam/`` beside the video unless ``out`` is given. Every file is written
+atomically and the folder is locked while a process works in it, so an interrupted run or two runs at
+once never leave a corrupt cache.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fancam.errors import GalleryError, ModelError, ProcessingError, VideoError
+from fancam.identity.appearance import Appearance, extract_appearance
+from fancam.identity.faces import FaceAnalyzer, FaceConfig
+from fancam.identity.gallery import Gallery, load_gallery
+from fancam.identity.identify import IdentityConfig, identify
+from fancam.identity.people import Cast, Person, crowding, make_people
+from fancam.identity.sampling import SamplingConfig, sample_rows
+from fancam.io.cache import (
+    Manifest,
+    atomic_path,
+    dir_is_writable,
+    ensure_writable_dir,
+    file_sha256,
+    folder_lock,
+    stage_key,
+    write_json_atomic,
+)
+from fancam.io.progress import progress_bar
+from fancam.io.video import probe
+from fancam.models import registry as models
+from fancam.report.timeline import plot_identity_timeline
+from fancam.tracking.detect import detector_settings, make_detector
+from fancam.tracking.scan import ScanConfig, ScanResult, StageTimer, scan
+from fancam.tracking.tracklets import TrackletConfig, TrackletReport, build_tracklets_explained
+from fancam.types import Timeline, TrackTable, VideoInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """Everything that changes an analysis (part of the cache keys).
+
+    Attributes:
+        quality: Model preset (``fast`` = PyPI models only, ``balanced``, ``best``).
+        detector: Person detector overriding the preset.
+        face_model: Face detector or embedder overriding the preset.
+        scan: First-pass settings (detection rate, tracker, cuts).
+        tracklets: Tracklet post-processing rules.
+        sampling: Which rows get a close look (faces, bodies).
+        identity: Linking and naming.
+    """
+
+    quality: str = models.DEFAULT_QUALITY
+    detector: str | None = None
+    face_model: str | None = None
+    scan: ScanConfig = field(default_factory=ScanConfig)
+    tracklets: TrackletConfig = field(default_factory=TrackletConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+
+    def model_names(self) -> dict[str, str]:
+        """Registry names of the detector, face detector and face embedder to use."""
+        return models.resolve_preset(self.quality, detector=self.detector, face_model=self.face_model)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A complete analysis of one video.
+
+    Attributes:
+        folder: The analysis folder.
+        info: Video properties.
+        timeline: Frame times and shot starts.
+        tracks: Tracklet table (``track_id`` = tracklet id), one row per tracklet per frame.
+        cast: Person of every row, and the performers.
+        stage_seconds: Wall time per stage of the run that computed it (empty parts when reused).
+        gallery_members: ``group/member`` of every usable gallery member (empty without a gallery).
+    """
+
+    folder: Path
+    info: VideoInfo
+    timeline: Timeline
+    tracks: TrackTable
+    cast: Cast
+    stage_seconds: dict[str, float]
+    gallery_members: tuple[str, ...] = ()
+
+
+MIN_FRAME_SIDE = 64
+"""Smallest frame side (pixels) a video can have: below it there is nobody to detect or show."""
+
+
+def default_folder(video: Path) -> Path:
+    """``VIDEO_STEM.fancam/`` beside the video."""
+    video = Path(video)
+    return video.with_name(video.stem + ".fancam")
+
+
+def analyze(
+    video: Path,
+    *,
+    out: Path | None = None,
+    gallery: Path | None = None,
+    settings: AnalysisSettings | None = None,
+    progress: bool = True,
+) -> Analysis:
+    """Analyse ``video`` or reuse a valid analysis folder (see the module docstring).
+
+    Raises:
+        InputError: unusable video, gallery or analysis folder (checked before any work).
+        ProcessingError: nobody to follow in the video.
+    """
+    settings = settings or AnalysisSettings()
+    video = Path(video)
+    if gallery is not None:
+        check_gallery_folder(gallery)
+    info = probe(video)
+    if min(info.width, info.height) < MIN_FRAME_SIDE:
+        raise VideoError(f"{str(video)!r} is {info.width}x{info.height} pixels, too small to find people "
+                         f"in (fancam needs at least {MIN_FRAME_SIDE} pixels on each side)")
+    folder = ensure_writable_dir(Path(out) if out else analysis_folder(video), "analysis folder")
+    names = settings.model_names()
+    with folder_lock(folder):
+        run = _Run(video, info, folder, Manifest(folder), settings, progress)
+        detector_id = models.model_id(names["detector"])
+        scan_key = stage_key(file_sha256(video), {
+            "detector": detector_id, "detector_settings": detector_settings(names["detector"]),
+            "stride": settings.scan.stride(info.fps, names["detector"]), "scan": settings.scan,
+        })
+        scanned = _scan_stage(run, scan_key, names["detector"])
+        tracks, report = build_tracklets_explained(
+            scanned.raw, scanned.timeline, (info.width, info.height), settings.tracklets
+        )
+        if not len(tracks):
+            raise ProcessingError(_nobody_message(video, scanned, names["detector"], settings.tracklets))
+        analyzer = make_face_analyzer(names)
+        face_ids = {"face": analyzer.model_id, "sampling": settings.sampling}
+        appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
+        appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
+        loaded = load_gallery(gallery, analyzer) if gallery is not None else None
+        identity_key = stage_key(appearance_key, {
+            "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
+        })
+        cast = _identity_stage(run, identity_key, (tracks, report, scanned.timeline, appearance), loaded)
+    times = {**scanned.timer.seconds, **run.seconds}
+    members = tuple(m.key for m in loaded.members) if loaded is not None else ()
+    return Analysis(folder, info, scanned.timeline, tracks, cast, times, members)
+
+
+def analysis_folder(video: Path) -> Path:
+    """Where the analysis of ``video`` goes without ``--out``.
+
+    ``VIDEO_STEM.fancam/`` beside the video; when that folder is read-only (a shared or mounted
+    media folder) and has no analysis yet, a folder in the user cache named after the video's path,
+    so a read-only video still works.
+    """
+    beside = default_folder(video)
+    if dir_is_writable(beside) or (not beside.exists() and dir_is_writable(video.parent)):
+        return beside
+    tag = hashlib.sha256(str(video.resolve()).encode()).hexdigest()[:12]
+    fallback = models.fancam_home() / "analyses" / f"{video.stem}-{tag}.fancam"
+    log.info("%s is read-only: keeping the analysis in %s (choose with --out)", video.parent, fallback)
+    return fallback
+
+
+def check_gallery_folder(gallery: Path) -> None:
+    """Fail early (before the long analysis) when the gallery folder cannot be a gallery."""
+    gallery = Path(gallery)
+    if not gallery.is_dir():
+        what = "is a file, not a folder" if gallery.exists() else "not found"
+        raise GalleryError(
+            f"gallery folder {what}: {str(gallery)!r} (expected GALLERY/<group>/<member>/*.jpg)"
+        )
+
+
+def _nobody_message(video: Path, scanned: ScanResult, detector: str, rules: TrackletConfig) -> str:
+    n = scanned.timeline.n_frames
+    if not len(scanned.raw):
+        return (f"no people found in {str(video)!r}: the person detector ({detector}) found nobody in "
+                f"{n} frames; if people are there but small or dark, try --quality balanced")
+    return (f"no one to follow in {str(video)!r}: people were detected, but nobody was at least "
+            f"{rules.min_height:.0%} of the frame height for {rules.min_duration_s:g} s or more")
+
+
+def make_face_analyzer(names: dict[str, str]) -> FaceAnalyzer:
+    """The face analyzer of the chosen face detector and embedder."""
+    if names["face_embedder"] != "dlib-resnet":
+        raise ModelError(
+            f"face embedder {names['face_embedder']!r} is registered but not supported by this fancam "
+            "version; use --face-model dlib-resnet"
+        )
+    detector = names["face_detector"]
+    if detector == "dlib-hog":
+        return FaceAnalyzer(FaceConfig(detector="hog"))
+    return FaceAnalyzer(FaceConfig(detector="yunet", yunet_model=models.ensure_model(detector)))
+
+
+def gallery_fingerprint(gallery: Gallery | None) -> str | None:
+    """Digest of the gallery photos in use and the face models that embedded them."""
+    if gallery is None:
+        return None
+    digest = hashlib.sha256(gallery.model_id.encode())
+    for member in gallery.members:
+        for photo in member.photos:
+            digest.update(f"{member.key} {file_sha256(photo)}\n".encode())
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ scan stage
+
+CORRUPT = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
+"""What reading a damaged cache file raises (it is then recomputed)."""
+
+SCAN_FILE = "scan.npz"
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every stage of one analysis run needs."""
+
+    video: Path
+    info: VideoInfo
+    folder: Path
+    manifest: Manifest
+    settings: AnalysisSettings
+    progress: bool
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
+    cached = _load_scan(run.folder / SCAN_FILE) if run.manifest.valid("scan", key) else None
+    if cached is not None:
+        log.info("reusing the detection and tracking in %s", run.folder)
+        if cached.skipped:  # say it again: the user may not have seen the first run
+            ranges = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in cached.skipped)
+            log.warning("%s: could not decode %s; those parts were skipped", run.video, ranges)
+        _warn_if_cut_short(run, cached)
+        return cached
+    detector = make_detector(detector_name, model_path=models.ensure_model(detector_name))
+    with progress_bar(run.info.n_frames, "detect+track", enabled=run.progress) as bar:
+        result = scan(run.video, run.info, detector, run.settings.scan, progress=bar.update)
+    n = result.timeline.n_frames
+    if n < 2:
+        raise VideoError(f"{str(run.video)!r} has {n} decodable video frame{'s' * (n != 1)}: it is a "
+                         "still picture or damaged; fancam needs a moving video")
+    _warn_if_cut_short(run, result)
+    run.manifest.forget("scan")
+    _save_scan(run.folder / SCAN_FILE, result)
+    info = {"seconds": result.timer.seconds, "stride": result.stride}
+    run.manifest.record("scan", key, [SCAN_FILE], info)
+    return result
+
+
+def _warn_if_cut_short(run: _Run, scanned: ScanResult) -> None:
+    """Warn when far fewer seconds decoded than the file claims (a truncated download)."""
+    claimed = run.info.duration_s
+    step = 1.0 / run.info.fps if run.info.fps > 0 else 0.0
+    decoded = max([float(scanned.timeline.t[-1]) + step] + [b for _, b in scanned.skipped])
+    if claimed and decoded < 0.9 * claimed - 2 * step:
+        log.warning("%s: only %.1f s of the %.1f s the file announces could be decoded; the end of the "
+                    "file is missing or damaged (was the download complete?)", run.video, decoded, claimed)
+
+
+def _save_scan(path: Path, result: ScanResult) -> None:
+    raw = result.raw
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(
+                f, frame=raw.frame, track_id=raw.track_id, xyxy=raw.xyxy, score=raw.score,
+                t=result.timeline.t, shot_starts=result.timeline.shot_starts,
+                skipped=np.array(result.skipped, np.float64).reshape(-1, 2),
+                stride=result.stride, n_detections=result.n_detections,
+            )
+
+
+def _load_scan(path: Path) -> ScanResult | None:
+    try:
+        with open(path, "rb") as f, np.load(f) as z:
+            raw = TrackTable(z["frame"], z["track_id"], z["xyxy"], z["score"], np.ones(len(z["frame"]), bool))
+            return ScanResult(
+                raw=raw, timeline=Timeline(z["t"], z["shot_starts"]),
+                skipped=tuple(map(tuple, z["skipped"])), stride=int(z["stride"]),
+                n_detections=int(z["n_detections"]), timer=StageTimer(),
+            )
+    except CORRUPT as e:
+        log.warning("ignoring unreadable cache %s (%s)", path, e)
+        return None
+
+
+# ------------------------------------------------------------------------------ appearance stage
+
+APPEARANCE_FILE = "appearance.npz"
+
+
+def _appearance_stage(
+    run: _Run, key: str, tracks: TrackTable, timeline: Timeline, analyzer: FaceAnalyzer
+) -> Appearance:
+    path = run.folder / APPEARANCE_FILE
+    if run.manifest.valid("appearance", key):
+        try:
+            if not zipfile.is_zipfile(path):
+                raise ValueError("not an npz file")
+            cached = Appearance.load(path)
+            if len(cached.rows) == 0 or cached.rows.max() < len(tracks):
+                return cached
+        except CORRUPT as e:
+            log.warning("ignoring unreadable cache %s (%s)", path, e)
+    start = time.perf_counter()
+    rows = sample_rows(tracks, crowding(tracks), timeline, (run.info.width, run.info.height),
+                       run.settings.sampling)
+    appearance = extract_appearance(run.video, tracks, rows, analyzer, progress=run.progress)
+    run.manifest.forget("appearance")
+    with atomic_path(path) as tmp:
+        appearance.save(tmp)
+    seconds = {"appearance": time.perf_counter() - start}
+    run.seconds.update(seconds)
+    run.manifest.record("appearance", key, [APPEARANCE_FILE], {"seconds": seconds, "samples": len(rows)})
+    return appearance
+
+
+# -------------------------------------------------------------------------------------- identity stage
+
+CAST_FILE = "cast.npz"
+TRACKS_CSV = "tracks.csv"
+PEOPLE_JSON = "people.json"
+TIMELINE_PNG = "identity_timeline.png"
+
+
+def _identity_stage(
+    run: _Run,
+    key: str,
+    inputs: tuple[TrackTable, TrackletReport, Timeline, Appearance],
+    gallery: Gallery | None,
+) -> Cast:
+    tracks, report, timeline, appearance = inputs
+    path = run.folder / CAST_FILE
+    cached = _load_cast(path, len(tracks)) if run.manifest.valid("identity", key) else None
+    if cached is not None:
+        return cached
+    result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
+    cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
+    run.manifest.forget("identity")
+    _save_cast(path, cast)
+    write_tracks_csv(run.folder / TRACKS_CSV, tracks, cast, timeline)
+    write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
+    plot_identity_timeline(run.folder / TIMELINE_PNG, tracks, cast, timeline)
+    run.manifest.record("identity", key, [CAST_FILE, TRACKS_CSV, PEOPLE_JSON, TIMELINE_PNG])
+    return cast
+
+
+def _save_cast(path: Path, cast: Cast) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, person=cast.person, people=json.dumps([p.to_json() for p in cast.people]))
+
+
+def _load_cast(path: Path, n_rows: int) -> Cast | None:
+    try:
+        with open(path, "rb") as f, np.load(f) as z:
+            person = z["person"]
+            entries = json.loads(str(z["people"]))
+    except CORRUPT as e:
+        log.warning("ignoring unreadable cache %s (%s)", path, e)
+        return None
+    if len(person) != n_rows:
+        return None
+    return Cast(person=person, people=tuple(Person.from_json(e) for e in entries))
+
+
+def people_document(info: VideoInfo, cast: Cast, gallery: Gallery | None, group: str | None) -> dict:
+    """The people.json document."""
+    return {
+        "video": info.path.name, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
+        "gallery": str(gallery.root) if gallery is not None else None, "group": group,
+        "gallery_warnings": list(gallery.warnings) if gallery is not None else [],
+        "people": [p.to_json() for p in cast.people],
+    }
+
+
+def write_tracks_csv(path: Path, tracks: TrackTable, cast: Cast, timeline: Timeline) -> None:
+    """Write tracks.csv (DESIGN.md columns), rows by frame then tracklet; rows of nobody are left out."""
+    labels = cast.label_of_rows()
+    order = np.lexsort((tracks.track_id, tracks.frame))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["frame", "t", "tracklet", "person", "x1", "y1", "x2", "y2", "score"])
+        for i in order:
+            if cast.person[i] <= 0:
+                continue
+            x1, y1, x2, y2 = tracks.xyxy[i]
+            f_ = int(tracks.frame[i])
+            out.writerow([
+                f_, f"{timeline.t[f_]:.4f}", int(tracks.track_id[i]), labels[i],
+                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", f"{tracks.score[i]:.3f}",
+            ])

@@ -1,0 +1,264 @@
+"""Pass B of the pipeline: pick the performers, plan their camera paths, render them in one pass."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fancam.camera.plan import CameraConfig, CropPath, framing_preset, parse_aspect, plan_camera
+from fancam.camera.render import DebugJob, OverlayBoxes, RenderJob, RenderResult, output_size, render
+from fancam.errors import InputError, UsageError
+from fancam.identity.people import UNKNOWN, Person
+from fancam.io.cache import dir_is_writable, ensure_writable_dir
+from fancam.pipeline.analyze import Analysis
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which performers to render: exactly one of the fields is set.
+
+    Attributes:
+        person: ``--person N`` (the numbers of ``fancam people``).
+        member: ``--member NAME`` (gallery name, or ``group/member``).
+        all: ``--all`` (every named member with a gallery, every performer without).
+    """
+
+    person: int | None = None
+    member: str | None = None
+    all: bool = False
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How to render.
+
+    Attributes:
+        framing: ``full``, ``upper`` or ``face``.
+        aspect: ``W:H`` such as ``9:16``.
+        height: Output height in pixels (None: the crop's native size, within sensible bounds).
+        start_s: Start time in seconds.
+        end_s: End time in seconds (None: the end).
+        output: Output file (one performer) or folder (``--all``); None: beside the video.
+        debug: Also write a debug overlay video.
+        force: Overwrite existing outputs.
+    """
+
+    framing: str = "full"
+    aspect: str = "9:16"
+    height: int | None = None
+    start_s: float = 0.0
+    end_s: float | None = None
+    output: Path | None = None
+    debug: bool = False
+    force: bool = False
+
+
+def select_people(analysis: Analysis, selection: Selection) -> list[Person]:
+    """The performers a selection refers to.
+
+    Raises:
+        UsageError: an unknown ``--person`` number or ``--member`` name (the message lists valid ones).
+    """
+    people = analysis.cast.people
+    if selection.member is not None:
+        return [_member(analysis, selection.member)]
+    if selection.person is not None:
+        for person in people:
+            if person.id == selection.person:
+                return [person]
+        valid = ", ".join(str(p.id) for p in people)
+        raise UsageError(f"no person {selection.person}; this video has --person {valid} "
+                         "(see `fancam people VIDEO`)")
+    chosen = [p for p in people if p.member] or [p for p in people if p.label != UNKNOWN]
+    return chosen or list(people)
+
+
+def _member(analysis: Analysis, name: str) -> Person:
+    """The performer named ``name`` (``member`` or ``group/member``); UsageError listing valid names."""
+    named = [p for p in analysis.cast.people if p.member and p.label != UNKNOWN]
+    hits = [p for p in named if name in (p.label, p.member)]
+    hits = hits or [p for p in named if p.member.split("/", 1)[-1] == name]
+    if len({p.member for p in hits}) > 1:
+        raise UsageError(f"member name {name!r} is ambiguous; use one of: "
+                         + ", ".join(sorted({str(p.member) for p in hits})))
+    if hits:
+        return hits[0]
+    members = analysis.gallery_members
+    if not members:
+        raise UsageError("--member needs --gallery (reference photos naming the performers)")
+    recognised = ", ".join(sorted({p.label for p in named})) or "nobody"
+    if any(name in (m, m.split("/", 1)[-1]) for m in members):
+        raise UsageError(f"member {name!r} is in the gallery but was not recognised in this video "
+                         f"(recognised: {recognised}); see `fancam people VIDEO --gallery DIR` and use "
+                         "--person N")
+    raise UsageError(f"no member {name!r} in the gallery; its members are: {', '.join(members)} "
+                     f"(recognised in this video: {recognised})")
+
+
+def target_boxes(analysis: Analysis, person: Person) -> NDArray[np.float64]:
+    """(F, 4) box of ``person`` in every frame, NaN where they are not seen."""
+    boxes = np.full((analysis.timeline.n_frames, 4), np.nan)
+    rows = np.flatnonzero(analysis.cast.person == person.id)
+    frames = analysis.tracks.frame[rows]
+    # Identity never puts one performer twice in a frame; keep the first row if it ever happened.
+    _, first = np.unique(frames, return_index=True)
+    boxes[frames[first]] = analysis.tracks.xyxy[rows[first]]
+    return boxes
+
+
+def output_paths(analysis: Analysis, people: list[Person], options: RenderOptions) -> list[Path]:
+    """Where each performer's fancam goes (checked: writable, not the input, not existing)."""
+    video = analysis.info.path
+    stem = video.stem
+    if options.output is not None and len(people) == 1 and options.output.suffix:
+        paths = [options.output]
+    else:
+        folder = options.output if options.output is not None else video.parent
+        if options.output is not None and options.output.suffix:
+            raise UsageError("with several performers, -o must be a folder (no file extension)")
+        ensure_writable_dir(folder, "output folder", "-o")
+        paths = [folder / f"{stem}.{_file_label(p)}.mp4" for p in people]
+    for path in paths:
+        _check_output(path, video, options.force, debug=options.debug)
+    return paths
+
+
+def check_output_location(video: Path, selection: Selection, options: RenderOptions) -> None:
+    """Check where the outputs will go before the (long) analysis: fail fast on a bad ``-o``.
+
+    Output rules: an input is never overwritten (not even with ``--force``); an existing output (or
+    its ``.crop.csv``/``.debug.mp4``) is replaced only with ``--force``; the folder of an output file
+    must exist; a folder given to ``-o`` without a file extension is created.
+
+    Raises:
+        InputError: the output is the input, exists, or its folder is missing or read-only.
+        UsageError: a file name given with ``--all``.
+    """
+    video = Path(video)
+    out = options.output
+    if out is not None and out.suffix:
+        if selection.all:
+            raise UsageError("with --all, -o must be a folder (no file extension)")
+        _check_output(out, video, options.force, debug=options.debug)
+    elif out is not None:
+        if _same_file(out, video):
+            raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
+        ensure_writable_dir(out, "output folder", "-o")
+    elif not dir_is_writable(video.parent):
+        raise InputError(f"the video's folder {str(video.parent)!r} is not writable; choose where the "
+                         "fancam goes with -o")
+
+
+def _file_label(person: Person) -> str:
+    """File-name part for a performer: their name, or ``unknown-N`` (several may be unknown)."""
+    return f"{UNKNOWN}-{person.id}" if person.label == UNKNOWN else _safe(person.label)
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name the same file (symbolic and hard links included)."""
+    try:
+        return Path(a).resolve() == Path(b).resolve() or (Path(a).exists() and Path(a).samefile(b))
+    except OSError:
+        return False
+
+
+def _check_output(path: Path, video: Path, force: bool, *, debug: bool = False) -> None:
+    """Refuse an output that is the input, lies in a missing or read-only folder, or exists (no --force)."""
+    companions = [path, path.with_suffix(".crop.csv")]
+    if debug:
+        companions.append(path.with_name(path.stem + ".debug.mp4"))
+    for file in companions:
+        if _same_file(file, video):
+            raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
+    if not path.parent.is_dir():
+        raise InputError(
+            f"output folder does not exist: {str(path.parent)!r}; create it or choose another -o"
+        )
+    if not dir_is_writable(path.parent):
+        raise InputError(f"output folder {str(path.parent)!r} is not writable; choose another -o")
+    if path.is_dir():
+        raise InputError(f"{str(path)!r} is a folder; give -o a file name ending in .mp4")
+    for file in companions:
+        if file.exists() and not force:
+            raise InputError(f"{str(file)!r} already exists; use --force to overwrite it")
+
+
+VISIBLE_WARNING = 0.5
+"""A warning is logged when the performer is on screen for less than this share of the render."""
+
+
+def _on_screen(
+    analysis: Analysis, people: list[Person], options: RenderOptions, *, several: bool
+) -> list[Person]:
+    """The performers seen in the render's time range; warn about those seen only briefly.
+
+    Raises:
+        UsageError: nobody selected is on screen in the range (a single performer, or all of them).
+    """
+    t = analysis.timeline.t
+    end = np.inf if options.end_s is None else options.end_s
+    in_range = (t >= options.start_s - 1e-6) & (t < end - 1e-6)
+    span = f"{options.start_s:g} s to {'the end' if options.end_s is None else f'{options.end_s:g} s'}"
+    if not in_range.any():
+        length = float(t[-1]) if len(t) else 0.0
+        raise UsageError(f"no video frame in {span}: the video is {length:.1f} s long")
+    kept = []
+    for person in people:
+        seen = ~np.isnan(target_boxes(analysis, person)[:, 0])
+        share = float(seen[in_range].mean())
+        seen_at = f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s"
+        where = f"{person.label} (person {person.id}, on screen {seen_at})"
+        if share == 0.0:
+            if not several:
+                raise UsageError(f"{where} is not on screen in {span}; choose another --start/--end")
+            log.warning("skipping %s: not on screen in %s", where, span)
+            continue
+        if share < VISIBLE_WARNING:
+            log.warning("%s is on screen for only %.0f%% of %s; the camera shows a wider view while "
+                        "they are away", where, 100 * share, span)
+        kept.append(person)
+    if not kept:
+        raise UsageError(f"nobody selected is on screen in {span}")
+    return kept
+
+
+def plan(analysis: Analysis, person: Person, options: RenderOptions) -> CropPath:
+    """The camera path following ``person``."""
+    config = CameraConfig(framing=framing_preset(options.framing), aspect=parse_aspect(options.aspect))
+    size = (analysis.info.width, analysis.info.height)
+    return plan_camera(target_boxes(analysis, person), size, analysis.timeline, config)
+
+
+def make_fancams(
+    analysis: Analysis, selection: Selection, options: RenderOptions, *, progress: bool = True
+) -> list[RenderResult]:
+    """Render the selected performers' fancams (and a debug video) from one decode pass."""
+    if options.end_s is not None and options.end_s <= options.start_s:
+        raise UsageError(f"--end ({options.end_s}) must be after --start ({options.start_s})")
+    people = _on_screen(analysis, select_people(analysis, selection), options, several=selection.all)
+    outputs = output_paths(analysis, people, options)
+    paths = [plan(analysis, person, options) for person in people]
+    jobs: list[RenderJob | DebugJob] = [
+        RenderJob(out, path, output_size(path, options.height), options.start_s, options.end_s)
+        for out, path in zip(outputs, paths, strict=True)
+    ]
+    if options.debug:
+        debug_out = outputs[0].with_name(outputs[0].stem + ".debug.mp4")
+        overlay = OverlayBoxes(
+            analysis.tracks.frame, analysis.tracks.xyxy,
+            np.array([f"{lab} #{t}" for lab, t in zip(
+                analysis.cast.label_of_rows(), analysis.tracks.track_id, strict=True)]),
+        )
+        named = tuple((p.label, path) for p, path in zip(people, paths, strict=True))
+        jobs.append(DebugJob(debug_out, overlay, named, options.start_s, options.end_s))
+    return render(analysis.info.path, jobs, progress=progress)

@@ -1,0 +1,1 @@
+"""Pictures for people: the contact sheet of performers and the identity timeline."""

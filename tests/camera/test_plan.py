@@ -1,0 +1,311 @@
+"""Camera path planning: framing, smoothness, lag, borders, lost targets and shot cuts."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from conftest import shared_file
+from fancam.camera.plan import (
+    ASPECTS,
+    CROP_CSV_COLUMNS,
+    FRAMINGS,
+    CameraConfig,
+    CropPath,
+    framing_preset,
+    parse_aspect,
+    plan_camera,
+    read_crop_csv,
+    write_crop_csv,
+)
+from fancam.errors import InputError, UsageError
+from fancam.geometry import head_point
+from fancam.types import Timeline
+
+FPS = 30.0
+FRAME = (1280, 720)
+
+
+def person(cx: np.ndarray, top: float = 200.0, height: float = 300.0) -> np.ndarray:
+    """(F, 4) boxes of a standing person (width 0.4 h) whose centre x follows ``cx``."""
+    cx = np.asarray(cx, np.float64)
+    w = 0.4 * height
+    return np.stack([cx - w / 2, np.full_like(cx, top), cx + w / 2, np.full_like(cx, top + height)], axis=1)
+
+
+def timeline(n: int, shots: tuple[int, ...] = (0,), fps: float = FPS) -> Timeline:
+    return Timeline(np.arange(n) / fps, np.asarray(shots, np.int64))
+
+
+def lag_frames(camera: np.ndarray, target: np.ndarray, max_shift: int = 30) -> int:
+    """Shift (frames) maximising the correlation of camera(f + s) with target(f); > 0 = camera late."""
+    n = len(target)
+    scores = {
+        s: np.corrcoef(camera[max_shift + s: n - max_shift + s], target[max_shift: n - max_shift])[0, 1]
+        for s in range(-max_shift, max_shift + 1)
+    }
+    return max(scores, key=scores.get)
+
+
+def jitter(path: CropPath) -> float:
+    """DESIGN.md jitter: mean |second difference of the crop centre| / crop height."""
+    d2 = np.diff(path.centre.astype(np.float64), n=2, axis=0)
+    return float(np.mean(np.hypot(d2[:, 0], d2[:, 1]) / path.height[1:-1]))
+
+
+def inside(path: CropPath, points: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = path.xyxy.T
+    return (x1 <= points[:, 0]) & (points[:, 0] <= x2) & (y1 <= points[:, 1]) & (points[:, 1] <= y2)
+
+
+# ----------------------------------------------------------------------------------------- presets
+def test_presets_and_aspects_parse() -> None:
+    assert framing_preset("upper") is FRAMINGS["upper"]
+    assert parse_aspect("9:16") == pytest.approx(9 / 16)
+    assert parse_aspect("4:5") == pytest.approx(0.8)
+    with pytest.raises(UsageError, match="full, upper, face"):
+        framing_preset("medium")
+    for bad in ("916", "9:0", "a:b", "-9:16", "1:2:3"):
+        with pytest.raises(UsageError, match="aspect"):
+            parse_aspect(bad)
+
+
+@pytest.mark.parametrize("framing", ["full", "upper", "face"])
+def test_framing_sets_size_and_head_position(framing: str) -> None:
+    """A still performer appears at the preset's scale, head point at the preset's height."""
+    n = 90
+    boxes = person(np.full(n, 640.0), top=150, height=400)
+    preset = FRAMINGS[framing]
+    path = plan_camera(boxes, FRAME, timeline(n), CameraConfig(framing=preset))
+    assert (path.mode == "follow").all()
+    assert np.allclose(path.height, min(720, preset.height_ratio * 400), rtol=0.02)
+    head = head_point(boxes)
+    head_y = (head[:, 1] - path.xyxy[:, 1]) / path.height
+    if preset.height_ratio * 400 < 700:  # not clamped by the frame's top or bottom
+        assert np.allclose(head_y, preset.head_y, atol=0.05)
+
+
+@pytest.mark.parametrize("aspect", list(ASPECTS))
+@pytest.mark.parametrize("framing", ["full", "face"])
+def test_crop_stays_inside_frame_with_exact_aspect(aspect: str, framing: str) -> None:
+    # A performer walking across the whole frame, into the corners, growing taller than the frame.
+    n = 300
+    t = np.arange(n) / FPS
+    cx = np.interp(t, [0, 3, 6, 10], [-50, 1330, 100, 1200])
+    height = np.interp(t, [0, 5, 10], [200, 900, 300])
+    boxes = np.stack([cx - 0.2 * height, 700 - height, cx + 0.2 * height, np.full(n, 700.0)], axis=1)
+    cfg = CameraConfig(framing=FRAMINGS[framing], aspect=ASPECTS[aspect])
+    path = plan_camera(boxes, FRAME, timeline(n), cfg)
+    x1, y1, x2, y2 = path.xyxy.astype(np.float64).T
+    assert (x1 >= -1e-3).all() and (y1 >= -1e-3).all()
+    assert (x2 <= FRAME[0] + 1e-3).all() and (y2 <= FRAME[1] + 1e-3).all()
+    assert np.allclose((x2 - x1) / (y2 - y1), ASPECTS[aspect], rtol=1e-4)
+    # The biggest crop is the largest of that aspect that fits (shrunk, never letterboxed).
+    assert path.height.max() <= min(FRAME[1], FRAME[0] / ASPECTS[aspect]) + 1e-3
+
+
+# ----------------------------------------------------------------------------------------- motion
+def test_still_noisy_target_gives_a_still_camera() -> None:
+    rng = np.random.default_rng(1)
+    n = 300
+    boxes = person(np.full(n, 640.0)) + rng.normal(0, 4, (n, 4))  # detector jitter of ~4 px
+    path = plan_camera(boxes, FRAME, timeline(n), CameraConfig())
+    assert np.ptp(path.centre, axis=0).max() < 0.5
+    assert np.ptp(path.height) < 0.5
+    assert jitter(path) < 1e-4
+
+
+def test_moving_target_is_followed_without_lag() -> None:
+    n = 600
+    t = np.arange(n) / FPS
+    cx = 640 + 300 * np.sin(2 * np.pi * t / 4)
+    boxes = person(cx)
+    for framing in ("full", "face"):
+        path = plan_camera(boxes, FRAME, timeline(n), CameraConfig(framing=FRAMINGS[framing]))
+        assert lag_frames(path.centre[:, 0], cx) == 0
+        assert inside(path, head_point(boxes)).all()
+
+
+def test_prototype_smoother_lags_on_the_same_target() -> None:
+    """Sanity check of the lag measure: the seed's trailing median + mean smoother is late."""
+    n = 600
+    t = np.arange(n) / FPS
+    cx = 640 + 300 * np.sin(2 * np.pi * t / 4)
+    med = np.array([np.median(cx[max(0, i - 15): i + 1]) for i in range(n)])
+    trailing = np.array([np.mean(med[max(0, i - 7): i + 1]) for i in range(n)])
+    assert lag_frames(trailing, cx) >= 8
+
+
+def test_fast_move_is_followed_without_overshoot() -> None:
+    n = 450
+    t = np.arange(n) / FPS
+    cx = np.interp(t, [0, 6, 6.4, 15], [400, 400, 800, 800])  # a 400 px dash in 0.4 s
+    boxes = person(cx)
+    for framing in ("full", "face"):
+        path = plan_camera(boxes, FRAME, timeline(n), CameraConfig(framing=FRAMINGS[framing]))
+        x = path.centre[:, 0]
+        assert x.min() >= 400 - 0.5 and x.max() <= 800 + 0.5
+        assert lag_frames(x, cx) == 0
+        assert inside(path, head_point(boxes)).all()
+        assert abs(x[-1] - 800) < 0.5 and abs(x[0] - 400) < 0.5
+
+
+def test_zoom_does_not_pump_when_arms_go_up() -> None:
+    """Raised arms stretch the box upwards for a moment; the crop size must not follow."""
+    n = 300
+    boxes = person(np.full(n, 640.0), top=250, height=300)
+    for start in (40, 120, 200):
+        boxes[start: start + 12, 1] -= 90  # arms up for 0.4 s: box 30% taller
+    path = plan_camera(boxes, FRAME, timeline(n), CameraConfig())
+    assert np.ptp(path.height) < 1.0
+
+
+def test_arms_stretching_the_box_sideways_do_not_move_the_camera() -> None:
+    n = 300
+    boxes = person(np.full(n, 640.0))
+    for start, side in ((40, 2), (130, 0), (220, 2)):
+        sign = 1 if side == 2 else -1
+        boxes[start: start + 12, side] += sign * 60  # an arm stretched out for 0.4 s
+    path = plan_camera(boxes, FRAME, timeline(n), CameraConfig(framing=FRAMINGS["upper"]))
+    assert np.ptp(path.centre[:, 0]) < 1.0
+
+
+def test_frame_rate_does_not_change_the_path() -> None:
+    """Parameters are in seconds: the same motion at 25 and 60 fps gives the same camera."""
+    paths = {}
+    for fps in (25.0, 60.0):
+        t = np.arange(int(10 * fps)) / fps
+        cx = np.interp(t, [0, 3, 5, 10], [300, 300, 900, 900])
+        path = plan_camera(person(cx), FRAME, timeline(len(t), fps=fps), CameraConfig())
+        paths[fps] = np.interp(np.arange(0, 9.9, 0.1), t, path.centre[:, 0])
+    assert np.abs(paths[25.0] - paths[60.0]).max() < 15
+
+
+# ----------------------------------------------------------------------------------------- lost target
+def test_lost_target_holds_then_eases_out_and_back_in() -> None:
+    n = 300
+    boxes = person(np.full(n, 300.0))
+    boxes[90:210] = np.nan  # lost for 4 s
+    cfg = CameraConfig()
+    path = plan_camera(boxes, FRAME, timeline(n), cfg)
+    mode, height = path.mode, path.height
+    assert (mode[:90] == "follow").all() and (mode[210:] == "follow").all()
+    assert set(mode[90:210]) == {"search", "wide"}
+    hold = 90 + int(cfg.hold_s * FPS)
+    assert np.allclose(height[90:hold], height[89])  # holds first
+    assert (np.diff(height[hold: hold + int(cfg.ease_s * FPS)]) >= -1e-3).all()  # then eases out
+    assert height[150] == pytest.approx(FRAME[1])  # to the widest crop
+    assert (mode[140:160] == "wide").all()
+    assert (np.diff(height[180:210]) <= 1e-3).all()  # eases back in, arriving on the target
+    assert abs(height[209] - height[210]) < 2 and abs(path.centre[209, 0] - path.centre[210, 0]) < 2
+    # No jumps anywhere: the crop moves at most a few percent of its height per frame.
+    step = np.abs(np.diff(path.xyxy.astype(np.float64), axis=0)).max(axis=1) / path.height[1:]
+    assert step.max() < 0.05
+
+
+def test_short_gap_is_bridged_and_flicker_ignored() -> None:
+    n = 300
+    t = np.arange(n) / FPS
+    boxes = person(np.interp(t, [0, 10], [300, 900]))
+    boxes[100:115] = np.nan  # 0.5 s occlusion: bridged
+    path = plan_camera(boxes, FRAME, timeline(n), CameraConfig())
+    assert (path.mode[100:115] == "search").all()
+    assert np.ptp(path.height) < 1.0  # no zoom-out for a short occlusion
+    flicker = np.full((n, 4), np.nan)
+    flicker[150:153] = boxes[150:153]  # seen for 0.1 s only
+    path = plan_camera(flicker, FRAME, timeline(n), CameraConfig())
+    assert (path.mode == "wide").all()
+    choppy = boxes.copy()
+    for start in range(0, n, 15):
+        choppy[start + 9: start + 15] = np.nan  # seen 0.3 s, lost 0.2 s, over and over
+    path = plan_camera(choppy, FRAME, timeline(n), CameraConfig())
+    assert set(path.mode) == {"follow", "search"}  # followed throughout, never zoomed out
+    assert np.ptp(path.height) < 1.0
+
+
+def test_target_never_seen_gives_the_wide_shot() -> None:
+    path = plan_camera(np.full((60, 4), np.nan), (640, 360), timeline(60), CameraConfig())
+    assert (path.mode == "wide").all()
+    assert np.allclose(path.xyxy, [[(640 - 360 * 9 / 16) / 2, 0, (640 + 360 * 9 / 16) / 2, 360]])
+
+
+# ----------------------------------------------------------------------------------------- cuts
+def test_no_interpolation_across_a_cut() -> None:
+    n = 240
+    cx = np.where(np.arange(n) < 120, 300.0, 360.0)  # after the cut the target is 60 px to the right
+    boxes = person(cx)
+    path = plan_camera(boxes, FRAME, timeline(n, (0, 120)), CameraConfig())
+    x = path.centre[:, 0]
+    assert np.allclose(x[:120], 300, atol=0.5) and np.allclose(x[120:], 360, atol=0.5)
+    assert (path.mode == "follow").all()
+    # The same boxes without the cut: a smooth pan with intermediate positions.
+    smooth = plan_camera(boxes, FRAME, timeline(n), CameraConfig()).centre[:, 0]
+    assert ((smooth > 305) & (smooth < 355)).sum() > 10
+
+
+def test_target_absent_after_a_cut_goes_wide_then_reacquires() -> None:
+    n = 360
+    boxes = person(np.full(n, 300.0))
+    boxes[120:240] = np.nan  # shot 2 (120-239) does not show the target
+    boxes[240:] = person(np.full(120, 1000.0))  # shot 3 shows it elsewhere
+    path = plan_camera(boxes, FRAME, timeline(n, (0, 120, 240)), CameraConfig())
+    assert (path.mode[:120] == "follow").all()
+    assert (path.mode[120:240] == "wide").all()
+    assert (path.mode[240:] == "follow").all()
+    assert np.allclose(path.centre[240:, 0], 1000, atol=1)
+    # Shot 1's crop ends on the target, not easing towards shot 2 or 3.
+    assert np.allclose(path.xyxy[100:120], path.xyxy[100], atol=0.01)
+
+
+# ----------------------------------------------------------------------------------------- csv
+def test_crop_csv_roundtrip(tmp_path) -> None:
+    n = 50
+    tl = timeline(n)
+    path = plan_camera(person(np.full(n, 500.0)), FRAME, tl, CameraConfig())
+    out = write_crop_csv(tmp_path / "clip.crop.csv", path, tl, np.arange(10, 40))
+    with open(out, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert tuple(rows[0]) == CROP_CSV_COLUMNS == ("frame", "t", "x1", "y1", "x2", "y2", "mode")
+    assert [int(r[0]) for r in rows[1:]] == list(range(10, 40))
+    frames, t, back = read_crop_csv(out)
+    assert np.array_equal(frames, np.arange(10, 40))
+    assert np.allclose(t, tl.t[10:40], atol=1e-6)
+    assert np.allclose(back.xyxy, path.xyxy[10:40], atol=0.01)
+    assert (back.mode == path.mode[10:40]).all()
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.crop.csv"]  # no temp file left
+    (tmp_path / "bad.csv").write_text("frame,t,x,y\n1,2,3,4\n")
+    with pytest.raises(InputError, match="header"):
+        read_crop_csv(tmp_path / "bad.csv")
+
+
+def test_crop_path_validates_shapes_and_modes() -> None:
+    with pytest.raises(ValueError):
+        CropPath(np.zeros((3, 4)), np.array(["follow"] * 2))
+    with pytest.raises(ValueError):
+        CropPath(np.zeros((1, 4)), np.array(["zoom"]))
+    with pytest.raises(ValueError, match="one row per frame"):
+        plan_camera(np.zeros((5, 4)), FRAME, timeline(6), CameraConfig())
+
+
+# ----------------------------------------------------------------------------------------- real clip
+def test_real_clip_labels_are_followed_steadily() -> None:
+    """gillhung: the hand-labelled P2 track (every 15 frames, linear in between)."""
+    gt = shared_file("bench/gillhung_dance.csv")
+    with open(gt, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["person"] == "P2"]
+    keys = np.array([int(r["frame"]) for r in rows])
+    keyboxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in rows])
+    n = 825
+    boxes = np.full((n, 4), np.nan)
+    span = np.arange(keys[0], keys[-1] + 1)
+    boxes[span] = np.stack([np.interp(span, keys, keyboxes[:, k]) for k in range(4)], axis=1)
+    for framing in ("full", "face"):
+        path = plan_camera(boxes, (360, 640), timeline(n), CameraConfig(framing=FRAMINGS[framing]))
+        seen = np.isfinite(boxes).all(axis=1)
+        assert inside(path, np.nan_to_num(head_point(boxes)))[seen].all()
+        # Naive camera: a crop of the same height centred on the head point in every frame.
+        d2 = np.diff(head_point(boxes[seen]), n=2, axis=0)
+        naive = float(np.mean(np.hypot(d2[:, 0], d2[:, 1]))) / float(path.height.mean())
+        assert jitter(path) < 0.25 * naive

@@ -1,0 +1,92 @@
+"""Tracklet linking on synthetic people whose colours are real body descriptors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fancam.identity.appearance import Appearance
+from fancam.identity.body import describe_bodies
+from fancam.identity.faces import EMBEDDING_DIM
+from fancam.identity.identify import expected_performers
+from fancam.identity.linking import LinkingConfig, cluster_tracklets, describe_tracklets, pairwise_evidence
+from fancam.types import Timeline, TrackTable
+
+W, H = 640, 360
+COLOURS = {"A": ((220, 30, 30), (20, 20, 200)), "B": ((30, 200, 40), (230, 220, 30))}
+
+
+def _frame(people: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """A frame with a two-colour 'person' (top / legs) per entry, at x centre; returns image, boxes."""
+    image = np.full((H, W, 3), 90, np.uint8)
+    boxes = []
+    for name, cx in people:
+        top, legs = COLOURS[name]
+        x1, x2 = int(cx - 40), int(cx + 40)
+        image[60:180, x1:x2] = top
+        image[180:330, x1:x2] = legs
+        boxes.append([x1, 40, x2, 330])
+    return image, np.array(boxes, np.float32)
+
+
+def _scene(plan: list[tuple[int, int, str, float]], n_frames: int) -> tuple[TrackTable, Timeline, Appearance]:
+    """Tracklets from (tracklet id, first frame, person, x) plans, 30 frames each; samples every 5 frames."""
+    rows, samples = [], []
+    for tid, first, _, cx in plan:
+        for f in range(first, first + 30):
+            rows.append((f, tid, [cx - 40, 40, cx + 40, 330]))
+    table = TrackTable(
+        frame=[r[0] for r in rows], track_id=[r[1] for r in rows], xyxy=[r[2] for r in rows],
+        score=np.ones(len(rows)), observed=np.ones(len(rows), bool),
+    ).sorted()
+    bodies, frames = [], []
+    for k in range(len(table)):
+        f, tid = int(table.frame[k]), int(table.track_id[k])
+        if f % 5:
+            continue
+        present = [(p, x) for t, first, p, x in plan if first <= f < first + 30]
+        image, boxes = _frame(present)
+        me = [t for t, first, p, x in plan if first <= f < first + 30].index(tid)
+        bodies.append(describe_bodies(image, boxes, indices=[me])[0])
+        samples.append(k)
+        frames.append(f)
+    n = len(samples)
+    appearance = Appearance(
+        rows=np.array(samples), frames=np.array(frames), body=np.array(bodies, np.float32),
+        face=np.full((n, EMBEDDING_DIM), np.nan, np.float32), face_quality=np.full(n, np.nan, np.float32),
+        face_size=np.full(n, np.nan, np.float32),
+    )
+    timeline = Timeline(np.arange(n_frames) / 30.0, np.zeros(1, np.int64))
+    return table, timeline, appearance
+
+
+def _link(table, timeline, appearance, expected=None):
+    tracklets = describe_tracklets(table, timeline, appearance)
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    return tracklets, cluster_tracklets(tracklets, evidence, LinkingConfig(), expected)
+
+
+def test_people_swapping_places_after_a_break_are_linked_by_appearance():
+    # A left / B right, then (after a gap) A right / B left: position would link them wrongly.
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 40, "A", 450.0), (4, 40, "B", 150.0)]
+    table, timeline, appearance = _scene(plan, 70)
+    tracklets, labels = _link(table, timeline, appearance)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[1] == by_id[3] and by_id[2] == by_id[4] and by_id[1] != by_id[2]
+
+
+def test_tracklets_seen_together_are_never_merged():
+    # Two identical-looking people side by side the whole time: one tracklet each, never one person.
+    plan = [(1, 0, "A", 150.0), (2, 0, "A", 450.0), (3, 40, "A", 150.0)]
+    table, timeline, appearance = _scene(plan, 70)
+    tracklets, labels = _link(table, timeline, appearance)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[1] != by_id[2]
+    assert tracklets.conflict[0, 1] and not tracklets.conflict[0, 2]
+
+
+def test_expected_performers_counts_people_seen_together_long_enough():
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 40, "A", 450.0)]
+    table, timeline, _ = _scene(plan, 70)
+    assert expected_performers(table, timeline, min_together_s=0.5) == 2
+    # Nobody is seen for 10 frames in the middle, so no count is sustained over 2 s.
+    assert expected_performers(table, timeline, min_together_s=2.0) == 0

@@ -1,0 +1,61 @@
+"""From analysis to fancam on the labelled clip: the camera is on the right person, without lag."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from fancam.eval.metrics import crop_scores, evaluate
+from fancam.eval.tables import CropTable, load_gt
+from fancam.pipeline.produce import RenderOptions, Selection, make_fancams, plan
+
+
+def _scores(analysis, gt, person, framing):
+    path = plan(analysis, person, RenderOptions(framing=framing))
+    crop = CropTable(source="planned", frame=np.arange(len(path)), t=analysis.timeline.t,
+                     xyxy=path.xyxy.astype(np.float64), mode=path.mode)
+    return crop_scores(gt, crop, person.label, (analysis.info.width, analysis.info.height))
+
+
+@pytest.mark.parametrize("framing", ["upper", "face"])
+def test_planned_camera_hits_each_dancer_without_lag(gillhung_analysis, bench_gt, framing):
+    gt = load_gt(bench_gt)
+    for person in gillhung_analysis.cast.people:
+        scores = _scores(gillhung_analysis, gt, person, framing)
+        assert scores.hit_rate >= 0.9, person.label
+        # Planned offline: the camera is not late (the seed's trailing smoother was ~11 frames late).
+        # Regression: a 4%-of-crop dead zone made the path trail the dancer by 8-17 frames.
+        assert scores.lag_frames is not None and abs(scores.lag_frames) <= 5, person.label
+        assert scores.jitter < 0.002
+
+
+def test_render_all_writes_one_fancam_per_member(gillhung_analysis, bench_gt, tmp_path):
+    out = tmp_path / "fancams"
+    options = RenderOptions(framing="upper", output=out, start_s=2.0, end_s=6.0)
+    results = make_fancams(gillhung_analysis, Selection(all=True), options, progress=False)
+    assert sorted(r.output.name for r in results) == ["dance.P1.mp4", "dance.P2.mp4", "dance.P3.mp4"]
+    for r in results:
+        with av.open(str(r.output)) as c:
+            video, audio = c.streams.video[0], c.streams.audio[0]
+            assert video.codec_context.name == "h264" and video.format.name == "yuv420p"
+            assert audio.codec_context.name == "aac"
+            assert abs(float(video.duration * video.time_base) - 4.0) <= 1 / 30 + 1e-6
+        assert r.first_frame == 60  # frame numbers in crop.csv stay source decode indices
+        report = evaluate(
+            gillhung_analysis.folder / "tracks.csv", bench_gt, named=True, crop_csv=r.crop_csv,
+            target=r.output.stem.split(".")[-1], frame_size=(360, 640),
+        )
+        assert report.crop is not None and report.crop.hit_rate >= 0.9
+
+
+def test_unknown_performers_get_distinct_file_names():
+    from fancam.identity.people import Person
+    from fancam.pipeline.produce import _file_label
+
+    def person(pid, label):
+        return Person(pid, label, None, 0.5, 0.0, 1.0, 1.0, 1.0, (pid,), 0, (0.0, 0.0, 1.0, 1.0))
+
+    names = ["Jisoo", "unknown", "unknown", "a/b c"]
+    labels = [_file_label(person(i, name)) for i, name in enumerate(names, 1)]
+    assert labels == ["Jisoo", "unknown-2", "unknown-3", "a_b_c"]
