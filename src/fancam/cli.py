@@ -12,7 +12,6 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from fancam import __version__
 from fancam.errors import (
     EXIT_INPUT,
     EXIT_INTERRUPTED,
@@ -25,6 +24,7 @@ from fancam.errors import (
     UsageError,
 )
 from fancam.models import registry as models
+from fancam.version import __version__
 
 log = logging.getLogger("fancam")
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from fancam.camera.plan import CropPath, write_crop_csv
 from fancam.errors import InputError, ProcessingError, UsageError
 from fancam.io.encode import AudioSource, ColourTags, EncodeConfig, VideoWriter
-from fancam.io.progress import progress_bar
+from fancam.io.progress import Progress, progress_bar
 from fancam.io.video import DecodedFrame, iter_frames, probe
 from fancam.types import Timeline
 
@@ -186,7 +186,7 @@ def render(
     jobs: Sequence[RenderJob | DebugJob],
     *,
     encode: EncodeConfig | None = None,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> list[RenderResult]:
     """Write every job's video from one decode pass over ``video``.
 

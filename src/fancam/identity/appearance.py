@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from fancam.identity.body import describe_bodies
 from fancam.identity.faces import EMBEDDING_DIM, FaceAnalyzer
-from fancam.io.progress import progress_bar
+from fancam.io.progress import Progress, progress_bar
 from fancam.io.video import iter_frames
 from fancam.tracking.scan import prefetch
 from fancam.types import TrackTable
@@ -69,7 +69,7 @@ def extract_appearance(
     rows: NDArray[np.int64],
     analyzer: FaceAnalyzer,
     *,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> Appearance:
     """Describe bodies and embed faces at ``rows`` of ``tracks`` (one decode pass)."""
     rows = rows[np.argsort(tracks.frame[rows], kind="stable")]

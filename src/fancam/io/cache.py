@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fancam import __version__
 from fancam.errors import InputError
+from fancam.version import __version__
 
 log = logging.getLogger(__name__)
 

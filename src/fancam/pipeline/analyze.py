@@ -42,7 +42,7 @@ from fancam.io.cache import (
     stage_key,
     write_json_atomic,
 )
-from fancam.io.progress import progress_bar
+from fancam.io.progress import Progress, progress_bar
 from fancam.io.video import probe
 from fancam.models import registry as models
 from fancam.report.timeline import plot_identity_timeline
@@ -120,7 +120,7 @@ def analyze(
     out: Path | None = None,
     gallery: Path | None = None,
     settings: AnalysisSettings | None = None,
-    progress: bool = True,
+    progress: Progress = True,
 ) -> Analysis:
     """Analyse ``video`` or reuse a valid analysis folder (see the module docstring).
 
@@ -241,7 +241,7 @@ class _Run:
     folder: Path
     manifest: Manifest
     settings: AnalysisSettings
-    progress: bool
+    progress: Progress
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -355,13 +355,15 @@ def _identity_stage(
     cached = _load_cast(path, len(tracks)) if run.manifest.valid("identity", key) else None
     if cached is not None:
         return cached
-    result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
-    cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
-    run.manifest.forget("identity")
-    _save_cast(path, cast)
-    write_tracks_csv(run.folder / TRACKS_CSV, tracks, cast, timeline)
-    write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
-    plot_identity_timeline(run.folder / TIMELINE_PNG, tracks, cast, timeline)
+    with progress_bar(1, "identity", enabled=run.progress, unit="stage") as bar:
+        result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
+        cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
+        run.manifest.forget("identity")
+        _save_cast(path, cast)
+        write_tracks_csv(run.folder / TRACKS_CSV, tracks, cast, timeline)
+        write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
+        plot_identity_timeline(run.folder / TIMELINE_PNG, tracks, cast, timeline)
+        bar.update(1)
     run.manifest.record("identity", key, [CAST_FILE, TRACKS_CSV, PEOPLE_JSON, TIMELINE_PNG])
     return cast
 

@@ -14,6 +14,7 @@ from fancam.camera.render import DebugJob, OverlayBoxes, RenderJob, RenderResult
 from fancam.errors import InputError, UsageError
 from fancam.identity.people import UNKNOWN, Person
 from fancam.io.cache import dir_is_writable, ensure_writable_dir
+from fancam.io.progress import Progress
 from fancam.pipeline.analyze import Analysis
 
 log = logging.getLogger(__name__)
@@ -240,7 +241,7 @@ def plan(analysis: Analysis, person: Person, options: RenderOptions) -> CropPath
 
 
 def make_fancams(
-    analysis: Analysis, selection: Selection, options: RenderOptions, *, progress: bool = True
+    analysis: Analysis, selection: Selection, options: RenderOptions, *, progress: Progress = True
 ) -> list[RenderResult]:
     """Render the selected performers' fancams (and a debug video) from one decode pass."""
     if options.end_s is not None and options.end_s <= options.start_s:
