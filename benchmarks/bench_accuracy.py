@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fancam.camera.plan import CropPath, write_crop_csv
+from fancam.camera.plan import CropPath, write_crop_path
 from fancam.eval.metrics import EvalReport, evaluate
-from fancam.eval.tables import load_gt, load_tracks
+from fancam.io.tables import load_gt, load_tracks
 from fancam.pipeline.analyze import Analysis, AnalysisSettings, analyze
 from fancam.pipeline.produce import RenderOptions, plan
 from jsonout import clean_json
@@ -130,7 +130,7 @@ def our_crops(analysis: Analysis, gt, tracks_csv: Path, named: bool, mapping: di
                 rows.append(missing_crop(camera, target))
                 continue
             path = plan(analysis, person, RenderOptions(framing=framing))
-            csv_path = write_crop_csv(out / f"{target}.{framing}.crop.csv", path, analysis.timeline, frames)
+            csv_path = write_crop_path(out / f"{target}.{framing}.crop.csv", path, analysis.timeline, frames)
             report = evaluate(tracks_csv, gt, named=named, crop_csv=csv_path, target=target, frame_size=size)
             rows.append(crop_row(report, camera, target, person.label, analysis.info.fps, path))
     return rows
@@ -151,7 +151,7 @@ def seed_crops(
                 rows.append(missing_crop(variant, target))
                 continue
             path = seed_crop_path(analysis.tracks, analysis.timeline, identity, followed, size, config)
-            csv_path = write_crop_csv(out / f"{target}.{variant}.crop.csv", path, analysis.timeline, frames)
+            csv_path = write_crop_path(out / f"{target}.{variant}.crop.csv", path, analysis.timeline, frames)
             report = evaluate(tracks_csv, gt, named=named, crop_csv=csv_path, target=target, frame_size=size)
             rows.append(crop_row(report, variant, target, followed, analysis.info.fps, path))
     return rows

@@ -239,7 +239,7 @@ def fill_raw(raw, timeline):
 
 def as_predicted(table, timeline, source: str):
     """A track table as ``tracks.csv`` rows, each track its own person."""
-    from fancam.eval.tables import PredictedTracks
+    from fancam.io.tables import PredictedTracks
 
     return PredictedTracks(
         source, table.frame, timeline.t[table.frame], table.track_id,
@@ -279,7 +279,7 @@ def score_table(table, timeline, gt, source: str) -> dict:
 
 def score(detections: Path, reference: Path | None) -> dict:
     """Score fancam's tracker and the reference trackers on the same cached detections."""
-    from fancam.eval.tables import load_gt
+    from fancam.io.tables import load_gt
     from fancam.pipeline.analyze import AnalysisSettings
     from fancam.tracking.tracklets import build_tracklets
     from fancam.types import Timeline, TrackTable

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fancam.eval.tables import load_gt
+from fancam.io.tables import load_gt
 from fancam.io.video import iter_frames
 
 

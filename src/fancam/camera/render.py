@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fancam.camera.plan import CropPath, write_crop_csv
+from fancam.camera.plan import CropPath, write_crop_path
 from fancam.errors import InputError, ProcessingError, UsageError
 from fancam.io.encode import AudioSource, ColourTags, EncodeConfig, VideoWriter
 from fancam.io.progress import Progress, progress_bar
@@ -365,7 +365,7 @@ class _CropSink(_Sink):
                 np.concatenate([path.mode, np.repeat(path.mode[-1:], extra)]),
             )
         csv_path = self.output.with_suffix(".crop.csv")
-        write_crop_csv(csv_path, path, timeline, np.asarray(self.frames))
+        write_crop_path(csv_path, path, timeline, np.asarray(self.frames))
         return RenderResult(result.output, csv_path, result.frames, result.first_frame, result.duration_s)
 
 

@@ -12,9 +12,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.geometry import iou_matrix
+from fancam.io.tables import UNKNOWN
 from fancam.types import Timeline, TrackTable
 
-UNKNOWN = "unknown"
+__all__ = ["UNKNOWN", "Cast", "Person"]
 
 
 @dataclass(frozen=True)
