@@ -73,6 +73,8 @@ CLIPS: tuple[LabelledClip, ...] = (
                  GT_DIR / "hamilton_short.csv", "hamilton",
                  photos=SHARED / "data/face_recognition_hamilton/identities",
                  what="TV, 640x360, 4 shots, small faces, reference photos from elsewhere"),
+    LabelledClip("miryala", SHARED / "data/miryala_stage_dance/video.mp4", GT_DIR / "miryala_stage_dance.csv",
+                 "miryala", what="8 men in look-alike outfits, 640x360 stage, late entries, a cut, hidden back row"),
 )
 
 
