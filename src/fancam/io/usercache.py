@@ -2,8 +2,8 @@
 
 Layout (everything fancam writes on its own; inputs and their folders are never written to)::
 
-    <home>/analyses/<stem>-<video sha256[:12]>-<preset>-<settings key[:8]>/   one analysis per video
-                                                   and settings: each --quality keeps its own
+    <home>/analyses/<video sha256[:16]>-<preset>-<key[:8]>/   one analysis per video content and
+                                                   model choice: each --quality keeps its own
     <home>/hashes/<sha256 of the path>.json       (size, mtime, inode) -> sha256 of a video, so a
                                                    second run does not read a big file again
     <home>/galleries/*.npz                        gallery embeddings (see fancam.identity.gallery)
@@ -71,10 +71,12 @@ def video_digest(video: Path, home: Path | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------------- analysis folders
-def analysis_dir(video: Path, digest: str, preset: str, settings_key: str, home: Path | None = None) -> Path:
-    """The user-cache folder of the analysis of ``video`` (by content) with one preset and settings."""
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(video).stem)[:40] or "video"
-    return (home or fancam_home()) / ANALYSES / f"{safe}-{digest[:12]}-{preset}-{settings_key[:8]}"
+def analysis_dir(digest: str, preset: str, key: str, home: Path | None = None) -> Path:
+    """The user-cache folder of the analysis of a video's content (``digest``) with one model choice.
+
+    Keyed by content only, so a renamed or moved video finds its analysis again (``about.json`` names it).
+    """
+    return (home or fancam_home()) / ANALYSES / f"{digest[:16]}-{preset}-{key[:8]}"
 
 
 def mark_used(folder: Path, about: dict) -> None:

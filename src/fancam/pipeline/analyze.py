@@ -7,8 +7,8 @@ Stages and what invalidates them (see :mod:`fancam.io.cache`):
 - ``identity``: faces, bodies, linking, naming. Key: tracklets key + face models + gallery photos +
   identity settings. Writes the contract files ``tracks.csv`` and ``people.json``.
 
-The folder is in the user cache (:mod:`fancam.io.usercache`: one folder per video content and
-settings, so each ``--quality`` preset keeps its analysis; least recently used ones are evicted above a
+The folder is in the user cache (:mod:`fancam.io.usercache`: one folder per video content and model
+choice, so each ``--quality`` preset keeps its analysis; least recently used ones are evicted above a
 size cap) unless ``out`` is given. Nothing is ever written beside the video. Every file is written
 atomically and the folder is locked while a process works in it, so an interrupted run or two runs at
 once never leave a corrupt cache.
@@ -185,11 +185,13 @@ def analyze(
 
 
 def _analysis_folder(video: Path, digest: str, out: Path | None, settings: AnalysisSettings) -> Path:
-    """``out``, or the user-cache folder of this video's content and these settings (marked as used)."""
+    """``out``, or the user-cache folder of this video's content and model choice (marked as used)."""
     if out is not None:
         return ensure_writable_dir(Path(out), "analysis folder", "--out")
-    key = stage_key(digest, settings)
-    folder = usercache.analysis_dir(video, digest, settings.quality, key)
+    # One folder per model choice (each --quality keeps its analysis); other settings are stage keys in it.
+    key = stage_key(digest, {"quality": settings.quality, "detector": settings.detector,
+                             "face_model": settings.face_model})
+    folder = usercache.analysis_dir(digest, settings.quality, key)
     folder = ensure_writable_dir(folder, "analysis folder in the user cache", f"${models.ENV_HOME}")
     usercache.mark_used(folder, {"video": video.name, "sha256": digest, "preset": settings.quality,
                                  "detector": settings.detector, "face_model": settings.face_model})
