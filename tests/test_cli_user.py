@@ -260,7 +260,7 @@ def test_member_names_ignore_case_and_suggest(capsys: pytest.CaptureFixture, scr
     assert {"dance.Jisoo.mp4", "dance.Lisa.mp4"} <= files(scratch)
     rc, _, err = run(capsys, "render", video, "--member", "Jiso", "--gallery", gallery)
     assert rc == EXIT_USAGE
-    assert "no member 'Jiso' in the gallery; did you mean 'Jisoo'?" in err
+    assert "no member 'Jiso' in the gallery (did you mean 'Jisoo'?); its members are: group/Jisoo" in err
     rc, _, err = run(capsys, "render", video, "--member", "Nobody", "--gallery", gallery)
     assert rc == EXIT_USAGE and "did you mean" not in err and "its members are: group/Jisoo" in err
 

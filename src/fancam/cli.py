@@ -42,10 +42,10 @@ exit status:
 files:
   Inputs are never modified, and nothing is written beside a video or into a gallery. The analysis
   (tracks.csv, people.json) is cached in the user cache ($FANCAM_HOME, default ~/.cache/fancam): one
-  folder per video content and settings, reused while the video, settings, gallery photos and models
-  are the same, least recently used ones removed above $FANCAM_CACHE_MAX_GB (default 5); see
-  `fancam cache list`. `analyze --out DIR` writes the analysis into DIR instead, and people, render
-  and eval read it with `--analysis DIR`. Outputs (-o) go to the current folder by default; a missing
+  folder per video content and model choice (each --quality keeps its own), reused while the video
+  bytes, settings, gallery photos and models are the same; least recently used ones are removed above
+  $FANCAM_CACHE_MAX_GB (default 5); see `fancam cache list`. `analyze --out DIR` writes the analysis
+  into DIR instead, and people, render and eval read it with `--analysis DIR`. Outputs (-o) go to the current folder by default; a missing
   output folder is created. They are written under a temporary name and renamed when complete. An
   existing output is replaced only with --force (eval --json reports are always replaced); an output
   equal to the input is refused.

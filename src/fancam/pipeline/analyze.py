@@ -188,6 +188,7 @@ def _analysis_folder(video: Path, digest: str, out: Path | None, settings: Analy
     """``out``, or the user-cache folder of this video's content and model choice (marked as used)."""
     if out is not None:
         return ensure_writable_dir(Path(out), "analysis folder", "--out")
+    usercache.max_cache_bytes()  # a bad $FANCAM_CACHE_MAX_GB fails now, not after the analysis
     # One folder per model choice (each --quality keeps its analysis); other settings are stage keys in it.
     key = stage_key(digest, {"quality": settings.quality, "detector": settings.detector,
                              "face_model": settings.face_model})

@@ -89,8 +89,8 @@ def _member(analysis: Analysis, name: str) -> Person:
     """
     named = [p for p in analysis.cast.people if p.member and p.label != UNKNOWN]
     key = name.strip().casefold()
-    hits = [p for p in named if key in (p.label.casefold(), p.member.casefold())]
-    hits = hits or [p for p in named if p.member.split("/", 1)[-1].casefold() == key]
+    hits = [p for p in named if key in (p.label.casefold(), (p.member or "").casefold())]
+    hits = hits or [p for p in named if (p.member or "").split("/", 1)[-1].casefold() == key]
     if len({p.member for p in hits}) > 1:
         raise UsageError(f"member name {name!r} is ambiguous; use one of: "
                          + ", ".join(sorted({str(p.member) for p in hits})))
@@ -109,13 +109,13 @@ def _member(analysis: Analysis, name: str) -> Person:
 
 
 def _suggestion(key: str, members: tuple[str, ...]) -> str:
-    """``; did you mean 'X'?`` for the gallery name closest to ``key`` (difflib), or nothing."""
-    spelled = {}
+    """`` (did you mean 'X'?)`` for the gallery name closest to ``key`` (difflib), or nothing."""
+    spelled: dict[str, str] = {}
     for member in members:
         for form in (member, member.split("/", 1)[-1]):
             spelled.setdefault(form.casefold(), form)
     close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.6)
-    return f"; did you mean {spelled[close[0]]!r}?" if close else ""
+    return f" (did you mean {spelled[close[0]]!r}?)" if close else ""
 
 
 def target_boxes(analysis: Analysis, person: Person) -> NDArray[np.float64]:
