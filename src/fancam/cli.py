@@ -45,10 +45,10 @@ files:
   folder per video content and model choice (each --quality keeps its own), reused while the video
   bytes, settings, gallery photos and models are the same; least recently used ones are removed above
   $FANCAM_CACHE_MAX_GB (default 5); see `fancam cache list`. `analyze --out DIR` writes the analysis
-  into DIR instead, and people, render and eval read it with `--analysis DIR`. Outputs (-o) go to the current folder by default; a missing
-  output folder is created. They are written under a temporary name and renamed when complete. An
-  existing output is replaced only with --force (eval --json reports are always replaced); an output
-  equal to the input is refused.
+  into DIR instead, and people, render and eval read it with `--analysis DIR`. Outputs (-o) go to
+  the current folder by default; a missing output folder is created. They are written under a
+  temporary name and renamed when complete. An existing output is replaced only with --force (eval
+  --json reports are always replaced); an output equal to the input is refused.
 
 examples:
   fancam people dance.mp4                       # ./dance.people.jpg: who is person 1, 2, ...
