@@ -29,9 +29,11 @@ from fancam.errors import (
 )
 from fancam.identity.people import Person
 from fancam.io.progress import Progress, ProgressEvent
+from fancam.io.video import probe
 from fancam.pipeline.analyze import Analysis, AnalysisSettings, analyze
 from fancam.pipeline.produce import RenderOptions, Selection, make_fancams
 from fancam.report.sheet import write_sheet
+from fancam.report.snapshot import Snapshot, snapshot
 from fancam.version import __version__
 
 __all__ = [
@@ -48,10 +50,13 @@ __all__ = [
     "RenderOptions",
     "RenderResult",
     "Selection",
+    "Snapshot",
     "UsageError",
     "VideoError",
     "__version__",
     "analyze",
     "make_fancams",
+    "probe",
+    "snapshot",
     "write_sheet",
 ]
