@@ -149,11 +149,12 @@ def test_a_text_file_named_mp4_gets_one_clear_message(server: Server, page: Page
     expect(page.locator("#analyse")).to_be_enabled()  # the user can choose another file
 
 
-def test_photos_per_member_name_the_performers(server: Server, page: Page, tmp_path: Path,
-                                                bench_gallery: Path) -> None:
+def test_a_path_on_this_machine_and_photos_per_member_name_the_performers(
+    server: Server, page: Page, tmp_path: Path, bench_gallery: Path
+) -> None:
     clip = trimmed_copy(shared_file("data/gillhung_dance/dance.mp4"), tmp_path / "practice.mp4", 8.0)
     page.goto(server.url)
-    page.set_input_files("#video-file", clip)
+    page.fill("#video-source", str(clip))
     page.click("#gallery-box summary")
     for member in ("P1", "P2", "P3"):
         page.click("#add-member")
@@ -169,3 +170,5 @@ def test_photos_per_member_name_the_performers(server: Server, page: Page, tmp_p
     photos = sorted(p.relative_to(server.workdir / "jobs" / job_id).as_posix()
                     for p in (server.workdir / "jobs" / job_id / "gallery").rglob("*.jpg"))
     assert len(photos) == 9 and all(re.fullmatch(r"gallery/gallery/P[123]/photo-[123]\.jpg", p) for p in photos)
+    expect(page.locator("h1")).to_have_text("practice.mp4")
+    assert not list(tmp_path.glob("*.fancam")) and sorted(tmp_path.iterdir()) == [clip]  # nothing beside it

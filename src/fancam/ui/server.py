@@ -75,9 +75,9 @@ def serve(  # noqa: PLR0913 - the command's options
     if not local:
         print(f"fancam ui: WARNING: listening on {host}: anyone who can reach this computer on port "
               f"{bound_port} can upload videos, see every job and download the fancams", file=sys.stderr)
-    print(f"fancam ui: open http://{shown}:{bound_port}/ (work folder {workdir}; Ctrl-C to stop)", flush=True)
-    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, access_log=False)
-    try:
+    try:  # Ctrl-C may come at any moment from here on (connections wait in the socket's backlog)
+        print(f"fancam ui: open http://{shown}:{bound_port}/ (work folder {workdir}; Ctrl-C to stop)", flush=True)
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, access_log=False)
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
