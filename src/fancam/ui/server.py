@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import ipaddress
 import logging
 import socket
@@ -52,12 +53,10 @@ def serve(  # noqa: PLR0913 - the command's options
     if not local and not allow_remote:
         raise UsageError(f"--host {host} would let other computers use this app and its videos; add "
                          "--allow-remote if that is what you want, or leave --host at 127.0.0.1")
-    try:
-        import uvicorn
-
-        from fancam.ui.app import Settings, create_app
-    except ImportError as e:
-        raise UsageError(f"the web app needs the ui extra ({e.name} is missing): pip install 'fancam[ui]'") from e
+    needed = ("fastapi", "uvicorn", "jinja2", "python_multipart")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UsageError(f"the web app needs the ui extra ({missing[0]} is missing): pip install 'fancam[ui]'")
     workdir = Path(workdir) if workdir is not None else default_workdir()
     try:
         workdir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +64,10 @@ def serve(  # noqa: PLR0913 - the command's options
         raise InputError(f"cannot create the work folder {str(workdir)!r}: {e.strerror}; choose --workdir") from e
     lock = _lock_workdir(workdir)
     sock = _bind(host, port)
+    import uvicorn  # the heavy imports once the cheap checks have passed
+
+    from fancam.ui.app import Settings, create_app
+
     bound_port = sock.getsockname()[1]
     limits = Limits(video_bytes=max_upload_mb * MB) if max_upload_mb else Limits()
     hosts = frozenset() if not local else frozenset(
