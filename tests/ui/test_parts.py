@@ -135,3 +135,19 @@ def test_messages_hide_server_paths() -> None:
         "cannot open 'notes.mp4' as a video: it is a text file")
     assert J.user_message(ValueError("boom")).startswith("internal error: ValueError: boom (please report")
     assert "free disk space" in J.user_message(OSError(28, "No space left on device"))
+
+
+def test_renders_go_before_waiting_analyses(tmp_path: Path) -> None:
+    worker = J.Worker(J.JobStore(tmp_path))  # not started: only the queue
+    worker.submit("jobAAAAAAAA")
+    worker.submit("jobBBBBBBBB")
+    worker.submit("jobAAAAAAAA", "render11111")
+    worker.submit("jobAAAAAAAA", "render22222")
+    assert worker.waiting_before("jobAAAAAAAA") == 0
+    assert worker.waiting_before("jobAAAAAAAA", "render11111") == 1
+    assert worker.waiting_before("jobAAAAAAAA", "render22222") == 2
+    assert worker.waiting_before("jobBBBBBBBB") == 3
+    worker.submit("jobBBBBBBBB", "render33333")  # never before its own job's analysis
+    assert worker.waiting_before("jobBBBBBBBB", "render33333") == 4
+    worker.forget("jobAAAAAAAA")
+    assert worker.waiting_before("jobBBBBBBBB") == 0 and not worker.is_busy_with("jobAAAAAAAA")

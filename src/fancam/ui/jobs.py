@@ -141,6 +141,8 @@ class Job:
         state: ``new`` (receiving files), ``queued``, ``analyzing``, ``ready`` or ``failed``.
         message: The error, when failed.
         gallery: Whether the job has reference photos (``gallery/``).
+        quality: Model preset of its analysis (the default when the job was made, kept so that a
+            newer default does not silently analyse old jobs again).
         stages: Analysis progress, one entry per stage in the order they ran.
         duration_s: Video duration (from probe, then from the analysis).
         size: Displayed (width, height).
@@ -156,6 +158,7 @@ class Job:
     state: str = NEW
     message: str = ""
     gallery: bool = False
+    quality: str = field(default_factory=lambda: fancam.AnalysisSettings().quality)
     stages: list[Stage] = field(default_factory=list)
     duration_s: float | None = None
     size: tuple[int, int] | None = None
@@ -313,9 +316,19 @@ class Worker:
         self._thread.start()
 
     def submit(self, job_id: str, render_id: str | None = None) -> None:
-        """Queue the job's analysis (``render_id`` None) or one of its renders."""
+        """Queue the job's analysis (``render_id`` None) or one of its renders.
+
+        Renders go before waiting analyses of other jobs (never before their own job's tasks):
+        someone is watching the page for a render, which takes seconds, while an analysis takes
+        about as long as the video.
+        """
         with self._wake:
-            self._queue.append((job_id, render_id))
+            at = len(self._queue)
+            if render_id is not None:
+                own = [i for i, t in enumerate(self._queue) if t[0] == job_id]
+                start = own[-1] + 1 if own else 0
+                at = next((i for i in range(start, len(self._queue)) if self._queue[i][1] is None), at)
+            self._queue.insert(at, (job_id, render_id))
             self._wake.notify()
 
     def waiting_before(self, job_id: str, render_id: str | None = None) -> int:
@@ -355,7 +368,7 @@ class Worker:
             folder = self.store.folder(job_id)
             analysis = fancam.analyze(
                 video_path(job, folder), out=folder / "analysis",
-                gallery=folder / "gallery" if job.gallery else None, progress=False,
+                gallery=folder / "gallery" if job.gallery else None, settings=settings_of(job), progress=False,
             )
             self._keep(job_id, analysis)
             return analysis
@@ -393,7 +406,8 @@ class Worker:
             with self._lock(job_id):
                 analysis = fancam.analyze(
                     video, out=folder / "analysis", gallery=folder / "gallery" if job.gallery else None,
-                    progress=lambda event: store.update(job_id, lambda j: _progress(j.stages, event), save=False),
+                    settings=settings_of(job), progress=lambda e: store.update(job_id, lambda j: _progress(j.stages, e),
+                                                                      save=False),
                 )
                 self._keep(job_id, analysis)
             people = describe_people(analysis)
@@ -449,6 +463,11 @@ class Worker:
                 log.exception("render %s of job %s failed", render_id, job_id)
             return
         store.update(job_id, lambda j: _set_render(j, render_id, state=DONE, outputs=outputs))
+
+
+def settings_of(job: Job) -> fancam.AnalysisSettings:
+    """The analysis settings of a job."""
+    return fancam.AnalysisSettings(quality=job.quality)
 
 
 def video_path(job: Job, folder: Path) -> Path:
