@@ -93,10 +93,12 @@ def test_absences_list_only_real_gaps() -> None:
 
 def test_lost_stretches_come_from_the_camera_path(tmp_path: Path) -> None:
     path = tmp_path / "x.crop.csv"
-    modes = ["follow"] * 3 + ["search"] * 2 + ["wide"] + ["follow"] * 2 + ["search"] * 2
+    # 0.1 s a frame: lost 0.3-0.9 s (kept), 1.1-1.3 s (a blink: left out), 1.5 s to the end (kept)
+    modes = ["follow"] * 3 + ["search"] * 5 + ["wide"] + ["follow"] * 2 + ["search"] * 2 + ["follow"] * 2
+    modes += ["search"] * 6
     rows = [f"{i},{i / 10:.4f},0,0,10,10,{m}" for i, m in enumerate(modes)]
     path.write_text("frame,t,x1,y1,x2,y2,mode\n" + "\n".join(rows) + "\n")
-    assert lost_stretches(path) == [(0.3, 0.6), (0.8, 0.9)]
+    assert lost_stretches(path) == [(0.3, 0.9), (1.5, 2.1)]
 
 
 def test_jobs_survive_a_restart_and_ids_are_checked(tmp_path: Path) -> None:

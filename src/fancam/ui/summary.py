@@ -73,20 +73,25 @@ def absences(times: np.ndarray, frames: np.ndarray) -> list[tuple[float, float]]
 
 
 def lost_stretches(crop_csv: Path) -> list[tuple[float, float]]:
-    """``(start_s, end_s)`` video times where a render's camera was not following (``search``/``wide``)."""
-    out: list[tuple[float, float]] = []
+    """``(start_s, end_s)`` video times where a render's camera was not following (``search``/``wide``).
+
+    A stretch ends when the camera follows again (or when the render ends); stretches shorter than
+    :data:`MIN_GAP_S` are left out (a blink the viewer hardly sees).
+    """
     with open(crop_csv, newline="") as f:
-        start = last = None
-        for row in csv.DictReader(f):
-            t = float(row["t"])
-            if row["mode"] != "follow":
-                start = t if start is None else start
-                last = t
-            elif start is not None:
+        rows = [(float(row["t"]), row["mode"] != "follow") for row in csv.DictReader(f)]
+    if not rows:
+        return []
+    times = np.array([t for t, _ in rows])
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    out, start = [], None
+    for t, lost in rows + [(float(times[-1]) + step, False)]:
+        if lost and start is None:
+            start = t
+        elif not lost and start is not None:
+            if t - start >= MIN_GAP_S:
                 out.append((round(start, 2), round(t, 2)))
-                start = None
-        if start is not None and last is not None:
-            out.append((round(start, 2), round(last, 2)))
+            start = None
     return out
 
 
