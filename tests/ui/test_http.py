@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import socket
@@ -178,10 +179,21 @@ def test_one_server_per_work_folder_and_port(server: Server) -> None:
     assert "Traceback" not in again.stderr + busy.stderr
 
 
-def test_ctrl_c_stops_the_server_cleanly(tmp_path: Path) -> None:
+def test_ctrl_c_stops_the_server_cleanly_with_pages_open(tmp_path: Path) -> None:
     running = Server(tmp_path / "w")
+    job_id = _new_job(running, name="x")
+    host, port = "127.0.0.1", int(running.url.rsplit(":", 1)[1].strip("/"))
+    idle = socket.create_connection((host, port))
+    page = http.client.HTTPConnection(host, port, timeout=30)
+    page.request("GET", f"/jobs/{job_id}/events")
+    events = page.getresponse()
+    assert events.status == 200 and events.headers["content-type"].startswith("text/event-stream")
+    assert events.readline() == b"event: status\n"  # a page following its job
     start = time.monotonic()
-    with socket.create_connection(("127.0.0.1", int(running.url.rsplit(":", 1)[1].strip("/")))):
+    try:
         assert running.stop() == 0
+    finally:
+        idle.close()
+        page.close()
     assert time.monotonic() - start < 15
-    assert "Traceback" not in running.log()
+    assert "Traceback" not in running.log() and "ERROR" not in running.log(), running.log()

@@ -153,3 +153,18 @@ def test_renders_go_before_waiting_analyses(tmp_path: Path) -> None:
     assert worker.waiting_before("jobBBBBBBBB", "render33333") == 4
     worker.forget("jobAAAAAAAA")
     assert worker.waiting_before("jobBBBBBBBB") == 0 and not worker.is_busy_with("jobAAAAAAAA")
+
+
+def test_pipeline_warnings_of_the_worker_thread_reach_the_page() -> None:
+    import logging
+    import threading
+
+    log = logging.getLogger("fancam.pipeline.produce")
+    with J.pipeline_warnings({"/srv/jobs/abc/input/video.mp4": "dance.mp4"}) as warned:
+        log.warning("%s: person-5 is on screen for only 44%% of it", "/srv/jobs/abc/input/video.mp4")
+        log.warning("%s: person-5 is on screen for only 44%% of it", "/srv/jobs/abc/input/video.mp4")
+        log.info("details nobody needs")
+        other = threading.Thread(target=lambda: log.warning("another request's warning"))
+        other.start()
+        other.join()
+    assert warned == ["dance.mp4: person-5 is on screen for only 44% of it"]

@@ -72,6 +72,8 @@ class UI:
         self.templates.filters.update(seconds=seconds, eta=eta, percent=percent)
         self._frames: OrderedDict[tuple[str, int], bytes] = OrderedDict()
         self._frames_lock = threading.Lock()
+        self.stopping = threading.Event()
+        """Set when the server stops: event streams end at once."""
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """A full page."""

@@ -17,6 +17,7 @@ time, the rest wait in a queue) and talks to the pipeline only through the publi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import re
@@ -25,6 +26,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,8 @@ class Render:
         message: The error, when failed.
         stage: Progress while rendering.
         outputs: What it wrote.
+        warnings: What the pipeline warned about while rendering (as the CLI prints it).
+        version: Bumped on every change (the event stream sends changed renders only).
     """
 
     id: str
@@ -125,6 +129,7 @@ class Render:
     message: str = ""
     stage: Stage | None = None
     outputs: list[Output] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     version: int = 0
 
 
@@ -148,6 +153,7 @@ class Job:
         size: Displayed (width, height).
         people: Performers (see :func:`fancam.ui.summary.describe_people`), once ready.
         renders: Render requests, oldest first.
+        warnings: What the pipeline warned about during the analysis (as the CLI prints it).
         version: Bumped on every change (the page's event stream sends what changed).
     """
 
@@ -164,6 +170,7 @@ class Job:
     size: tuple[int, int] | None = None
     people: list[dict[str, Any]] = field(default_factory=list)
     renders: list[Render] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     version: int = 0
 
     def render(self, render_id: str) -> Render | None:
@@ -401,9 +408,10 @@ class Worker:
     def _analyze(self, job_id: str) -> None:
         store, folder = self.store, self.store.folder(job_id)
         job = store.update(job_id, lambda j: _set_state(j, ANALYZING))
+        shown = shown_paths(job, folder)
         try:
             video = video_path(job, folder)
-            with self._lock(job_id):
+            with self._lock(job_id), pipeline_warnings(shown) as warned:
                 analysis = fancam.analyze(
                     video, out=folder / "analysis", gallery=folder / "gallery" if job.gallery else None,
                     settings=settings_of(job), progress=lambda e: store.update(job_id, lambda j: _progress(j.stages, e),
@@ -416,7 +424,7 @@ class Worker:
                 (folder / "people" / f"{person.id}.jpg").write_bytes(person_thumbnail(analysis, person))
             fancam.write_sheet(analysis, folder / "sheet.jpg", force=True)
         except BaseException as e:  # noqa: BLE001 - every failure becomes the page's message
-            message = user_message(e, shown_paths(job, folder))
+            message = user_message(e, shown)
             store.update(job_id, lambda j: _fail(j, message))
             if not isinstance(e, Exception):
                 raise
@@ -426,7 +434,7 @@ class Worker:
 
         def ready(j: Job) -> None:
             _finish_stages(j.stages)
-            j.state, j.people = READY, people
+            j.state, j.people, j.warnings = READY, people, warned
             j.duration_s = float(analysis.timeline.t[-1]) + 1.0 / max(analysis.info.fps, 1.0)
             j.size = (analysis.info.width, analysis.info.height)
 
@@ -448,11 +456,12 @@ class Worker:
                 framing=render.framing, aspect=render.aspect, height=render.height, start_s=render.start_s,
                 end_s=render.end_s, output=out if render.all else out / "fancam.mp4", force=True,
             )
-            results = fancam.make_fancams(
-                analysis, selection, options,
-                progress=lambda event: store.update(job_id, lambda j: _render_progress(j, render_id, event),
-                                                    save=False),
-            )
+            with pipeline_warnings(shown_paths(job, folder)) as warned:
+                results = fancam.make_fancams(
+                    analysis, selection, options,
+                    progress=lambda event: store.update(job_id, lambda j: _render_progress(j, render_id, event),
+                                                        save=False),
+                )
             outputs = [_output(analysis, render, result) for result in results]
         except BaseException as e:  # noqa: BLE001 - every failure becomes the page's message
             message = user_message(e, shown_paths(job, folder))
@@ -462,7 +471,39 @@ class Worker:
             if not isinstance(e, fancam.FancamError):
                 log.exception("render %s of job %s failed", render_id, job_id)
             return
-        store.update(job_id, lambda j: _set_render(j, render_id, state=DONE, outputs=outputs))
+        store.update(job_id, lambda j: _set_render(j, render_id, state=DONE, outputs=outputs, warnings=warned))
+
+
+class _Warnings(logging.Handler):
+    """Warnings fancam logs from one thread (the worker's), kept for the page."""
+
+    def __init__(self, replace: dict[str, str]) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.replace = replace
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep the message (server paths replaced), once."""
+        if record.thread != self.thread:
+            return
+        text = record.getMessage()
+        for real, shown in self.replace.items():
+            text = text.replace(repr(real), repr(shown)).replace(real, shown)
+        if text not in self.messages:
+            self.messages.append(text)
+
+
+@contextlib.contextmanager
+def pipeline_warnings(replace: dict[str, str]) -> Iterator[list[str]]:
+    """Collect what the pipeline warns about in this thread (what the CLI would print)."""
+    handler = _Warnings(replace)
+    logger = logging.getLogger("fancam")
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def settings_of(job: Job) -> fancam.AnalysisSettings:
@@ -524,14 +565,14 @@ def requeue(job: Job) -> None:
 def _requeue_render(render: Render | None) -> None:
     if render is None:
         return
-    render.state, render.stage, render.outputs = QUEUED, None, []
+    render.state, render.stage, render.outputs, render.warnings = QUEUED, None, [], []
     render.version += 1
 
 
 def _set_state(job: Job, state: str) -> None:
     job.state, job.message = state, ""
     if state == ANALYZING:
-        job.stages = []
+        job.stages, job.warnings = [], []
 
 
 def _fail(job: Job, message: str) -> None:

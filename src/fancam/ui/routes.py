@@ -248,7 +248,7 @@ async def _event_stream(ui: UI, job_id: str, request: Request) -> AsyncIterator[
     """What changed in the job, every :data:`EVENT_POLL_S`, until the page goes away."""
     sent_status, sent_state, sent_renders = None, None, {}
     quiet = 0.0
-    while not await request.is_disconnected():
+    while not ui.stopping.is_set() and not await request.is_disconnected():
         job = ui.store.get(job_id)
         if job is None:
             yield _sse("state", "deleted")

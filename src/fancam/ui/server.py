@@ -80,8 +80,15 @@ def serve(  # noqa: PLR0913 - the command's options
               f"{bound_port} can upload videos, see every job and download the fancams", file=sys.stderr)
     try:  # Ctrl-C may come at any moment from here on (connections wait in the socket's backlog)
         print(f"fancam ui: open http://{shown}:{bound_port}/ (work folder {workdir}; Ctrl-C to stop)", flush=True)
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, access_log=False)
-        uvicorn.Server(config).run(sockets=[sock])
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, access_log=False)
+        stopping = app.state.ui.stopping
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: object) -> None:
+                stopping.set()  # event streams end, so the open pages do not hold the shutdown
+                super().handle_exit(sig, frame)
+
+        Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
