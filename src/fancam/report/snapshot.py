@@ -54,7 +54,8 @@ def people_on_frame(analysis: Analysis, frame: int) -> tuple[tuple[Person, Box],
     for row in rows:
         person = analysis.cast.by_id(int(analysis.cast.person[row]))
         if person.id not in out:  # identity never puts one performer twice in a frame
-            out[person.id] = (person, tuple(float(v) for v in analysis.tracks.xyxy[row]))
+            x1, y1, x2, y2 = (float(v) for v in analysis.tracks.xyxy[row])
+            out[person.id] = (person, (x1, y1, x2, y2))
     return tuple(out[k] for k in sorted(out))
 
 

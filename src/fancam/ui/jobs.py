@@ -414,8 +414,7 @@ class Worker:
             with self._lock(job_id), pipeline_warnings(shown) as warned:
                 analysis = fancam.analyze(
                     video, out=folder / "analysis", gallery=folder / "gallery" if job.gallery else None,
-                    settings=settings_of(job), progress=lambda e: store.update(job_id, lambda j: _progress(j.stages, e),
-                                                                      save=False),
+                    settings=settings_of(job), progress=self._reporter(job_id, None),
                 )
                 self._keep(job_id, analysis)
             people = describe_people(analysis)
@@ -440,6 +439,20 @@ class Worker:
 
         store.update(job_id, ready)
 
+    def _reporter(self, job_id: str, render_id: str | None) -> fancam.Progress:
+        """Progress callback recording events in the job (its analysis, or one render)."""
+
+        def record(job: Job, event: fancam.ProgressEvent) -> None:
+            if render_id is None:
+                _progress(job.stages, event)
+            else:
+                _render_progress(job, render_id, event)
+
+        def report(event: fancam.ProgressEvent) -> None:
+            self.store.update(job_id, lambda job: record(job, event), save=False)
+
+        return report
+
     def _render(self, job_id: str, render_id: str) -> None:
         store, folder = self.store, self.store.folder(job_id)
         job = store.update(job_id, lambda j: _set_render(j, render_id, state=RENDERING))
@@ -459,8 +472,7 @@ class Worker:
             with pipeline_warnings(shown_paths(job, folder)) as warned:
                 results = fancam.make_fancams(
                     analysis, selection, options,
-                    progress=lambda event: store.update(job_id, lambda j: _render_progress(j, render_id, event),
-                                                        save=False),
+                    progress=self._reporter(job_id, render_id),
                 )
             outputs = [_output(analysis, render, result) for result in results]
         except BaseException as e:  # noqa: BLE001 - every failure becomes the page's message

@@ -246,7 +246,9 @@ async def events(job_id: str, request: Request, ui: UIDep) -> StreamingResponse:
 
 async def _event_stream(ui: UI, job_id: str, request: Request) -> AsyncIterator[str]:
     """What changed in the job, every :data:`EVENT_POLL_S`, until the page goes away."""
-    sent_status, sent_state, sent_renders = None, None, {}
+    sent_status: str | None = None
+    sent_state: str | None = None
+    sent_renders: dict[str, tuple[int, int]] = {}
     quiet = 0.0
     while not ui.stopping.is_set() and not await request.is_disconnected():
         job = ui.store.get(job_id)

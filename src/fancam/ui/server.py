@@ -9,6 +9,7 @@ import logging
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 
 from fancam.errors import EXIT_OK, InputError, UsageError
 from fancam.ui.uploads import MB, Limits
@@ -84,7 +85,7 @@ def serve(  # noqa: PLR0913 - the command's options
         stopping = app.state.ui.stopping
 
         class Server(uvicorn.Server):
-            def handle_exit(self, sig: int, frame: object) -> None:
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
                 stopping.set()  # event streams end, so the open pages do not hold the shutdown
                 super().handle_exit(sig, frame)
 
