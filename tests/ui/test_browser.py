@@ -138,7 +138,12 @@ def test_a_text_file_named_mp4_gets_one_clear_message(server: Server, page: Page
     fake.write_text("shopping list: rice, eggs, a new phone to film the concert\n" * 20)
     jobs_before = len(list((server.workdir / "jobs").iterdir()))
     page.goto(server.url)
-    page.set_input_files("#video-file", fake)
+    # Dropped on the page (the clip test above goes through the file chooser).
+    dropped = page.evaluate_handle(
+        "text => { const d = new DataTransfer(); d.items.add(new File([text], 'notes.mp4', {type: 'video/mp4'}));"
+        " return d; }", fake.read_text())
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    expect(page.locator("#video-chosen")).to_contain_text("notes.mp4")
     page.click("#analyse")
     message = page.locator("#message")
     expect(message).to_be_visible()

@@ -96,6 +96,21 @@ def test_start_checks_the_video_with_the_cli_messages(server: Server, tmp_path: 
     assert status == 400 and "full path" in json.loads(body)["error"]
 
 
+def test_a_video_url_that_cannot_be_downloaded_fails_the_job_with_the_cli_message(server: Server) -> None:
+    job_id = _new_job(server, source="https://example.invalid/stage.mp4")
+    status, body = server.request("POST", f"/api/jobs/{job_id}/start")
+    assert status == 200, body
+    state_file = server.workdir / "jobs" / job_id / "job.json"
+    deadline = time.monotonic() + 120
+    while json.loads(state_file.read_text())["state"] != "failed" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    state = json.loads(state_file.read_text())
+    assert state["state"] == "failed" and state["name"] == "stage.mp4"
+    assert state["message"].startswith("could not download 'https://example.invalid/stage.mp4'")
+    status, body = server.get(f"/jobs/{job_id}")
+    assert status == 200 and b"could not download" in body and b"Try again" in body
+
+
 def test_gallery_zip_is_unpacked_under_clean_names_only(server: Server) -> None:
     job_id = _new_job(server, name="x")
     archive = io.BytesIO()
