@@ -62,6 +62,7 @@ def test_drop_a_video_click_a_performer_watch_and_download(server: Server, page:
     expect(page.locator("#frame .box")).to_have_count(3)
     page.click('#frame .box[data-person="2"]')
     expect(page.locator("#chosen")).to_contain_text("2 · person-2")
+    expect(page.locator('.people .person[data-person="2"]')).to_have_class(re.compile(r"\bchosen\b"))
 
     # Framing, aspect, time range; render; it plays in the page.
     page.select_option("select[name=framing]", "upper")

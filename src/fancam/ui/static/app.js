@@ -120,6 +120,14 @@
         className: "message", textContent: e.detail.xhr.responseText.trim() || "the server could not answer",
       }));
     });
+    // The chosen performer is marked on the contact sheet and on the frame.
+    const mark = () => {
+      const field = $("#render-form input[name=person]");
+      const chosen = field ? field.value : "";
+      document.querySelectorAll(".person, .box").forEach((el) => el.classList.toggle("chosen", el.dataset.person === chosen));
+    };
+    document.body.addEventListener("htmx:afterSettle", mark);
+    mark();
     if (!window.EventSource) return;
     const events = new EventSource(`/jobs/${id}/events`);
     events.addEventListener("status", (e) => {
