@@ -178,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="everything in the cache folder, downloaded models and videos included")
     c.set_defaults(run=_cmd_cache_clear)
 
+    p = sub.add_parser("ui", help="local web app: drop a video, click the performer, watch the fancam",
+                       description="Serve the web app (needs the ui extra: pip install 'fancam[ui]').")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    p.add_argument("--workdir", type=Path, metavar="DIR", help="jobs folder (default: $FANCAM_HOME/ui)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other computers can reach")
+    p.add_argument("--max-upload-mb", type=int, metavar="MB", help="largest video upload (default 4096)")
+    p.set_defaults(run=_cmd_ui)
+
     p = sub.add_parser("models", help="list, download or verify models")
     msub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
     msub.required = True
@@ -321,6 +330,13 @@ def _cmd_cache_clear(args: argparse.Namespace) -> int:
     for folder in done.in_use:
         print(f"kept {_full(folder)}: another fancam process is using it")
     return EXIT_OK
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from fancam.ui.server import serve
+
+    return serve(args.host, args.port, args.workdir, allow_remote=args.allow_remote,
+                 max_upload_mb=args.max_upload_mb)
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
