@@ -31,6 +31,7 @@ class AngleSpec:
         height: Output height in pixels (even); the width follows the crop's shape.
         mirror: Flip left-right.
         gain: Brightness factor.
+        blur: Gaussian blur sigma in output pixels (an out-of-focus or low-quality camera); 0 = none.
         noise_snr_db: Add noise (crowd-like: band-limited, amplitude-modulated) at this SNR; None = no noise.
         audio_from: Take the sound of this other clip instead (a video that must be refused).
         audio: Write an audio track at all.
@@ -43,6 +44,7 @@ class AngleSpec:
     height: int | None = None
     mirror: bool = False
     gain: float = 1.0
+    blur: float = 0.0
     noise_snr_db: float | None = None
     audio_from: Path | None = None
     audio: bool = True
@@ -154,6 +156,8 @@ def make_angle(source: Path, dest: Path, spec: AngleSpec, fps: float = 30.0) -> 
             part = cv2.resize(image[y0: y0 + h0, x0: x0 + w0], (out_w, out_h), interpolation=cv2.INTER_AREA)
             if spec.mirror:
                 part = part[:, ::-1]
+            if spec.blur > 0:
+                part = cv2.GaussianBlur(part, (0, 0), spec.blur)
             if spec.gain != 1.0:
                 part = np.clip(part.astype(np.float32) * spec.gain, 0, 255).astype(np.uint8)
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(part), format="rgb24")

@@ -24,6 +24,7 @@ refused with an :class:`~fancam.errors.InputError` naming the file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -511,4 +512,35 @@ def align_videos(
         alignment = align_pair(ref, track, config)
         log.info("aligned %s", alignment.describe())
         out.append(alignment)
+    return out
+
+
+def audio_clarity(tracks: Sequence[AudioTrack], alignments: Sequence[Alignment]) -> NDArray[np.float64]:
+    """How clean each track's sound is, in [0, 1], from how well the tracks agree with each other.
+
+    If track ``i`` is the performance's sound plus independent noise, the correlation of two tracks
+    is ``rho_ij = q_i * q_j`` with ``q_i`` the share of track ``i``'s feature variance that is the
+    performance's sound. With three tracks or more, ``q_i^2 = rho_ij * rho_ik / rho_jk`` (median over
+    the pairs). With two tracks the model cannot tell which one is noisier: both get 1.
+    """
+    n = len(tracks)
+    if n < 3:
+        return np.ones(n)
+    feats = [onset_features(t.samples, t.rate) for t in tracks]
+    # Reference time of each track's feature frame 0.
+    starts = [float(a.to_reference(t.start_s)) for t, a in zip(tracks, alignments, strict=True)]
+    rho = np.full((n, n), np.nan)
+    for i in range(n):
+        for j in range(i + 1, n):
+            lag = int(round((starts[j] - starts[i]) * ENVELOPE_RATE))
+            lags, corr = feature_xcorr(feats[i], feats[j], 1, None)
+            hit = np.flatnonzero(lags == lag)
+            if len(hit):
+                rho[i, j] = rho[j, i] = max(float(corr[hit[0]]), 1e-3)
+    out = np.ones(n)
+    for i in range(n):
+        values = [rho[i, j] * rho[i, k] / rho[j, k] for j in range(n) for k in range(j + 1, n)
+                  if i not in (j, k) and np.isfinite(rho[i, j] * rho[i, k] * rho[j, k])]
+        if values:
+            out[i] = float(np.sqrt(np.clip(np.median(values), 0, 1)))
     return out
