@@ -50,6 +50,7 @@ examples:
   fancam render dance.mp4 --person 2            # dance.person-2.mp4 (+ .crop.csv)
   fancam render dance.mp4 --member Jisoo --gallery photos/
   fancam render dance.mp4 --all --framing upper --aspect 4:5
+  fancam render left.mp4 right.mp4 front.mp4 --member Jisoo --gallery photos/   # best angle per moment
   fancam eval dance.mp4 --gt dance.gt.csv --gallery photos/
   fancam models list
 """
@@ -104,8 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_people)
 
     p = sub.add_parser("render", help="render the fancam of one performer (or all)",
-                       description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer.")
-    p.add_argument("video", help="video file or URL")
+                       description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer. "
+                                   "Several VIDEOs (or a folder) are angles of one performance: aligned by "
+                                   "their sound, cut from the best angle per moment (+ .edl.csv).")
+    p.add_argument("video", help="video file or URL (or a folder of angles)")
+    p.add_argument("angles", nargs="*", metavar="VIDEO", help="more angles of the same performance")
+    p.add_argument("--audio", type=int, metavar="N", help="with several VIDEOs: use the sound of the Nth "
+                   "(default: the cleanest of the longest)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", type=int, metavar="N", help="performer number from `fancam people`")
     who.add_argument("--member", metavar="NAME", help="gallery member (group/member if ambiguous)")
@@ -187,6 +193,10 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise UsageError("need 0 <= --start < --end")
+    if args.angles or args.video.is_dir():
+        return _cmd_render_angles(args)
+    if args.audio is not None:
+        raise UsageError("--audio chooses among several VIDEOs (angles of one performance)")
     selection = Selection(person=args.person, member=args.member, all=args.all)
     options = RenderOptions(
         framing=args.framing, aspect=args.aspect, height=args.height, start_s=args.start,
@@ -197,6 +207,25 @@ def _cmd_render(args: argparse.Namespace) -> int:
     for done in make_fancams(result, selection, options, progress=not args.quiet):
         extra = f" + {done.crop_csv.name}" if done.crop_csv else ""
         print(f"wrote {done.output}{extra} ({done.frames} frames, {done.duration_s:.1f} s)")
+    return EXIT_OK
+
+
+def _cmd_render_angles(args: argparse.Namespace) -> int:
+    from fancam.multicam.edit import describe, make_multicam
+    from fancam.pipeline.produce import RenderOptions, Selection
+
+    if args.debug:
+        raise UsageError("--debug is for one video; render the angles one by one to see their boxes")
+    options = RenderOptions(framing=args.framing, aspect=args.aspect, height=args.height, start_s=args.start,
+                            end_s=args.end, output=args.output, force=args.force)
+    result = make_multicam(
+        [args.video, *map(_local_video, args.angles)], Selection(person=args.person, member=args.member,
+        all=args.all), options, gallery=args.gallery, settings=_settings(args), analysis_out=args.out,
+        audio=None if args.audio is None else args.audio - 1, progress=not args.quiet,
+    )
+    print(f"wrote {result.output} + {result.edl.name}, {result.crop_csv.name}, {result.timeline_png.name} "
+          f"({result.frames} frames, {result.duration_s:.1f} s)")
+    print("\n".join(describe(result)))
     return EXIT_OK
 
 

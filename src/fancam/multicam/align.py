@@ -92,6 +92,11 @@ class AlignConfig:
         distinct_s: Lags closer than this to the best one count as the same peak.
         window_s: Length of the fine windows.
         step_s: Distance between the fine windows' starts.
+        min_windows: Fewest fine windows (closer than ``step_s`` on a short overlap).
+        min_significance: A window counts when its GCC-PHAT peak is this many times the RMS of its
+            correlation (unrelated sounds: about 3; the same sound at SNR 6 dB: over 10).
+        min_agree: Share of the windows that must agree with the fitted line (unrelated sounds that
+            pass the coarse test by chance agree in at most 1 of 3-16 windows on our clips).
         drift_search_s: How far (per window) the lag may wander from the global one.
         fine_search_s: Half-width of the fine (waveform) lag search around a window's envelope lag.
         inlier_s: Windows within this of the fitted line are inliers.
@@ -107,6 +112,9 @@ class AlignConfig:
     distinct_s: float = 0.15
     window_s: float = 3.0
     step_s: float = 1.5
+    min_windows: int = 4
+    min_significance: float = 6.0
+    min_agree: float = 0.5
     drift_search_s: float = 0.25
     fine_search_s: float = 0.02
     inlier_s: float = 0.003
@@ -160,6 +168,8 @@ class Alignment:
 
     def describe(self) -> str:
         """One line for the user."""
+        if self.windows == (0, 0):
+            return f"{self.path.name}: offset {self.offset_s:+.3f} s (the reference clock)"
         drift = f", drift {self.drift * 1e6:+.0f} ppm" if abs(self.drift) >= 1e-6 else ""
         return (f"{self.path.name}: offset {self.offset_s:+.3f} s{drift}, confidence {self.confidence:.2f} "
                 f"(correlation {self.correlation:.2f}, {self.windows[0]}/{self.windows[1]} windows agree)")
@@ -342,11 +352,13 @@ def _coarse(ref_features: NDArray, features: NDArray, config: AlignConfig) -> _C
 
 # ----------------------------------------------------------------------------------------- fine
 def gcc_phat(a: NDArray, b: NDArray, shifts: tuple[int, int]) -> tuple[float, float]:
-    """Sub-sample shift ``d`` (samples) with ``a[n + d] ~ b[n]``, ``d`` in ``shifts``, and its peak.
+    """Sub-sample shift ``d`` (samples) with ``a[n + d] ~ b[n]``, ``d`` in ``shifts``, and its significance.
 
     Generalised cross-correlation with phase transform: the cross-spectrum is whitened, so every
     frequency band votes equally and the peak is sharp even when one recording is noisier or
-    coloured differently. The peak height (0..1) says how coherent the two are.
+    coloured differently. The significance is the peak over the RMS of the whole correlation (about
+    3 for unrelated sounds, over 10 for one sound recorded twice); it is 0 when the best shift is at
+    an end of the range (no peak inside it).
     """
     n = len(a) + len(b)
     nfft = 1 << int(np.ceil(np.log2(n)))
@@ -356,53 +368,56 @@ def gcc_phat(a: NDArray, b: NDArray, shifts: tuple[int, int]) -> tuple[float, fl
     candidates = np.arange(shifts[0], shifts[1] + 1)
     values = cc[candidates % nfft]
     k = int(np.argmax(values))
-    frac = 0.0
-    if 0 < k < len(values) - 1:
-        y0, y1, y2 = values[k - 1], values[k], values[k + 1]
-        denom = y0 - 2 * y1 + y2
-        if denom < 0:
-            frac = float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
-    return float(candidates[k] + frac), float(values[k])
+    if not 0 < k < len(values) - 1:
+        return float(candidates[k]), 0.0
+    y0, y1, y2 = values[k - 1], values[k], values[k + 1]
+    denom = y0 - 2 * y1 + y2
+    frac = float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5)) if denom < 0 else 0.0
+    rms = float(np.sqrt(np.mean(cc ** 2)))
+    return float(candidates[k] + frac), float(y1 / rms) if rms > 0 else 0.0
 
 
 @dataclass(frozen=True)
 class _Window:
     t: float  # other video's time of the window centre
     lag_s: float  # reference time minus other video time
-    peak: float
+    significance: float  # GCC-PHAT peak / RMS
 
 
 def _fine_windows(ref: AudioTrack, other: AudioTrack, lag_s: float, config: AlignConfig) -> list[_Window]:
-    """Per-window lags (reference time - video time) along the overlap, near the coarse ``lag_s``."""
+    """Per-window lags (reference time - video time) along the overlap, near the coarse ``lag_s``.
+
+    Windows are spread evenly over the overlap, ``step_s`` apart but at least ``min_windows`` of them.
+    """
     rate = ref.rate
     win = int(round(config.window_s * rate))
-    step = int(round(config.step_s * rate))
     search = int(round(config.drift_search_s * rate))
     fine = int(round(config.fine_search_s * rate))
     hop = rate // ENVELOPE_RATE
-    out: list[_Window] = []
     # Sample index of the other track -> reference sample index: j + shift.
     shift = int(round((other.start_s + lag_s - ref.start_s) * rate))
-    for j in range(0, len(other.samples) - win + 1, step):
+    first = max(0, search + fine - shift)
+    last = min(len(other.samples), len(ref.samples) - shift - search - fine) - win
+    if last < first:
+        return []
+    count = max(config.min_windows, int((last - first) / (config.step_s * rate)) + 1)
+    out: list[_Window] = []
+    for j in np.unique(np.linspace(first, last, count).astype(np.int64)).tolist():
         r = j + shift
-        lo, hi = r - search - fine, r + win + search + fine
-        if lo < 0 or hi > len(ref.samples):
-            continue
+        lo = r - search - fine
         seg = other.samples[j: j + win].astype(np.float64)
+        region = ref.samples[lo: r + win + search + fine].astype(np.float64)
+        t_other = other.start_s + (j + win / 2) / rate
         if np.sqrt(np.mean(seg ** 2)) < SILENT_RMS:
+            out.append(_Window(t_other, lag_s, 0.0))
             continue
-        region = ref.samples[lo:hi].astype(np.float64)
         # Envelope re-centring (follows drift), then the waveform within +-fine of it.
         feat_seg = onset_features(seg, rate)
         lags, corr = feature_xcorr(onset_features(region, rate), feat_seg, feat_seg.shape[1] - 1)
-        if not len(corr):
-            continue
-        k = int(lags[int(np.argmax(corr))]) * hop  # start of seg within region, +-1 hop
-        d, peak = gcc_phat(region, seg, (max(0, k - fine), min(len(region) - win, k + fine)))
-        start_in_ref = lo + d  # reference sample where seg starts
-        t_other = other.start_s + (j + win / 2) / rate
-        t_ref = ref.start_s + (start_in_ref + win / 2) / rate
-        out.append(_Window(t_other, t_ref - t_other, peak))
+        k = int(lags[int(np.argmax(corr))]) * hop if len(corr) else search + fine  # seg start in region
+        d, significance = gcc_phat(region, seg, (max(0, k - fine), min(len(region) - win, k + fine)))
+        t_ref = ref.start_s + (lo + d + win / 2) / rate
+        out.append(_Window(t_other, t_ref - t_other, significance))
     return out
 
 
@@ -418,17 +433,23 @@ class _Line:
 
 
 def _fit(windows: list[_Window], lag_s: float, config: AlignConfig) -> _Line:
-    """Robust line through the window lags: Theil-Sen, then least squares on the inliers."""
+    """Robust line through the significant window lags: Theil-Sen, then least squares on the inliers."""
+    # The rough slope uses every window with a peak inside its range: a large drift blurs each window's
+    # peak below the significance bar, but the peaks still follow the drift.
+    rough_windows = [w for w in windows if w.significance > 0]
+    rough = 0.0
+    if len(rough_windows) >= 3 and np.ptp([w.t for w in rough_windows]) > 0:
+        rough = float(stats.theilslopes([w.lag_s for w in rough_windows], [w.t for w in rough_windows])[0])
+    windows = [w for w in windows if w.significance >= config.min_significance]
     if not windows:
-        return _Line(lag_s, 0.0, 0, 0.0, 0.0)
+        return _Line(lag_s, 0.0, 0, 0.0, rough)
     t = np.array([w.t for w in windows])
     lag = np.array([w.lag_s for w in windows])
-    rough = 0.0
     slope, intercept = 0.0, float(np.median(lag))
     if len(windows) >= 3 and np.ptp(t) > 0:
-        rough, rough_intercept, _, _ = stats.theilslopes(lag, t)
-        if abs(rough) <= config.max_drift:
-            slope, intercept = float(rough), float(rough_intercept)
+        fitted, fitted_intercept, _, _ = stats.theilslopes(lag, t)
+        if abs(fitted) <= config.max_drift:
+            slope, intercept = float(fitted), float(fitted_intercept)
     for _ in range(2):
         inl = np.abs(lag - (intercept + slope * t)) <= config.inlier_s
         if inl.sum() >= 3 and np.ptp(t[inl]) > 1.0:
@@ -475,26 +496,33 @@ def align_pair(ref: AudioTrack, other: AudioTrack, config: AlignConfig | None = 
                f"best match {coarse.correlation:.2f}, need {config.min_correlation:.2f}"
                if coarse.correlation < config.min_correlation else
                f"ambiguous: two offsets match almost equally, margin {coarse.margin:.2f}")
-        raise InputError(f"{str(other.path)!r} does not share the sound of {str(ref.path)!r} ({why}); "
-                         "every video must film the same performance with its own audio; leave it out")
+        raise InputError(_mismatch(other, ref, why))
     # Envelope frame k of a track is its time start_s + k / ENVELOPE_RATE.
     lag_s = ref.start_s + coarse.lag / ENVELOPE_RATE - other.start_s
     windows = _fine_windows(ref, other, lag_s, config)
     line = _fit(windows, lag_s, config)
     scale = 1.0
-    for _ in range(3):  # each pass measures on the sound resampled by the drift found so far
+    for _ in range(5):  # each pass measures on the sound resampled by the drift found so far
         step = line.drift if line.inliers >= 3 else line.rough_drift
         if abs(step) <= config.warp_drift or abs(scale * (1 + step) - 1) > config.max_drift:
             break
         scale *= 1.0 + step
         windows = _fine_windows(ref, _warp(other, scale - 1.0), lag_s, config)
         line = _fit(windows, lag_s, config)
+    agree = line.inliers / len(windows) if windows else 0.0
+    if line.inliers < 2 or agree < config.min_agree:
+        raise InputError(_mismatch(other, ref, f"the waveforms agree in only {line.inliers} of {len(windows)} "
+                                               f"windows at offset {lag_s:+.2f} s"))
     # reference = offset + (1 + drift) * u, and u = scale * video time.
     drift = (1.0 + line.drift) * scale - 1.0
-    agree = line.inliers / len(windows) if windows else 0.0
-    confidence = float(np.clip(coarse.correlation, 0, 1) * (agree if windows else 0.5))
+    confidence = float(np.clip(coarse.correlation, 0, 1) * agree)
     return Alignment(other.path, line.offset, drift, confidence, coarse.correlation, coarse.margin,
                      (line.inliers, len(windows)), 1000 * line.rms)
+
+
+def _mismatch(other: AudioTrack, ref: AudioTrack, why: str) -> str:
+    return (f"{str(other.path)!r} does not share the sound of {str(ref.path)!r} ({why}); every video must "
+            "film the same performance with its own audio; leave it out")
 
 
 def align_videos(
