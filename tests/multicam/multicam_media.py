@@ -1,9 +1,19 @@
 """Build multi-angle test inputs from one real clip, with known truth.
 
 An *angle* is a re-encode of part of a real clip: a crop (a zoom on part of the stage), optionally
-mirrored, brightened and scaled, starting at a chosen source time, with the clip's own sound (noise
-added) or another clip's sound. The truth of an angle is the source time of its first frame: on the
-reference clip's clock, the angle's video time 0 is ``truth_offset_s``.
+mirrored, brightened, blurred and scaled, starting at a chosen source time, with the clip's own sound
+(noise added), another clip's sound, or none. The truth of an angle is the source time of its first
+frame: on the reference clip's clock, the angle's video time 0 is ``truth_offset_s``.
+
+The standard set (:func:`build_angles`), from gillhung_dance (3 dancers, the centre one is P2):
+
+- ``A``: the whole stage, 0-10 s, scaled down to 180x320 (a far seat): the clean sound.
+- ``B``: a zoom on the centre dancer (P2) at the source's full resolution, mirrored, 25% brighter,
+  crowd noise at 10 dB SNR, from 2.3 s to 7.5 s: she is twice as large as in A.
+- ``C``: the whole stage at 144x256, out of focus (blur), crowd noise at 6 dB SNR, 0.5-7.0 s: worse
+  than A everywhere, and ends early.
+- ``X``: the same pictures with another clip's sound (fiyud_dance3): must be refused.
+- ``N``: the same pictures without sound: must be refused.
 """
 
 from __future__ import annotations
@@ -18,6 +28,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 AUDIO_RATE = 44100
+FPS = 30.0
+MEMBER = "P2"
+"""The performer the standard set is made for (gallery name in ../shared/bench/gallery)."""
 
 
 @dataclass(frozen=True)
@@ -194,3 +207,18 @@ def _write_audio(
         frame.sample_rate, frame.pts, frame.time_base = AUDIO_RATE, k, Fraction(1, AUDIO_RATE)
         out.mux(audio.encode(frame))
     out.mux(audio.encode(None))
+
+
+SPECS = {
+    "A": AngleSpec(0.0, 10.0, height=320),
+    "B": AngleSpec(2.3, 7.5, crop=(0.05, 0.1, 0.9, 0.85), mirror=True, gain=1.25, noise_snr_db=10, seed=1),
+    "C": AngleSpec(0.5, 7.0, height=256, blur=3.0, noise_snr_db=6, seed=2),
+    "N": AngleSpec(1.0, 8.0, height=256, audio=False),
+}
+
+
+def build_angles(folder: Path, source: Path, other_sound: Path) -> dict[str, Angle]:
+    """The standard set (see the module docstring) in ``folder``."""
+    made = {name: make_angle(source, folder / f"{name}.mp4", spec, FPS) for name, spec in SPECS.items()}
+    made["X"] = make_angle(source, folder / "X.mp4", AngleSpec(1.0, 8.0, height=256, audio_from=other_sound), FPS)
+    return made

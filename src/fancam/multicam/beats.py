@@ -118,8 +118,14 @@ def track_beats(
     while last >= 0:
         beats.append(last)
         last = int(backlink[last])
-    frames = np.array(beats[::-1], np.float64)
-    return frames / rate, 60.0 * rate / period, strength
+    frames = np.array(beats[::-1], np.int64)
+    # Trim weak beats at both ends (where the DP ran on past the music), as librosa does: below half
+    # the RMS of the onset strength.
+    threshold = 0.5 * float(np.sqrt(np.mean(np.maximum(score_local, 0) ** 2)))
+    strong = np.flatnonzero(score_local[frames] >= threshold)
+    if len(strong):
+        frames = frames[strong[0]: strong[-1] + 1]
+    return frames.astype(np.float64) / rate, 60.0 * rate / period, strength
 
 
 def beats_of(track: AudioTrack, config: BeatConfig | None = None) -> Beats:
