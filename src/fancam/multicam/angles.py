@@ -120,8 +120,8 @@ def find_performer(analyses: Sequence[Analysis], selection: Selection) -> list[t
                 errors.append((analysis.info.path, e))
         if all(p is None for p, _ in found):
             raise errors[0][1]
-        for path, e in errors:
-            log.warning("%s: not used for %s: %s", path.name, selection.member, e)
+        for path, error in errors:
+            log.warning("%s: not used for %s: %s", path.name, selection.member, error)
         return found
     first = select_people(analyses[0], selection)[0]
     out: list[tuple[Person | None, float]] = [(first, float("inf"))]

@@ -259,7 +259,8 @@ def _views(
 ) -> tuple[list[AngleView], list[CropPath | None]]:
     """Per angle: what scoring needs (measuring its pixels), and its camera path (None: not used)."""
     analyzer = make_face_analyzer(settings.model_names())
-    views, paths = [], []
+    views: list[AngleView] = []
+    paths: list[CropPath | None] = []
     for angle in angles:
         analysis = angle.analysis
         n = analysis.timeline.n_frames

@@ -116,7 +116,8 @@ def background_motion(
     corners = cv2.goodFeaturesToTrack(previous, maxCorners=200, qualityLevel=0.01, minDistance=5, mask=mask)
     if corners is None or len(corners) < min_corners:
         return float("nan")
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, None, winSize=(15, 15), maxLevel=2)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, corners.copy(), winSize=(15, 15),
+                                                 maxLevel=2)
     ok = status.reshape(-1) == 1
     if ok.sum() < min_corners:
         return float("nan")
