@@ -45,6 +45,10 @@ BODY_SLOPE = 10.0
 """Log-odds per unit of body similarity above the median similarity of the two videos' performers."""
 MAX_LOG_ODDS = 6.0
 """Cap of each cue's evidence."""
+MIN_MATCH = 1.0
+"""Smallest evidence (log-odds) accepted for a match. On divyanshu_line_dance (backs to the camera, no
+face found) the same dancer in a zoomed crop scored +2.4 to +2.5 on body colours alone; wrong matches
+scored up to +1.7 with one sample, and +0.4 for a 1-sample tracklet."""
 
 
 @dataclass(frozen=True)
@@ -189,5 +193,5 @@ def _match(first: Person, reference: _Summary, analysis: Analysis) -> tuple[Pers
     for r, c in zip(rows, cols, strict=True):
         if r == i:
             value = float(evidence[r, c])
-            return (other.people[c] if value > 0 else None), value
+            return (other.people[c] if value >= MIN_MATCH else None), value
     return None, float(np.max(evidence[i])) if evidence.shape[1] else float("-inf")

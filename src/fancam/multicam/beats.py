@@ -28,7 +28,10 @@ class BeatConfig:
         prior_bpm: Centre of the tempo prior (log-normal; dance music sits around 100-130 BPM).
         prior_octaves: Width (standard deviation, in octaves) of the tempo prior.
         tightness: How strongly beats keep to the period (Ellis's alpha; librosa's default 100).
-        min_strength: Below this beat strength (see :class:`Beats`) the sound has no clear beat.
+        min_strength: Below this beat strength (see :class:`Beats`) the sound has no clear beat and
+            cuts fall on a regular grid. Measured: white or crowd-like noise 0.04-0.07; the music of
+            divyanshu_line_dance under its crowd 0.06-0.09 (so it gets the grid); skz_party 0.08;
+            hamilton (speech) 0.16; miryala_stage 0.30; gillhung_dance (dance practice) 0.46.
     """
 
     min_bpm: float = 60.0

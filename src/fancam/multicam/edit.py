@@ -479,7 +479,7 @@ def plot_edit_timeline(  # noqa: PLR0913 - one picture of the whole edit
                 alpha=0.9, edgecolor="black", linewidth=0.6)
         if shot.start > 0:
             ax.axvline(t[shot.start], color="black", linewidth=0.6, linestyle="--")
-    for b in beats.t - scores.t[0]:
+    for b in (beats.t if beats.clear() else np.zeros(0)) - scores.t[0]:
         if 0 <= b <= t[-1]:
             ax.plot([b, b], [n - 0.45, n - 0.3], color="0.4", linewidth=0.6)
     labels = []
@@ -493,7 +493,8 @@ def plot_edit_timeline(  # noqa: PLR0913 - one picture of the whole edit
     ax.set_xlim(0, max(float(t[-1]), 0.1))
     ax.set_xlabel("output time (s); thick bars = angle used, line = score, grey = performer seen, "
                   "ticks = beats, dashed = cuts")
-    ax.set_title(f"multi-angle edit: {len(shots)} shots, {beats.bpm:.0f} BPM", fontsize=9)
+    rhythm = f"cuts on beats, {beats.bpm:.0f} BPM" if beats.clear() else "no clear beat: cuts on a grid"
+    ax.set_title(f"multi-angle edit: {len(shots)} shots, {rhythm}", fontsize=9)
     fig.tight_layout()
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png")
@@ -519,6 +520,6 @@ def describe(result: MulticamResult) -> Iterator[str]:
         sound = ", sound" if i == result.audio else ""
         yield f"  angle {angle.alignment.describe()}; {who}{sound}"
     used = sorted({s.angle for s in result.shots})
-    yield (f"  {len(result.shots)} shots from {len(used)} angle(s), cuts on beats ({result.beats.bpm:.0f} BPM); "
-           f"{result.edl.name}, {result.timeline_png.name}")
+    on = f"on beats ({result.beats.bpm:.0f} BPM)" if result.beats.clear() else "on a grid (no clear beat)"
+    yield f"  {len(result.shots)} shots from {len(used)} angle(s), cuts {on}"
 

@@ -153,7 +153,7 @@ def measure_angle(  # noqa: PLR0913 - one angle's inputs
     position = {int(f): i for i, f in enumerate(samples)}
     before = set((samples - 1).tolist())
     next_face = -np.inf
-    previous: NDArray[np.uint8] | None = None
+    previous: tuple[int, NDArray[np.uint8]] | None = None  # (frame index, thumbnail)
     order = np.argsort(people.frame, kind="stable")
     people_frames = people.frame[order]
     last = int(samples[-1]) if n else -1
@@ -162,20 +162,20 @@ def measure_angle(  # noqa: PLR0913 - one angle's inputs
             bar.update(1)
             if frame.index > last:
                 break
-            if frame.index in before:
-                previous = _thumb(frame, config.thumb_height)
             i = position.get(frame.index)
-            if i is None:
+            if i is None and frame.index not in before:
                 continue
             thumb = _thumb(frame, config.thumb_height)
-            if previous is not None and 0 < frame.index < timeline.n_frames:
+            if i is not None and previous is not None and previous[0] == frame.index - 1:
                 lo, hi = np.searchsorted(people_frames, [frame.index - 1, frame.index])
                 scale = config.thumb_height / frame.size[1]
-                shift = background_motion(previous, thumb, people.xyxy[order[lo:hi]] * scale, config.min_corners)
+                shift = background_motion(previous[1], thumb, people.xyxy[order[lo:hi]] * scale, config.min_corners)
                 dt = frame.t - float(timeline.t[frame.index - 1])
                 if dt > 0:
                     motion[i] = shift / config.thumb_height / dt
-            previous = thumb if frame.index + 1 in position else previous
+            previous = (frame.index, thumb)
+            if i is None:
+                continue
             box = boxes[frame.index] if frame.index < len(boxes) else np.full(4, np.nan)
             if not np.isfinite(box).all():
                 continue
