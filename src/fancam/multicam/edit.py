@@ -203,7 +203,7 @@ def make_multicam(  # noqa: PLR0913 - the render's independent inputs
     for a in on_output:
         log.info("angle %s", a.describe())
     analyses = analyse(paths, out=analysis_out, gallery=gallery, settings=settings, progress=progress)
-    found = find_performer(analyses, selection)
+    found = find_performer(analyses, selection, on_output)
     angles = tuple(Angle(i, p, an, al, person, match) for i, (p, an, al, (person, match)) in
                    enumerate(zip(paths, analyses, on_output, found, strict=True)))
     label = _label(angles, selection)
