@@ -17,7 +17,14 @@ from fancam.errors import EXIT_OK, InputError, UsageError
 from fancam.geometry import iou_matrix
 from fancam.multicam.align import align_pair, load_audio
 from fancam.multicam.angles import find_performer
-from fancam.multicam.edit import EDL_COLUMNS, MulticamResult, expand_videos, make_multicam, read_edl
+from fancam.multicam.edit import (
+    EDL_COLUMNS,
+    MulticamResult,
+    expand_videos,
+    is_angle_folder,
+    make_multicam,
+    read_edl,
+)
 from fancam.pipeline.produce import RenderOptions, Selection, target_boxes
 
 FRAME_S = 1 / FPS
@@ -186,6 +193,7 @@ def test_inputs_and_usage_are_checked(angles: dict[str, Angle], tmp_path: Path) 
         (folder / f"{name}.mp4").symlink_to(angles[name].path)
     (folder / "notes.txt").write_text("not a video")
     assert [p.name for p in expand_videos([folder])] == ["A.mp4", "B.mp4"]
+    assert is_angle_folder(folder) and not is_angle_folder(tmp_path) and not is_angle_folder(folder / "A.mp4")
     with pytest.raises(InputError, match="given twice"):
         expand_videos([angles["A"].path, folder / "A.mp4"])
     with pytest.raises(InputError, match="holds no video"):

@@ -115,6 +115,15 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".avi", ".ts")
 """File endings taken from a folder of angles."""
 
 
+def is_angle_folder(path: Path | str) -> bool:
+    """Whether ``path`` is a folder holding video files (by their endings) to use as angles."""
+    path = Path(path)
+    try:
+        return path.is_dir() and any(p.suffix.lower() in VIDEO_SUFFIXES and p.is_file() for p in path.iterdir())
+    except OSError:
+        return False
+
+
 def default_output(videos: Sequence[Path], label: str) -> Path:
     """``FIRST_STEM.LABEL.multicam.mp4`` beside the first video."""
     first = Path(videos[0])
