@@ -58,6 +58,7 @@ examples:
   fancam analyze dance.mp4 --out dance-analysis/   # tracks.csv + people.json into a folder of yours
   fancam render dance.mp4 --person 2 --analysis dance-analysis/
   fancam eval dance.mp4 --gt dance.gt.csv --gallery photos/ --json scores.json
+  fancam render left.mp4 right.mp4 front.mp4 --member Jisoo --gallery photos/   # best angle per moment
   fancam cache list
   fancam models list
 """
@@ -129,8 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render the fancam of one performer (or all)",
                        description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer, in "
-                                   "the current folder or -o.")
-    p.add_argument("video", help="video file or URL")
+                                   "the current folder or -o. Several VIDEOs (or a folder) are angles of one "
+                                   "performance: aligned by their sound, cut from the best angle per moment "
+                                   "(+ .edl.csv).")
+    p.add_argument("video", help="video file or URL (or a folder of angles)")
+    p.add_argument("angles", nargs="*", metavar="VIDEO", help="more angles of the same performance")
+    p.add_argument("--audio", type=int, metavar="N", help="with several VIDEOs: use the sound of the Nth "
+                   "(default: the cleanest of the longest)")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", type=int, metavar="N", help="performer number from `fancam people`")
     who.add_argument("--member", metavar="NAME", help="gallery member (group/member if ambiguous)")
@@ -250,6 +256,12 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise UsageError("need 0 <= --start < --end")
+    from fancam.multicam.edit import is_angle_folder
+
+    if args.angles or is_angle_folder(args.video):
+        return _cmd_render_angles(args)
+    if args.audio is not None:
+        raise UsageError("--audio chooses among several VIDEOs (angles of one performance)")
     selection = Selection(person=args.person, member=args.member, all=args.all)
     options = RenderOptions(
         framing=args.framing, aspect=args.aspect, height=args.height, start_s=args.start,
@@ -261,6 +273,29 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"wrote {_full(done.output)} ({done.frames} frames, {done.duration_s:.1f} s)")
         if done.crop_csv:
             print(f"wrote {_full(done.crop_csv)}")
+    return EXIT_OK
+
+
+def _cmd_render_angles(args: argparse.Namespace) -> int:
+    from fancam.multicam.edit import describe, make_multicam
+    from fancam.pipeline.produce import RenderOptions, Selection
+
+    if args.debug:
+        raise UsageError("--debug is for one video; render the angles one by one to see their boxes")
+    if getattr(args, "analysis", None) is not None:
+        raise UsageError("--analysis reads the analysis of one video; several angles are each analysed "
+                         "(and cached) on their own")
+    options = RenderOptions(framing=args.framing, aspect=args.aspect, height=args.height, start_s=args.start,
+                            end_s=args.end, output=args.output, force=args.force)
+    result = make_multicam(
+        [args.video, *map(_local_video, args.angles)], Selection(person=args.person, member=args.member,
+        all=args.all), options, gallery=args.gallery, settings=_settings(args),
+        audio=None if args.audio is None else args.audio - 1, progress=not args.quiet,
+    )
+    print(f"wrote {_full(result.output)} ({result.frames} frames, {result.duration_s:.1f} s)")
+    for extra in (result.edl, result.crop_csv, result.timeline_png):
+        print(f"wrote {_full(extra)}")
+    print("\n".join(describe(result)))
     return EXIT_OK
 
 
