@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from fancam.eval.metrics import evaluate
@@ -68,3 +69,29 @@ def test_member_left_out_of_gallery_becomes_unknown(reanalyse, bench_gallery, be
     assert correct[left_out] == 0  # never given someone else's name
     # ... and nobody else wears the missing member's rows: each remaining member keeps their own.
     assert all(correct[m] >= 50 for m in ("P1", "P2", "P3") if m != left_out)
+
+
+def _evidence(log_odds, weight):
+    from fancam.identity.linking import Evidence
+
+    return Evidence(np.asarray(log_odds, float), np.asarray(weight, float))
+
+
+def test_membership_is_one_alone_even_odds_without_evidence_and_low_when_cues_conflict():
+    from fancam.identity.identify import tracklet_membership
+
+    labels = np.array([0, 0, 0, 1])
+    # Tracklets 0 and 1 are linked by strong evidence (+4); tracklet 2 was joined with none at all.
+    lo = np.zeros((4, 4))
+    w = np.zeros((4, 4))
+    lo[0, 1] = lo[1, 0] = 4.0
+    w[0, 1] = w[1, 0] = 1.0
+    p = tracklet_membership(labels, _evidence(lo, w), None, {})
+    assert p[3] == 1.0  # alone in its cluster: nothing joined
+    assert p[0] == p[1] and p[0] > 0.95
+    assert p[2] == 0.5
+    # Named cluster 0 = member 0. Tracklet 2's own faces vote clearly for member 0 (+6 over member 1):
+    # it is confidently in; tracklet 1's own faces prefer member 1: conflicting cues, low.
+    own = np.array([[0.0, 0.0], [-2.0, 4.0], [8.0, 2.0], [0.0, 0.0]])
+    p = tracklet_membership(labels, _evidence(lo, w), own, {0: 0})
+    assert p[2] > 0.9 and p[1] < 0.1 and p[0] > 0.95
