@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         "rank1": round(float(np.mean(rank1)), 3) if rank1 else None,
         "vote_recall": round(voted / len(rank1), 3) if rank1 else None,
         "vote_precision": round(right / voted, 3) if voted else None,
+        "genuine_log_odds_q10_50": [round(float(v), 2) for v in np.nanpercentile(pos, [10, 50])] if pos else None,
+        "impostor_log_odds_q50_90": [round(float(v), 2) for v in np.nanpercentile(neg, [50, 90])] if neg else None,
     }
     print(json.dumps(report))
     return 0

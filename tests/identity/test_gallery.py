@@ -416,3 +416,10 @@ def test_photos_of_any_shape_size_and_colour_layout(tmp_path: Path, counting: Co
     obama = gallery.members[gallery.index("photo_bmp")].embeddings
     for name in faces:
         assert float(gallery.members[gallery.index(name)].embeddings[0] @ obama[0]) > 0.93, name
+
+
+def test_gallery_one_level_too_high_says_so(tmp_path: Path, counting: Counting) -> None:
+    g = tmp_path / "photos"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "shows/hamilton/obama/a.jpg")
+    with pytest.raises(GalleryError, match="shows/hamilton/: holds folders, not photos.*one level deeper"):
+        load_gallery(g, counting[0])

@@ -397,6 +397,9 @@ def _scan(root: Path, warnings: list[str]) -> dict[tuple[str, str], list[Path]]:
             warnings.append(f"{_rel(group, root)}/: group without member folders ignored")
         for member in member_dirs:
             layout[(group.name, member.name)] = _files(member)
+            if not layout[(group.name, member.name)] and _dirs(member):
+                warnings.append(f"{_rel(member, root)}/: holds folders, not photos; expected "
+                                "GALLERY/<group>/<member>/*.jpg (is the gallery folder one level deeper?)")
     return layout
 
 

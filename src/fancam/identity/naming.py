@@ -10,10 +10,12 @@ well (below the size-dependent "unknown" threshold) votes for "nobody in the gal
 
 Gallery photos that show the whole person (:mod:`fancam.identity.gallery` finds them, faces or backs)
 add a body vote, on the video's own body calibration (similarity -> log-odds "same person"): a cluster
-votes for a member when its body matches that member's photos *better than any other member's* and
-well in absolute terms; the vote is the smaller of the two margins, in log-odds, clipped. So identical
-costumes (every member matches alike) and photos from elsewhere (other clothes: nobody matches well)
-give no body vote rather than a wrong one, while back views and same-show photos can name on their own.
+votes for a member when its body matches that member's photos *better than any other member's* and not
+implausibly in absolute terms (``NamingConfig.body_floor``); the vote is the smaller of the two
+margins, in log-odds, clipped. So identical costumes (every member matches alike) give no body vote
+rather than a wrong one, while back views and same-show photos can name on their own. Photos in other
+clothes are not caught by this rule (the margin between two poor matches can be large): faces outvote
+the body where the cluster shows any.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class NamingConfig:
         body_vote: Weight of the body vote (log-odds margin of the best member's photos over the
             runner-up's and over even odds) against the face votes.
         body_clip: The body vote (before weighting) is clipped to this.
+        body_floor: Log-odds (on the video's body calibration) below which a member's photos are too
+            unlike a cluster to vote for it, however much worse the other members match. Gallery photos
+            are other moments (or other cameras) than the pairs the calibration is fitted on, so
+            genuine matches sit lower than within-video ones: their 10th percentile is -4.3 to +6.4 on
+            five galleries (bench, dance2, fiyud, ballet make_gallery crops and bench crops with the
+            head blurred away, benchmarks/bench_gallery_body.py).
         min_group_share: Least share of the face votes the chosen group must have (else all groups
             remain candidates).
     """
@@ -54,6 +62,7 @@ class NamingConfig:
     unknown_share: float = 0.6
     body_vote: float = 1.0
     body_clip: float = 3.0
+    body_floor: float = -4.0
     min_group_share: float = 0.5
 
 
@@ -121,7 +130,8 @@ def body_votes(
         for j in known:
             others = row[known[known != j]]
             margin = row[j] - (others.max() if len(others) else 0.0)
-            out[c, j] = config.body_vote * float(np.clip(min(row[j], margin), 0.0, config.body_clip))
+            plausible = row[j] - config.body_floor
+            out[c, j] = config.body_vote * float(np.clip(min(plausible, margin), 0.0, config.body_clip))
     return out
 
 
