@@ -86,10 +86,11 @@ def test_membership_is_one_alone_even_odds_without_evidence_and_low_when_cues_co
     w = np.zeros((4, 4))
     lo[0, 1] = lo[1, 0] = 4.0
     w[0, 1] = w[1, 0] = 1.0
-    p = tracklet_membership(labels, _evidence(lo, w), None, {})
+    p = tracklet_membership(labels, _evidence(lo, w), None, {}, length=np.array([9.0, 5.0, 5.0, 1.0]))
     assert p[3] == 1.0  # alone in its cluster: nothing joined
-    assert p[0] == p[1] and p[0] > 0.95
-    assert p[2] == 0.5
+    assert p[0] == 1.0  # the longest tracklet is what the numbered performer is
+    assert p[1] > 0.95  # strongly linked to it
+    assert p[2] == 0.5  # joined on no evidence: even odds
     # Named cluster 0 = member 0. Tracklet 2's own faces vote clearly for member 0 (+6 over member 1):
     # it is confidently in; tracklet 1's own faces prefer member 1: conflicting cues, low.
     own = np.array([[0.0, 0.0], [-2.0, 4.0], [8.0, 2.0], [0.0, 0.0]])

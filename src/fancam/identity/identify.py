@@ -105,7 +105,7 @@ def identify(
     index = {int(t): k for k, t in enumerate(tracklets.ids)}
     cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
     member_of = _member_index(naming, gallery)
-    membership = tracklet_membership(labels, evidence, own, member_of)
+    membership = tracklet_membership(labels, evidence, own, member_of, tracklets.last - tracklets.first + 1.0)
     return IdentityResult(
         cluster=cluster, naming=naming, group=group,
         membership={int(t): float(p) for t, p in zip(tracklets.ids, membership, strict=True)},
@@ -122,33 +122,43 @@ def _member_index(naming: dict[int, Naming], gallery: Gallery | None) -> dict[in
 
 def tracklet_membership(
     labels: NDArray[np.int64], evidence: Evidence, own_votes: NDArray[np.float64] | None,
-    member_of: dict[int, int],
+    member_of: dict[int, int], length: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
     """(T,) probability that each tracklet belongs to its cluster (and, if named, to that member).
 
-    Two kinds of evidence, in log-odds: the link evidence with the cluster's other tracklets (the
-    weighted mean of :class:`~fancam.identity.linking.Evidence`), and, for a named cluster, the
-    tracklet's own face and body votes for that member over the runner-up member (``own_votes``, in
-    face-vote units, halved as the naming confidence does). A tracklet alone in its cluster is 1
-    (nothing was joined); one joined on no evidence at all is 0.5; when the two kinds disagree the
-    lower one counts (conflicting cues), otherwise the stronger one.
+    A tracklet of a named cluster with face or body votes of its own is judged by them: its votes for
+    that member over the runner-up member (``own_votes``, face-vote units, halved as the naming
+    confidence does); faces and body that disagree cancel out. Any other tracklet is judged by its
+    links to the cluster's other tracklets (the weighted mean log-odds of
+    :class:`~fancam.identity.linking.Evidence`; 0, i.e. even odds, when it was joined on no evidence),
+    except that the longest tracklet of a numbered performer is what the performer *is* (1), and so
+    is a tracklet alone in its cluster.
+
+    Args:
+        labels: (T,) cluster of each tracklet.
+        evidence: Pairwise link evidence.
+        own_votes: (T, M) each tracklet's own naming votes (None without a gallery).
+        member_of: Gallery member index of each named cluster.
+        length: (T,) tracklet lengths (any unit) to find the longest; default: the first is longest.
     """
     out = np.ones(len(labels))
+    length = np.zeros(len(labels)) if length is None else np.asarray(length, np.float64)
     for c in np.unique(labels):
         k = np.flatnonzero(labels == c)
+        m = member_of.get(int(c))
+        anchor = int(k[np.argmax(length[k])])
         if len(k) < 2:
             continue
         for t in k:
-            others = k[k != t]
-            cues = []
-            w = evidence.weight[t, others]
-            if w.sum() > 0:
-                cues.append(float((evidence.log_odds[t, others] * w).sum() / w.sum()))
-            m = member_of.get(int(c))
             if own_votes is not None and m is not None and np.any(own_votes[t] != 0):
                 rest = np.delete(own_votes[t], m)
-                cues.append(float(own_votes[t, m] - (rest.max() if len(rest) else 0.0)) / 2.0)
-            e = (min(cues) if min(cues) < 0 else max(cues)) if cues else 0.0
+                e = float(own_votes[t, m] - (rest.max() if len(rest) else 0.0)) / 2.0
+            elif m is None and t == anchor:
+                continue
+            else:
+                others = k[k != t]
+                w = evidence.weight[t, others]
+                e = float((evidence.log_odds[t, others] * w).sum() / w.sum()) if w.sum() > 0 else 0.0
             out[t] = 1.0 / (1.0 + np.exp(-e))
     return out
 

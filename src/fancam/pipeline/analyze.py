@@ -14,6 +14,7 @@ once never leave a corrupt cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -162,7 +163,8 @@ def analyze(
         if not len(tracks):
             raise ProcessingError(_nobody_message(video, scanned, names["detector"], settings.tracklets))
         analyzer = make_face_analyzer(names)
-        face_ids = {"face": analyzer.model_id, "sampling": settings.sampling}
+        face_ids = {"face": analyzer.model_id, "sampling": settings.sampling,
+                    "face_config": dataclasses.replace(analyzer.config, yunet_model=None)}
         appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
         appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
         loaded = load_gallery(gallery, analyzer, people=_person_detector(names)) if gallery is not None else None
