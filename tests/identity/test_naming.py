@@ -99,3 +99,12 @@ def test_body_votes_need_a_lead_over_the_other_members_and_skip_members_without_
     assert (body_votes(same, appearance, clusters, 3, calibration, NamingConfig()) == 0).all()
     # Without a calibration of the video's body cue there is no body vote.
     assert (body_votes(gallery, appearance, clusters, 3, None, NamingConfig()) == 0).all()
+
+
+def test_a_weak_vote_far_ahead_of_every_other_member_names():
+    # gillhung_dance2 (balanced): P1's night-time faces sum to about -0.1 for him, -10..-30 for the
+    # others, and his body adds 1.4: "P1 or nobody". A weak vote with no clear lead stays unknown, and
+    # so does a cluster whose every vote is negative (a stranger).
+    assert _assign([[1.2, -9.7, -26.0]], np.zeros((1, 1))) == ["Ana"]
+    assert _assign([[1.2, -1.0, -2.0]], np.zeros((1, 1))) == ["unknown"]
+    assert _assign([[-0.5, -9.0, -20.0]], np.zeros((1, 1))) == ["unknown"]

@@ -43,6 +43,9 @@ class NamingConfig:
         face_clip: Each face's vote (lead over the runner-up in ``MEMBER_MARGIN`` units) is clipped
             to +-this.
         accept: Least total vote that names a cluster (about two clear faces).
+        relative_lead: A cluster whose best member's vote is positive but below ``accept`` is named
+            all the same when that vote leads every other member's by this much (three clear faces):
+            "this member or nobody", and the faces that match nobody are few (``unknown_share``).
         unknown_share: A cluster whose faces mostly (this share) match nobody is ``unknown``.
         body_vote: Weight of the body vote (log-odds margin of the best member's photos over the
             runner-up's and over even odds) against the face votes.
@@ -59,6 +62,7 @@ class NamingConfig:
 
     face_clip: float = 3.0
     accept: float = 2.0
+    relative_lead: float = 6.0
     unknown_share: float = 0.6
     body_vote: float = 1.0
     body_clip: float = 3.0
@@ -177,7 +181,7 @@ def assign_names(
     order = np.dstack(np.unravel_index(np.argsort(-votes, axis=None), votes.shape))[0]
     for c, m in order:
         c, m = int(c), int(m)
-        if c in naming or votes[c, m] < config.accept or nobody_share[c] >= config.unknown_share:
+        if c in naming or not _accepted(votes[c], m, config) or nobody_share[c] >= config.unknown_share:
             continue
         if any(conflict[c, other] for other in taken.get(m, [])):
             continue
@@ -190,6 +194,14 @@ def assign_names(
         if c not in naming:
             naming[c] = Naming(label=UNKNOWN, member=None, confidence=_unknown_confidence(votes[c], config))
     return naming
+
+
+def _accepted(votes: NDArray[np.float64], m: int, config: NamingConfig) -> bool:
+    """Whether a cluster's vote for member ``m`` is enough to name it (see :class:`NamingConfig`)."""
+    if votes[m] >= config.accept:
+        return True
+    others = np.delete(votes, m)
+    return bool(votes[m] > 0 and (not len(others) or votes[m] - others.max() >= config.relative_lead))
 
 
 def _unknown_confidence(votes: NDArray[np.float64], config: NamingConfig) -> float:
