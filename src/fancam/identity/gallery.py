@@ -465,7 +465,9 @@ def _explain(result: _PhotoResult) -> str:
         _BODY_PARTIAL: "the person is not seen whole",
         _BODY_CROWD: "several people of similar size",
     }.get(result.body_status, result.body_status)
-    return f"{face}, and {body}" if not result.usable else face
+    if result.usable or result.status == _STATUS_SEVERAL:  # several faces: several people too
+        return face
+    return f"{face}, and {body}"
 
 
 MIN_PHOTO_SIDE = 8
