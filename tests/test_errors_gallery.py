@@ -70,7 +70,7 @@ def test_messy_gallery_is_reported_and_the_good_photos_used(
     assert "person 1: P2" in out
     for problem in (
         "gallery: gillhung_dance/P1/notes.txt: not an image file (.txt); ignored",
-        "gallery: gillhung_dance/P2/landscape.jpg: no face found; ignored",
+        "gallery: gillhung_dance/P2/landscape.jpg: no face found, and no whole person found; ignored",
         "faces of similar size (use a photo of this member alone); ignored",
         "gallery: gillhung_dance/P4/: member has no usable photo; left out of the gallery",
     ):
@@ -113,6 +113,6 @@ def test_unusable_galleries(capsys: pytest.CaptureFixture, solo: Path, tmp_path:
     (useless / "group" / "nobody").mkdir()
     rc, _, err = run(capsys, "analyze", solo, "--gallery", useless)
     assert rc == EXIT_INPUT
-    assert f"no usable face photo in gallery '{useless}'" in err
+    assert f"no usable photo (a face, or a whole person) in gallery '{useless}'" in err
     assert "group/member/readme.txt: not an image file" in err
     assert (useless / "group" / "member" / "readme.txt").read_text() == "photos to come"

@@ -201,7 +201,7 @@ def test_unusable_galleries_raise(tmp_path: Path, counting: Counting) -> None:
     bad = tmp_path / "bad" / "grp" / "someone"
     bad.mkdir(parents=True)
     (bad / "x.jpg").write_bytes(b"\x00" * 100)
-    with pytest.raises(GalleryError, match="no usable face photo.*x.jpg"):
+    with pytest.raises(GalleryError, match="no usable photo .*x.jpg: not a readable image"):
         load_gallery(tmp_path / "bad", analyzer)
     with pytest.raises(GalleryError, match="is not a folder"):
         load_gallery(bad / "x.jpg", analyzer)
@@ -258,3 +258,169 @@ def test_decode_image_applies_exif_rotation_and_rejects_junk() -> None:
     assert decoded is not None and decoded.shape == (200, 100, 3)
     assert decoded[..., 0].mean() > 200 and decoded[..., 2].mean() < 50  # RGB order
     assert decode_image(b"") is None and decode_image(b"GIF89a not really") is None
+
+
+# --------------------------------------------------------------------------------------------------
+# Every cue, any photo (issue 10 item 3)
+# --------------------------------------------------------------------------------------------------
+
+GILLHUNG = "data/gillhung_dance/dance.mp4"
+LINE_DANCE = "data/divyanshu_line_dance/dance.mp4"
+
+
+@pytest.fixture(scope="module")
+def people_detector():
+    """The offline default person detector (finds the whole person in a photo)."""
+    from fancam.tracking.detect import make_detector
+
+    return make_detector("ssd")
+
+
+def _frame(video: str, index: int) -> np.ndarray:
+    from fancam.io.video import iter_frames
+
+    for frame in iter_frames(shared_file(video)):
+        if frame.index == index:
+            return frame.rgb()
+    raise AssertionError(f"{video} has no frame {index}")
+
+
+def _save(path: Path, rgb: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _gt_crops(frame_index: int) -> dict[str, np.ndarray]:
+    """Whole-body crops of the three gillhung dancers at a GT keyframe (boxes of the bench GT)."""
+    from fancam.io.tables import load_gt
+
+    gt = load_gt(shared_file("bench/gillhung_dance.csv"))
+    image = _frame(GILLHUNG, frame_index)
+    crops = {}
+    for k in np.flatnonzero(gt.frame == frame_index):
+        x1, y1, x2, y2 = (int(round(v)) for v in gt.xyxy[k])
+        crops[str(gt.person[k])] = image[max(y1, 0):y2, max(x1, 0):x2]
+    return crops
+
+
+def test_back_views_and_full_body_photos_make_a_gallery(
+    tmp_path: Path, counting: Counting, people_detector
+) -> None:
+    # Regression: a gallery without usable faces was refused ("no usable face photo"). Full-body
+    # crops of the dancers, turned into back-like views by blurring the face away, still name by body.
+    g = tmp_path / "g"
+    for person, crop in _gt_crops(150).items():
+        faceless = crop.copy()
+        top = max(faceless.shape[0] // 6, 1)
+        faceless[:top] = cv2.GaussianBlur(faceless[:top], (0, 0), 12)
+        _save(g / "grp" / person / "back.jpg", faceless)
+        _save(g / "grp" / person / "full.jpg", crop)
+    gallery = load_gallery(g, counting[0], people=people_detector)
+    assert gallery.names == ("P1", "P2", "P3")
+    for member in gallery.members:
+        assert len(member.body_photos) >= 1 and member.body.shape == (len(member.body_photos), member.body.shape[1])
+        assert np.isfinite(member.body).all() and (np.linalg.norm(member.body, axis=1) > 0).all()
+    # A member known by body photos only has no face similarity (NaN), and is never a face's best match.
+    sim = gallery.similarity(np.eye(128, dtype=np.float32)[:2])
+    assert sim.shape == (2, 3)
+    for j, member in enumerate(gallery.members):
+        assert np.isnan(sim[:, j]).all() == (len(member.embeddings) == 0)
+
+
+def test_line_dance_back_views_load(tmp_path: Path, counting: Counting, people_detector) -> None:
+    # The performers of the line dance are filmed from behind: no face, only bodies.
+    image = _frame(LINE_DANCE, 90)
+    found = people_detector(image)
+    order = np.argsort(-(found.xyxy[:, 3] - found.xyxy[:, 1]))[:3]
+    g = tmp_path / "line"
+    for k, i in enumerate(order):
+        x1, y1, x2, y2 = (int(round(v)) for v in found.xyxy[i])
+        _save(g / "line" / f"dancer{k}" / "back.png", image[max(y1, 0):y2, max(x1, 0):x2])
+    gallery = load_gallery(g, counting[0], people=people_detector)
+    assert len(gallery) >= 2
+    assert all(len(m.body_photos) == 1 for m in gallery.members)
+
+
+def test_photo_without_any_cue_is_skipped_with_a_warning(
+    tmp_path: Path, counting: Counting, people_detector
+) -> None:
+    g = tmp_path / "g"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "grp/obama/face.jpg")
+    _save(g / "grp/obama/wall.jpg", np.full((300, 200, 3), 128, np.uint8))  # nothing on it
+    gallery = load_gallery(g, counting[0], people=people_detector)
+    assert gallery.names == ("obama",)
+    assert gallery.warnings == ("grp/obama/wall.jpg: no face found, and no whole person found; ignored",)
+
+
+def _odd_photos(folder: Path) -> list[Path]:
+    """One real face photo in every shape, size and colour layout a user may have."""
+    from PIL import Image
+
+    source = Image.open(shared_file(f"{HAMILTON}/identities/obama/obama.jpg")).convert("RGB")
+    rgb = np.asarray(source)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+
+    def keep(name: str, image: Image.Image, **kwargs) -> None:
+        image.save(folder / name, **kwargs)
+        out.append(folder / name)
+
+    keep("tiny.jpg", source.resize((12, 16)))
+    keep("below_minimum.png", source.resize((6, 6)))
+    keep("huge.jpg", source.resize((6000, 7500)))
+    keep("wide_strip.jpg", source.resize((2000, 60)))
+    keep("tall_strip.jpg", source.resize((40, 1500)))
+    keep("grey.jpg", source.convert("L"))
+    keep("cmyk.jpg", source.convert("CMYK"))
+    keep("alpha.png", source.convert("RGBA"))
+    transparent = source.convert("RGBA")
+    transparent.putalpha(0)
+    keep("transparent.png", transparent)
+    keep("palette.png", source.convert("P"))
+    keep("photo.webp", source)
+    keep("photo.bmp", source)
+    cv2.imwrite(str(folder / "sixteen_bit.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    out.append(folder / "sixteen_bit.png")
+    data = shared_file(f"{HAMILTON}/identities/obama/obama.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    out.append(folder / "truncated.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    out.append(folder / "empty.jpg")
+    return out
+
+
+def _member(photo: Path) -> str:
+    return photo.name.replace(".", "_")
+
+
+def test_photos_of_any_shape_size_and_colour_layout(tmp_path: Path, counting: Counting, people_detector) -> None:
+    # Each odd photo alone as a member: it is either used or skipped with a warning naming it; never
+    # an exception other than "no usable photo" for the whole gallery.
+    g = tmp_path / "odd"
+    photos = _odd_photos(tmp_path / "photos")
+    for photo in photos:
+        dest = g / "grp" / _member(photo) / photo.name
+        dest.parent.mkdir(parents=True)
+        shutil.copyfile(photo, dest)
+    gallery = load_gallery(g, counting[0], people=people_detector)
+    used = {m.name for m in gallery.members}
+    text = "\n".join(gallery.warnings)
+    for photo in photos:
+        name = _member(photo)
+        assert (name in used) != (f"grp/{name}/{photo.name}: " in text), photo.name
+    # The face is found whatever the colour layout, and in the huge photo.
+    faces = {"grey_jpg", "cmyk_jpg", "alpha_png", "transparent_png", "palette_png", "photo_webp", "photo_bmp",
+             "sixteen_bit_png", "huge_jpg"}
+    assert faces <= used
+    assert {"below_minimum_png", "empty_jpg"}.isdisjoint(used)
+    obama = gallery.members[gallery.index("photo_bmp")].embeddings
+    for name in faces:
+        assert float(gallery.members[gallery.index(name)].embeddings[0] @ obama[0]) > 0.93, name
+
+
+def test_gallery_one_level_too_high_says_so(tmp_path: Path, counting: Counting) -> None:
+    g = tmp_path / "photos"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "shows/hamilton/obama/a.jpg")
+    with pytest.raises(GalleryError, match="shows/hamilton/: holds folders, not photos.*one level deeper"):
+        load_gallery(g, counting[0])

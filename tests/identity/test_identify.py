@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from fancam.eval.metrics import evaluate
@@ -68,3 +69,73 @@ def test_member_left_out_of_gallery_becomes_unknown(reanalyse, bench_gallery, be
     assert correct[left_out] == 0  # never given someone else's name
     # ... and nobody else wears the missing member's rows: each remaining member keeps their own.
     assert all(correct[m] >= 50 for m in ("P1", "P2", "P3") if m != left_out)
+
+
+def _evidence(log_odds, weight):
+    from fancam.identity.linking import Evidence
+
+    return Evidence(np.asarray(log_odds, float), np.asarray(weight, float))
+
+
+def test_membership_is_one_alone_even_odds_without_evidence_and_low_when_cues_conflict():
+    from fancam.identity.identify import tracklet_membership
+
+    labels = np.array([0, 0, 0, 1])
+    # Tracklets 0 and 1 are linked by strong evidence (+4); tracklet 2 was joined with none at all.
+    lo = np.zeros((4, 4))
+    w = np.zeros((4, 4))
+    lo[0, 1] = lo[1, 0] = 4.0
+    w[0, 1] = w[1, 0] = 1.0
+    p = tracklet_membership(labels, _evidence(lo, w), None, {}, length=np.array([9.0, 5.0, 5.0, 1.0]))
+    assert p[3] == 1.0  # alone in its cluster: nothing joined
+    assert p[0] == 1.0  # the longest tracklet is what the numbered performer is
+    assert p[1] > 0.95  # strongly linked to it
+    assert p[2] == 0.5  # joined on no evidence: even odds
+    # Named cluster 0 = member 0. Tracklet 2's own faces vote clearly for member 0 (+6 over member 1):
+    # it is confidently in; tracklet 1's own faces prefer member 1: conflicting cues, low.
+    own = np.array([[0.0, 0.0], [-2.0, 4.0], [8.0, 2.0], [0.0, 0.0]])
+    p = tracklet_membership(labels, _evidence(lo, w), own, {0: 0})
+    assert p[2] > 0.9 and p[1] < 0.1 and p[0] > 0.95
+
+
+def test_gallery_of_strangers_portraits_names_nobody(reanalyse, tmp_path):
+    # Regression (issue 10): portrait-only galleries ended in "ValueError: cannot reshape array of size
+    # 0" once the video's body cue was calibrated. Strangers' portraits must name nobody.
+    from conftest import shared_file
+
+    gallery = tmp_path / "gallery" / "hamilton"
+    shutil.copytree(shared_file("data/face_recognition_hamilton/identities"), gallery)
+    analysis = reanalyse(tmp_path / "gallery")
+    assert {p.label for p in analysis.cast.people} == {"unknown"}
+
+
+def test_gallery_of_faceless_full_body_photos_names_by_body(reanalyse, bench_gt, tmp_path):
+    # Back views / full-body photos without a usable face: the body cue alone names the dancers.
+    import cv2
+
+    from conftest import shared_file
+    from fancam.io.tables import load_gt
+    from fancam.io.video import iter_frames
+
+    gt = load_gt(bench_gt)
+    wanted = {30, 60}
+    gallery = tmp_path / "bodies" / "gillhung_dance"
+    for frame in iter_frames(shared_file("data/gillhung_dance/dance.mp4")):
+        if frame.index in wanted:
+            image = frame.rgb()
+            for k in np.flatnonzero(gt.frame == frame.index):
+                x1, y1, x2, y2 = (int(round(v)) for v in gt.xyxy[k])
+                crop = image[max(y1, 0):y2, max(x1, 0):x2].copy()
+                head = max(crop.shape[0] // 5, 1)
+                crop[:head] = cv2.GaussianBlur(crop[:head], (0, 0), 15)  # no usable face
+                out = gallery / str(gt.person[k]) / f"body_{frame.index}.png"
+                out.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(out), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+        if frame.index >= max(wanted):
+            break
+    analysis = reanalyse(tmp_path / "bodies")
+    report = _score(analysis, bench_gt, named=True)
+    named = {p.label for p in analysis.cast.people} - {"unknown"}
+    assert named, "the body photos named nobody"
+    # Whoever the body photos name is named right (identity precision over the named boxes).
+    assert report.tracking.idp >= 0.95

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fancam.identity.people import Naming, Person, crowding, make_people
+from fancam.identity.people import Naming, Person, Stretch, crowding, make_people
 from fancam.types import Timeline, TrackTable
 
 
@@ -55,3 +55,46 @@ def test_person_json_round_trips():
     again = Person.from_json(person.to_json())
     assert again.to_json() == person.to_json()
     assert (again.id, again.label, again.member, again.tracklets) == (1, "Bea", "g/Bea", (1,))
+
+
+def _two_stretch_table():
+    """Tracklet 1 at 0-0.9 s, tracklet 2 at 1.0-1.9 s, tracklet 3 at 3.0-3.9 s (30 fps), one performer."""
+    rows = [(f, 1, [0, 10, 20, 150], 0.9) for f in range(0, 28)]
+    rows += [(f, 2, [0, 10, 20, 150], 0.9) for f in range(30, 58)]
+    rows += [(f, 3, [0, 10, 20, 150], 0.9) for f in range(90, 118)]
+    return _table(rows), Timeline(np.arange(120) / 30.0, np.zeros(1))
+
+
+def test_stretches_carry_naming_times_membership_and_the_person_their_mean():
+    table, timeline = _two_stretch_table()
+    cluster = np.zeros(len(table), np.int64)
+    cast = make_people(table, cluster, {0: Naming("Bea", "g/Bea", 0.9)}, timeline, 300,
+                       membership={1: 1.0, 2: 0.3, 3: 0.5})
+    stretches = cast.stretches_of(1)
+    assert [s.tracklet for s in stretches] == [1, 2, 3]
+    np.testing.assert_allclose([s.confidence for s in stretches], [0.9, 0.27, 0.45])
+    assert stretches[1].start_s == 1.0 and abs(stretches[1].end_s - 57 / 30) < 1e-9
+    # The performer's confidence is the duration-weighted mean (equal durations here).
+    assert abs(cast.people[0].confidence - (0.9 + 0.27 + 0.45) / 3) < 1e-9
+    # Numbered performers: the number cannot be wrong, only the joins.
+    numbered = make_people(table, cluster, {}, timeline, 300, membership={1: 1.0, 2: 1.0, 3: 1.0})
+    assert numbered.people[0].confidence == 1.0
+
+
+def test_uncertain_spans_join_close_stretches_and_skip_confident_ones():
+    table, timeline = _two_stretch_table()
+    cast = make_people(table, np.zeros(len(table), np.int64), {}, timeline, 300,
+                       membership={1: 0.4, 2: 0.2, 3: 0.9})
+    # Tracklets 1 and 2 are 0.1 s apart: one span; tracklet 3 is confident.
+    assert cast.uncertain_spans(1) == [(0.0, 57 / 30)]
+    assert cast.uncertain_spans(1, threshold=0.3) == [(1.0, 57 / 30)]
+    assert cast.uncertain_spans(1, threshold=0.95) == [(0.0, 57 / 30), (3.0, 117 / 30)]
+    assert cast.uncertain_spans(1, threshold=0.95, join_s=2.0) == [(0.0, 117 / 30)]
+    assert cast.uncertain_spans(2) == []  # nobody with that id: nothing uncertain
+
+
+def test_stretch_json_round_trips():
+    table, timeline = _two_stretch_table()
+    cast = make_people(table, np.zeros(len(table), np.int64), {}, timeline, 300, membership={2: 0.25})
+    for stretch in cast.stretches:
+        assert Stretch.from_json(stretch.to_json()) == stretch

@@ -59,3 +59,20 @@ def test_unknown_performers_get_distinct_file_names():
     names = ["Jisoo", "unknown", "unknown", "a/b c"]
     labels = [_file_label(person(i, name)) for i, name in enumerate(names, 1)]
     assert labels == ["Jisoo", "unknown-2", "unknown-3", "a_b_c"]
+
+
+def test_render_says_when_and_where_the_followed_performer_is_uncertain():
+    from fancam.identity.people import Cast, Person, Stretch
+    from fancam.pipeline.produce import uncertain_warnings
+
+    p2 = Person(2, "person-2", None, 0.7, 0.0, 20.0, 20.0, 1.0, (4, 5, 6), 0, (0.0, 0.0, 1.0, 1.0))
+    cast = Cast(np.zeros(0, np.int64), (p2,), (
+        Stretch(2, 4, 0.0, 9.7, 0.95), Stretch(2, 5, 9.8, 12.1, 0.3), Stretch(2, 6, 12.2, 20.0, 0.9),
+    ))
+    assert uncertain_warnings(cast, [p2], 0.0, None) == [
+        "person-2 (person 2) is uncertain from 9.8 s to 12.1 s: the camera may follow someone else there "
+        "(see `fancam people` and the identity timeline)"
+    ]
+    # Only the part inside --start/--end is reported; nothing when the range avoids it.
+    assert "from 10.0 s to 11.0 s" in uncertain_warnings(cast, [p2], 10.0, 11.0)[0]
+    assert uncertain_warnings(cast, [p2], 13.0, None) == []

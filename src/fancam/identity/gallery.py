@@ -5,15 +5,22 @@ of groups. A folder whose sub-folders hold photos directly (``GALLERY/<member>/*
 group named after the folder. Members are addressed as ``group/member``, or plain ``member`` when that
 name is unique in the gallery.
 
-Bad input is reported, not fatal: unreadable or non-image files, photos without a face, photos with
-several faces of similar size, and members left without a usable photo each add a line to
-:attr:`Gallery.warnings` naming the file or folder. Only a missing gallery or one without any usable
-member raises :class:`~fancam.errors.GalleryError`.
+Every cue a photo offers is used: its face (embedded like the faces of the video) and, when the photo
+shows a whole person, that person's body (the colour-stripe descriptor of :mod:`fancam.identity.body`),
+so a gallery of back views or full-body photos works too. The body of a photo is the person box the
+person detector finds in it: the box holding the photo's face, else the one person of the photo (or
+the clearly largest one); a tall photo in which the detector finds nobody is taken as a person crop
+itself. Only boxes that show the whole person count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`).
+
+Bad input is reported, not fatal: unreadable or non-image files, photos with no usable cue (no face,
+or several faces of similar size, and no whole person), and members left without a usable photo each
+add a line to :attr:`Gallery.warnings` naming the file or folder. Only a missing gallery or one
+without any usable member raises :class:`~fancam.errors.GalleryError`.
 
 Embeddings are cached in the user cache, ``<fancam home>/galleries/`` (``$FANCAM_HOME``, else
 ``platformdirs.user_cache_dir("fancam")``; see :func:`fancam.models.registry.fancam_home`), one file per
-gallery folder whose entries are keyed by each photo's sha256 and the face models' id, so a changed
-photo (or model) is re-embedded and everything else reused. Nothing is ever written into the gallery.
+gallery folder whose entries are keyed by each photo's sha256 and the face and person models' id, so a
+changed photo (or model) is re-embedded and everything else reused. Nothing is ever written into the gallery.
 """
 
 from __future__ import annotations
@@ -23,37 +30,63 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from fancam.errors import GalleryError
+from fancam.identity.body import DEFAULT_CONFIG as BODY_CONFIG
+from fancam.identity.body import describe_bodies, is_valid
 from fancam.identity.faces import EMBEDDING_DIM, UNKNOWN_SIMILARITY, FaceAnalyzer, FaceCandidate
 from fancam.io.cache import atomic_path
 from fancam.models.registry import fancam_home
+from fancam.types import Detections
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 DOMINANCE = 1.6
-"""The largest face of a photo with several faces is used only if its side is at least this many times
-the second largest's; otherwise the photo is ambiguous."""
+"""The largest face (or person) of a photo with several is used only if its side (height) is at least
+this many times the second largest's; otherwise the photo is ambiguous."""
+
+FULL_BODY_FACE_SHARE = 0.13
+"""A person box shows the whole person when the photo's face (side, dlib convention) is at most this
+share of the box height. Measured on 45 photos (make_gallery crops of gillhung, gillhung_dance2,
+fiyud_dance3, tiktok_stage_ballet, and face_recognition_hamilton/identities): full-body crops
+0.073-0.107, upper-body crops 0.153-0.26, portraits 0.143-0.52."""
+
+BODY_ASPECT = 1.8
+"""Without a face (a back view), a person box (or a photo taken as one) shows the whole person when it
+is at least this many times taller than wide: full-body crops of the same 45 photos measure 2.1-3.6,
+face-less upper-body crops of the ballet 1.39-1.53."""
+
+BODY_PAD = 0.15
+"""Share of each side added around a photo before person detection: detectors miss people cut exactly
+at the photo's edges, which is how full-body crops are made."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
+_BODY_OK, _BODY_NONE, _BODY_PARTIAL, _BODY_CROWD = "ok", "no person", "not the whole person", "several people"
 
 
 @dataclass(frozen=True)
 class GalleryMember:
     """One performer of the gallery.
 
+    A member has at least one usable photo: a face, a whole body, or both.
+
     Attributes:
         group: Group folder name.
         name: Member folder name.
-        embeddings: (K, 128) float32 L2-normalised face embeddings, one per usable photo (K >= 1).
+        embeddings: (K, 128) float32 L2-normalised face embeddings, one per photo with a usable face
+            (K may be 0: a member known by body photos only).
         photos: The K photo paths, in the order of ``embeddings``.
         quality: (K,) float32 face quality of each photo.
+        body: (B, D) float32 body descriptors (:func:`fancam.identity.body.describe_bodies`), one per
+            photo showing the whole person (B may be 0).
+        body_photos: The B photo paths, in the order of ``body``.
     """
 
     group: str
@@ -61,11 +94,29 @@ class GalleryMember:
     embeddings: NDArray[np.float32]
     photos: tuple[Path, ...]
     quality: NDArray[np.float32]
+    body: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, BODY_CONFIG.layout.dim), np.float32))
+    body_photos: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        emb = np.asarray(self.embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+        object.__setattr__(self, "embeddings", emb)
+        object.__setattr__(self, "quality", np.asarray(self.quality, np.float32).reshape(-1))
+        body = np.asarray(self.body, np.float32)
+        object.__setattr__(self, "body", body.reshape(len(body), -1) if body.ndim != 2 else body)
+        if len(emb) != len(self.photos) or len(self.quality) != len(self.photos):
+            raise ValueError(f"{self.key}: {len(emb)} face embeddings for {len(self.photos)} photos")
+        if len(self.body) != len(self.body_photos):
+            raise ValueError(f"{self.key}: {len(self.body)} body descriptors for {len(self.body_photos)} photos")
 
     @property
     def key(self) -> str:
         """Fully qualified name ``group/member``."""
         return f"{self.group}/{self.name}"
+
+    @property
+    def all_photos(self) -> tuple[Path, ...]:
+        """Every photo in use (face or body), each once, sorted."""
+        return tuple(sorted(set(self.photos) | set(self.body_photos)))
 
 
 @dataclass(frozen=True)
@@ -150,13 +201,19 @@ class Gallery:
             embeddings: (N, 128) L2-normalised face embeddings.
 
         Returns:
-            (N, n_members) float32 similarities in [-1, 1].
+            (N, n_members) float32 similarities in [-1, 1]; NaN for members without a face photo.
         """
         emb = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
-        out = np.empty((len(emb), len(self.members)), np.float32)
+        out = np.full((len(emb), len(self.members)), np.nan, np.float32)
         for j, member in enumerate(self.members):
-            out[:, j] = (emb @ member.embeddings.T).max(axis=1) if len(emb) else 0.0
+            if len(emb) and len(member.embeddings):
+                out[:, j] = (emb @ member.embeddings.T).max(axis=1)
         return out
+
+    @property
+    def has_faces(self) -> NDArray[np.bool_]:
+        """(n_members,) True for members with at least one face photo."""
+        return np.array([len(m.embeddings) > 0 for m in self.members], bool)
 
     def vote_groups(
         self, embeddings: NDArray, min_similarity: float = UNKNOWN_SIMILARITY,
@@ -176,12 +233,12 @@ class Gallery:
         Returns:
             All groups, best first.
         """
-        sim = self.similarity(embeddings)
+        sim = np.nan_to_num(self.similarity(embeddings), nan=-1.0)
         groups = self.groups
         totals = dict.fromkeys(groups, 0.0)
         counts = dict.fromkeys(groups, 0)
         w = np.ones(len(sim)) if weights is None else np.asarray(weights, np.float64).reshape(-1)
-        if sim.shape[1]:
+        if sim.shape[1] and self.has_faces.any():
             best = sim.argmax(axis=1)
             for i, j in enumerate(best):
                 s = float(sim[i, j])
@@ -199,24 +256,59 @@ class Gallery:
 # --------------------------------------------------------------------------------------------------
 
 
+class PersonDetector(Protocol):
+    """Finds people in a photo: ``detector(image_rgb) -> Detections`` (as the tracking detectors do)."""
+
+    name: str
+
+    def __call__(self, image: NDArray[np.uint8]) -> Detections:
+        """Detect people in an (H, W, 3) uint8 RGB image; boxes in pixels of that image."""
+        ...
+
+
 @dataclass(frozen=True)
 class _PhotoResult:
-    """What the analysis of one photo gave (what the cache stores)."""
+    """What the analysis of one photo gave (what the cache stores).
+
+    ``status``/``embedding``/``quality``/``n_faces`` describe its face, ``body_status``/``body`` its
+    body (``body`` all zeros unless ``body_status`` is ok).
+    """
 
     status: str
     embedding: NDArray[np.float32]
     quality: float
     n_faces: int
+    body_status: str = _BODY_NONE
+    body: NDArray[np.float32] = field(default_factory=lambda: np.zeros(BODY_CONFIG.layout.dim, np.float32))
+
+    @property
+    def has_face(self) -> bool:
+        """Whether the photo gives a face embedding."""
+        return self.status == _STATUS_OK
+
+    @property
+    def has_body(self) -> bool:
+        """Whether the photo gives a body descriptor."""
+        return self.body_status == _BODY_OK
+
+    @property
+    def usable(self) -> bool:
+        """Whether the photo gives any cue."""
+        return self.has_face or self.has_body
 
 
-def load_gallery(path: Path, analyzer: FaceAnalyzer, cache_dir: Path | None = None) -> Gallery:
-    """Load a gallery folder, embedding each photo's face (reusing cached embeddings).
+def load_gallery(
+    path: Path, analyzer: FaceAnalyzer, cache_dir: Path | None = None, *, people: PersonDetector | None = None,
+) -> Gallery:
+    """Load a gallery folder, embedding each photo's face and describing its body (reusing the cache).
 
     Args:
         path: ``GALLERY`` folder (``GALLERY/<group>/<member>/*.jpg|png``).
         analyzer: Face analyzer that detects and embeds the faces.
         cache_dir: Where to keep the embedding cache (default: ``<fancam home>/galleries``, see the
             module docstring).
+        people: Person detector that finds the body in a photo; None: only tall photos in which a
+            face (if any) is small are taken as whole-body crops.
 
     Returns:
         The gallery; problems are listed in ``Gallery.warnings``.
@@ -237,28 +329,35 @@ def load_gallery(path: Path, analyzer: FaceAnalyzer, cache_dir: Path | None = No
         raise GalleryError(
             f"gallery {str(root)!r} has no member folders; expected GALLERY/<group>/<member>/*.jpg|png"
         )
+    model_id = gallery_model_id(analyzer, people)
     cache_file = _cache_file(root, cache_dir)
     stored = _read_cache(cache_file)
-    cached = {digest: r for (model, digest), r in stored.items() if model == analyzer.model_id}
-    loader = _MemberLoader(root, analyzer, cached)
+    cached = {digest: r for (model, digest), r in stored.items() if model == model_id}
+    loader = _MemberLoader(root, _PhotoAnalyzer(analyzer, people), cached)
     members = [
         m for (group, name), files in sorted(layout.items()) if (m := loader.member(group, name, files))
     ]
     warnings += loader.warnings
     # Entries of other models are kept for the photos still present, so switching detectors does not
     # thrash; the file is rewritten only when its content changes.
-    keep = {(m, d): r for (m, d), r in stored.items() if m != analyzer.model_id and d in loader.seen}
-    keep.update({(analyzer.model_id, d): r for d, r in loader.seen.items()})
+    keep = {(m, d): r for (m, d), r in stored.items() if m != model_id and d in loader.seen}
+    keep.update({(model_id, d): r for d, r in loader.seen.items()})
     written: Path | None = cache_file
     if keep.keys() != stored.keys():
         written = _write_cache(cache_file, keep, warnings)
     if not members:
         raise GalleryError(
-            f"no usable face photo in gallery {str(root)!r}: " + "; ".join(warnings[:5])
+            f"no usable photo (a face, or a whole person) in gallery {str(root)!r}: " + "; ".join(warnings[:5])
         )
     for line in warnings:
         log.warning("gallery: %s", line)
-    return Gallery(root, tuple(members), tuple(warnings), analyzer.model_id, written)
+    return Gallery(root, tuple(members), tuple(warnings), model_id, written)
+
+
+def gallery_model_id(analyzer: FaceAnalyzer, people: PersonDetector | None) -> str:
+    """Id of everything that turns a photo into cues (face models, person detector, body descriptor)."""
+    body = f"body{BODY_CONFIG.layout.dim}:{people.name if people is not None else 'photo'}"
+    return f"{analyzer.model_id}|{body}"
 
 
 def _visible(entries: Iterable[Path]) -> list[Path]:
@@ -296,13 +395,16 @@ def _scan(root: Path, warnings: list[str]) -> dict[tuple[str, str], list[Path]]:
             warnings.append(f"{_rel(group, root)}/: group without member folders ignored")
         for member in member_dirs:
             layout[(group.name, member.name)] = _files(member)
+            if not layout[(group.name, member.name)] and _dirs(member):
+                warnings.append(f"{_rel(member, root)}/: holds folders, not photos; expected "
+                                "GALLERY/<group>/<member>/*.jpg (is the gallery folder one level deeper?)")
     return layout
 
 
 class _MemberLoader:
-    """Embeds members' photos, reusing cached results and recording every result it used."""
+    """Analyses members' photos, reusing cached results and recording every result it used."""
 
-    def __init__(self, root: Path, analyzer: FaceAnalyzer, cached: dict[str, _PhotoResult]) -> None:
+    def __init__(self, root: Path, analyzer: _PhotoAnalyzer, cached: dict[str, _PhotoResult]) -> None:
         self.root = root
         self.analyzer = analyzer
         self.cached = cached
@@ -323,41 +425,67 @@ class _MemberLoader:
         digest = hashlib.sha256(data).hexdigest()
         result = self.seen.get(digest) or self.cached.get(digest)
         if result is None:
-            result = _analyse_photo(data, self.analyzer)
+            result = self.analyzer(data)
         self.seen[digest] = result
-        if result.status != _STATUS_OK:
+        if not result.usable:
             self.warnings.append(f"{rel}: {_explain(result)}; ignored")
+        elif not result.has_face:
+            log.info("gallery: %s: %s; its body is used", rel, _explain(result))
         return result
 
     def member(self, group: str, name: str, files: list[Path]) -> GalleryMember | None:
         """Embed one member's photos; None (with a warning) when none is usable."""
-        used = [(f, r) for f in files if (r := self.photo(f)) is not None and r.status == _STATUS_OK]
+        used = [(f, r) for f in files if (r := self.photo(f)) is not None and r.usable]
         if not used:
             self.warnings.append(f"{group}/{name}/: member has no usable photo; left out of the gallery")
             return None
+        faces = [(f, r) for f, r in used if r.has_face]
+        bodies = [(f, r) for f, r in used if r.has_body]
         return GalleryMember(
             group, name,
-            np.asarray([r.embedding for _, r in used], np.float32),
-            tuple(f for f, _ in used),
-            np.asarray([r.quality for _, r in used], np.float32),
+            np.asarray([r.embedding for _, r in faces], np.float32).reshape(-1, EMBEDDING_DIM),
+            tuple(f for f, _ in faces),
+            np.asarray([r.quality for _, r in faces], np.float32),
+            np.asarray([r.body for _, r in bodies], np.float32).reshape(len(bodies), BODY_CONFIG.layout.dim),
+            tuple(f for f, _ in bodies),
         )
 
 
 def _explain(result: _PhotoResult) -> str:
-    return {
-        _STATUS_UNREADABLE: "not a readable image",
+    if result.status == _STATUS_UNREADABLE:
+        return "not a readable image"
+    face = {
         _STATUS_NO_FACE: "no face found",
         _STATUS_SEVERAL: f"{result.n_faces} faces of similar size (use a photo of this member alone)",
     }.get(result.status, result.status)
+    body = {
+        _BODY_NONE: "no whole person found",
+        _BODY_PARTIAL: "the person is not seen whole",
+        _BODY_CROWD: "several people of similar size",
+    }.get(result.body_status, result.body_status)
+    if result.usable or result.status == _STATUS_SEVERAL:  # several faces: several people too
+        return face
+    return f"{face}, and {body}"
+
+
+MIN_PHOTO_SIDE = 8
+"""Photos with a side below this many pixels hold nothing to recognise."""
 
 
 def decode_image(data: bytes) -> NDArray[np.uint8] | None:
-    """Decode image bytes to (H, W, 3) uint8 RGB (EXIF orientation applied); None if not an image."""
+    """Decode image bytes to (H, W, 3) uint8 RGB (EXIF orientation applied); None if not an image.
+
+    Any colour layout OpenCV reads becomes 8-bit RGB: grey, CMYK, palette, 16-bit, and alpha (dropped,
+    so a transparent background shows as whatever colour the pixels hold).
+    """
     buf = np.frombuffer(data, np.uint8)
     if buf.size == 0:
         return None
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if bgr is None or bgr.ndim != 3 or min(bgr.shape[:2]) < 8:
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error:
+        return None
+    if bgr is None or bgr.ndim != 3 or min(bgr.shape[:2]) < MIN_PHOTO_SIDE:
         return None
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
@@ -377,18 +505,104 @@ def pick_face(faces: list[FaceCandidate], dominance: float = DOMINANCE) -> FaceC
     return faces[0] if first >= dominance * second else None
 
 
-def _analyse_photo(data: bytes, analyzer: FaceAnalyzer) -> _PhotoResult:
-    zero = np.zeros(EMBEDDING_DIM, np.float32)
-    image = decode_image(data)
-    if image is None:
-        return _PhotoResult(_STATUS_UNREADABLE, zero, 0.0, 0)
-    faces = analyzer.faces_in_image(image)
-    face = pick_face(faces)
-    if face is None:
-        status = _STATUS_SEVERAL if faces else _STATUS_NO_FACE
-        return _PhotoResult(status, zero, 0.0, len(faces))
-    sample = analyzer.embed([face])[0]
-    return _PhotoResult(_STATUS_OK, sample.embedding, sample.quality.score, len(faces))
+class _PhotoAnalyzer:
+    """Turns a photo's bytes into its cues (face embedding, body descriptor)."""
+
+    def __init__(self, faces: FaceAnalyzer, people: PersonDetector | None) -> None:
+        self.faces = faces
+        self.people = people
+
+    def __call__(self, data: bytes) -> _PhotoResult:
+        zero = np.zeros(EMBEDDING_DIM, np.float32)
+        image = decode_image(data)
+        if image is None:
+            return _PhotoResult(_STATUS_UNREADABLE, zero, 0.0, 0)
+        faces = self.faces.faces_in_image(image)
+        face = pick_face(faces)
+        body_status, body = self.body(image, face, len(faces))
+        if face is None:
+            status = _STATUS_SEVERAL if faces else _STATUS_NO_FACE
+            return _PhotoResult(status, zero, 0.0, len(faces), body_status, body)
+        sample = self.faces.embed([face])[0]
+        return _PhotoResult(_STATUS_OK, sample.embedding, sample.quality.score, len(faces), body_status, body)
+
+    def body(
+        self, image: NDArray[np.uint8], face: FaceCandidate | None, n_faces: int
+    ) -> tuple[str, NDArray[np.float32]]:
+        """(status, (D,) descriptor) of the whole person the photo shows (see the module docstring)."""
+        zero = np.zeros(BODY_CONFIG.layout.dim, np.float32)
+        h, w = image.shape[:2]
+        boxes = self._people(image)
+        if face is not None:
+            box = person_of_face(boxes, face.xyxy)
+        elif n_faces > 1:
+            return _BODY_CROWD, zero
+        else:
+            box, crowd = dominant_person(boxes)
+            if crowd:
+                return _BODY_CROWD, zero
+        if box is None:
+            # Nobody detected (or no detector): a tall photo is taken as a person crop itself.
+            box = np.array([0.0, 0.0, w, h], np.float32)
+            if self.people is not None and h < BODY_ASPECT * w:
+                return _BODY_NONE, zero
+        if not shows_whole_person(box, face.xyxy if face is not None else None):
+            return _BODY_PARTIAL, zero
+        desc = describe_bodies(image, np.concatenate([box[None], boxes[~_same_box(boxes, box)]]),
+                               indices=[0])[0]
+        return (_BODY_OK, desc) if bool(is_valid(desc)) else (_BODY_NONE, zero)
+
+    def _people(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """(N, 4) person boxes in the photo's pixels (clipped to it), largest first."""
+        if self.people is None:
+            return np.zeros((0, 4), np.float32)
+        h, w = image.shape[:2]
+        px, py = int(round(BODY_PAD * w)), int(round(BODY_PAD * h))
+        padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+        found = self.people(np.ascontiguousarray(padded))
+        boxes = np.asarray(found.xyxy, np.float32).reshape(-1, 4) - np.array([px, py, px, py], np.float32)
+        boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
+        boxes = boxes[(boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)]
+        return boxes[np.argsort(-(boxes[:, 3] - boxes[:, 1]), kind="stable")]
+
+
+def _same_box(boxes: NDArray, box: NDArray) -> NDArray[np.bool_]:
+    return np.all(np.abs(np.asarray(boxes) - np.asarray(box)[None]) < 1e-3, axis=1)
+
+
+def person_of_face(boxes: NDArray, face_xyxy: NDArray) -> NDArray[np.float32] | None:
+    """The tallest person box (N, 4) whose top quarter holds the face centre, or None."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    f = np.asarray(face_xyxy, np.float64)
+    cx, cy = (f[0] + f[2]) / 2, (f[1] + f[3]) / 2
+    inside = (b[:, 0] <= cx) & (cx <= b[:, 2]) & (b[:, 1] - 0.5 * (f[3] - f[1]) <= cy)
+    inside &= cy <= b[:, 1] + 0.25 * (b[:, 3] - b[:, 1])
+    if not inside.any():
+        return None
+    k = np.flatnonzero(inside)
+    return b[k[np.argmax(b[k, 3] - b[k, 1])]]
+
+
+def dominant_person(boxes: NDArray, dominance: float = DOMINANCE) -> tuple[NDArray[np.float32] | None, bool]:
+    """(box, ambiguous): the only or clearly tallest person of boxes (N, 4) sorted tallest first."""
+    b = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if not len(b):
+        return None, False
+    heights = b[:, 3] - b[:, 1]
+    if len(b) > 1 and heights[0] < dominance * heights[1]:
+        return None, True
+    return b[0], False
+
+
+def shows_whole_person(box: NDArray, face_xyxy: NDArray | None) -> bool:
+    """Whether a person box shows the whole person (see :data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    height, width = y2 - y1, max(x2 - x1, 1e-6)
+    if height < BODY_CONFIG.min_box_height:
+        return False
+    if face_xyxy is not None:
+        return float(face_xyxy[3] - face_xyxy[1]) <= FULL_BODY_FACE_SHARE * height
+    return height >= BODY_ASPECT * width
 
 
 def _rel(path: Path, root: Path) -> str:
@@ -418,10 +632,11 @@ def _read_cache(path: Path) -> dict[tuple[str, str], _PhotoResult]:
             if int(z["version"]) != CACHE_VERSION:
                 return {}
             return {
-                (str(m), str(k)): _PhotoResult(str(s), e.astype(np.float32), float(q), int(n))
-                for m, k, s, e, q, n in zip(
+                (str(m), str(k)): _PhotoResult(str(s), e.astype(np.float32), float(q), int(n), str(bs),
+                                               b.astype(np.float32))
+                for m, k, s, e, q, n, bs, b in zip(
                     z["model"], z["keys"], z["status"], z["embeddings"], z["quality"], z["n_faces"],
-                    strict=True,
+                    z["body_status"], z["body"], strict=True,
                 )
             }
     except (OSError, ValueError, KeyError) as e:
@@ -446,6 +661,8 @@ def _write_cache(
                 embeddings=np.array([r.embedding for r in rows], np.float32).reshape(-1, EMBEDDING_DIM),
                 quality=np.array([r.quality for r in rows], np.float32),
                 n_faces=np.array([r.n_faces for r in rows], np.int64),
+                body_status=np.array([r.body_status for r in rows], dtype=str),
+                body=np.array([r.body for r in rows], np.float32).reshape(len(rows), BODY_CONFIG.layout.dim),
             )
     except OSError as e:
         warnings.append(f"cannot write the embedding cache {str(path)!r} ({e.strerror}); not cached")

@@ -51,13 +51,16 @@ class IdentityResult:
 
     Attributes:
         cluster: (M,) performer cluster of each tracklet row (0..C-1).
-        naming: Name of each cluster (empty without a gallery: performers are numbered).
+        naming: Name and naming confidence of each cluster (numbered performers: confidence 1).
         group: Gallery group found to perform, or None.
+        membership: Probability that each tracklet (by id) belongs to its cluster (see
+            :func:`tracklet_membership`).
     """
 
     cluster: NDArray[np.int64]
     naming: dict[int, Naming]
     group: str | None
+    membership: dict[int, float] = field(default_factory=dict)
 
 
 def expected_performers(tracks: TrackTable, timeline: Timeline, min_together_s: float) -> int:
@@ -92,32 +95,72 @@ def identify(
     expected = expected_performers(tracks, timeline, config.min_together_s)
     labels = cluster_tracklets(tracklets, evidence, config.linking, expected)
     log.info("%d tracklets -> %d performers (%d seen together)", len(tracklets), labels.max() + 1, expected)
-    group, naming = None, _link_confidence(labels, evidence)
+    group: str | None = None
+    naming = {c: Naming(confidence=1.0) for c in range(int(labels.max()) + 1)}
+    own: NDArray[np.float64] | None = None
     if gallery is not None and len(gallery):
         gallery = choose_group(gallery, appearance, config.naming)
         group = gallery.groups[0] if len(gallery.groups) == 1 else None
-        labels, naming = _name(tracklets, labels, appearance, gallery, evidence, config)
+        labels, naming, own = _name(tracklets, labels, appearance, gallery, evidence, config)
     index = {int(t): k for k, t in enumerate(tracklets.ids)}
     cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
-    return IdentityResult(cluster=cluster, naming=naming, group=group)
+    member_of = _member_index(naming, gallery)
+    frames = np.asarray(tracklets.last - tracklets.first + 1.0, np.float64)
+    membership = tracklet_membership(labels, evidence, own, member_of, frames)
+    return IdentityResult(
+        cluster=cluster, naming=naming, group=group,
+        membership={int(t): float(p) for t, p in zip(tracklets.ids, membership, strict=True)},
+    )
 
 
-def _link_confidence(labels: NDArray[np.int64], evidence: Evidence) -> dict[int, Naming]:
-    """Numbered performers' confidence: how strongly the evidence supports joining their tracklets.
+def _member_index(naming: dict[int, Naming], gallery: Gallery | None) -> dict[int, int]:
+    """Gallery member index of each named cluster."""
+    if gallery is None:
+        return {}
+    keys = [m.key for m in gallery.members]
+    return {c: keys.index(n.member) for c, n in naming.items() if n.member in keys}
 
-    The sigmoid of the mean log-odds over the linked pairs that carry evidence; 1 for a performer made
-    of one tracklet (nothing was joined, nothing can be joined wrongly).
+
+def tracklet_membership(
+    labels: NDArray[np.int64], evidence: Evidence, own_votes: NDArray[np.float64] | None,
+    member_of: dict[int, int], length: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """(T,) probability that each tracklet belongs to its cluster (and, if named, to that member).
+
+    A tracklet of a named cluster with face or body votes of its own is judged by them: its votes for
+    that member over the runner-up member (``own_votes``, face-vote units, halved as the naming
+    confidence does); faces and body that disagree cancel out. Any other tracklet is judged by its
+    links to the cluster's other tracklets (the weighted mean log-odds of
+    :class:`~fancam.identity.linking.Evidence`; 0, i.e. even odds, when it was joined on no evidence),
+    except that the longest tracklet of a numbered performer is what the performer *is* (1), and so
+    is a tracklet alone in its cluster.
+
+    Args:
+        labels: (T,) cluster of each tracklet.
+        evidence: Pairwise link evidence.
+        own_votes: (T, M) each tracklet's own naming votes (None without a gallery).
+        member_of: Gallery member index of each named cluster.
+        length: (T,) tracklet lengths (any unit) to find the longest; default: the first is longest.
     """
-    out = {}
-    for c in range(int(labels.max()) + 1):
+    out = np.ones(len(labels))
+    length = np.zeros(len(labels)) if length is None else np.asarray(length, np.float64)
+    for c in np.unique(labels):
         k = np.flatnonzero(labels == c)
-        w = evidence.weight[np.ix_(k, k)]
-        np.fill_diagonal(w, 0.0)
-        if w.sum() <= 0:
-            out[c] = Naming(confidence=1.0)
+        m = member_of.get(int(c))
+        anchor = int(k[np.argmax(length[k])])
+        if len(k) < 2:
             continue
-        mean = float((evidence.log_odds[np.ix_(k, k)] * w).sum() / w.sum())
-        out[c] = Naming(confidence=float(1.0 / (1.0 + np.exp(-mean))))
+        for t in k:
+            if own_votes is not None and m is not None and np.any(own_votes[t] != 0):
+                rest = np.delete(own_votes[t], m)
+                e = float(own_votes[t, m] - (rest.max() if len(rest) else 0.0)) / 2.0
+            elif m is None and t == anchor:
+                continue
+            else:
+                others = k[k != t]
+                w = evidence.weight[t, others]
+                e = float((evidence.log_odds[t, others] * w).sum() / w.sum()) if w.sum() > 0 else 0.0
+            out[t] = 1.0 / (1.0 + np.exp(-e))
     return out
 
 
@@ -128,8 +171,11 @@ def _name(
     gallery: Gallery,
     evidence: Evidence,
     config: IdentityConfig,
-) -> tuple[NDArray[np.int64], dict[int, Naming]]:
-    """Name clusters; clusters given the same member are merged into one performer."""
+) -> tuple[NDArray[np.int64], dict[int, Naming], NDArray[np.float64]]:
+    """Name clusters; clusters given the same member are merged into one performer.
+
+    Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own votes.
+    """
     n = int(labels.max()) + 1
     conflict = np.zeros((n, n), bool)
     for a, b in zip(*np.nonzero(tracklets.conflict), strict=True):
@@ -151,4 +197,8 @@ def _name(
         else:
             first_of[member] = c
     merged = {int(remap[c]): naming[c] for c in range(n) if remap[c] == c}
-    return remap[labels], merged
+    # Each tracklet's own evidence, for its membership (see tracklet_membership).
+    t = len(tracklets)
+    own, _ = member_votes(gallery, appearance, tracklets.sample_of, t, config.naming)
+    own += body_votes(gallery, appearance, tracklets.sample_of, t, evidence.body_calibration, config.naming)
+    return remap[labels], merged, own

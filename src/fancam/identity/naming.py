@@ -8,9 +8,14 @@ Faces carry the names. On one dance clip members match *each other's* gallery ph
 (``MEMBER_MARGIN`` = one unit), clipped, summed over the cluster's faces. A face that matches no member
 well (below the size-dependent "unknown" threshold) votes for "nobody in the gallery".
 
-Gallery photos that show the whole body (tall crops, as when the photos come from the same show) add
-a one-sided body vote: a clear match counts for that member; a mismatch counts for nothing, because
-photos from elsewhere show other clothes.
+Gallery photos that show the whole person (:mod:`fancam.identity.gallery` finds them, faces or backs)
+add a body vote, on the video's own body calibration (similarity -> log-odds "same person"): a cluster
+votes for a member when its body matches that member's photos *better than any other member's* and not
+implausibly in absolute terms (``NamingConfig.body_floor``); the vote is the smaller of the two
+margins, in log-odds, clipped. So identical costumes (every member matches alike) give no body vote
+rather than a wrong one, while back views and same-show photos can name on their own. Photos in other
+clothes are not caught by this rule (the margin between two poor matches can be large): faces outvote
+the body where the cluster shows any.
 """
 
 from __future__ import annotations
@@ -18,14 +23,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from fancam.identity.appearance import Appearance
-from fancam.identity.body import BodyCalibration, body_prototype, describe_bodies, similarity_matrix
+from fancam.identity.body import BodyCalibration, body_prototype, similarity_matrix
 from fancam.identity.faces import MEMBER_MARGIN, match_thresholds
-from fancam.identity.gallery import Gallery, GalleryMember
+from fancam.identity.gallery import Gallery
 from fancam.identity.people import UNKNOWN, Naming
 
 log = logging.getLogger(__name__)
@@ -39,18 +43,30 @@ class NamingConfig:
         face_clip: Each face's vote (lead over the runner-up in ``MEMBER_MARGIN`` units) is clipped
             to +-this.
         accept: Least total vote that names a cluster (about two clear faces).
+        relative_lead: A cluster whose best member's vote is positive but below ``accept`` is named
+            all the same when that vote leads every other member's by this much (three clear faces):
+            "this member or nobody", and the faces that match nobody are few (``unknown_share``).
         unknown_share: A cluster whose faces mostly (this share) match nobody is ``unknown``.
-        body_photo_aspect: Gallery photos at least this tall (height / width) are full-body photos.
-        body_vote: Vote of a clear full-body match (calibrated P(same) > 0.5), scaled by its log-odds.
+        body_vote: Weight of the body vote (log-odds margin of the best member's photos over the
+            runner-up's and over even odds) against the face votes.
+        body_clip: The body vote (before weighting) is clipped to this.
+        body_floor: Log-odds (on the video's body calibration) below which a member's photos are too
+            unlike a cluster to vote for it, however much worse the other members match. Gallery photos
+            are other moments (or other cameras) than the pairs the calibration is fitted on, so
+            genuine matches sit lower than within-video ones: their 10th percentile is -4.3 to +6.4 on
+            five galleries (bench, dance2, fiyud, ballet make_gallery crops and bench crops with the
+            head blurred away, benchmarks/bench_gallery_body.py).
         min_group_share: Least share of the face votes the chosen group must have (else all groups
             remain candidates).
     """
 
     face_clip: float = 3.0
     accept: float = 2.0
+    relative_lead: float = 6.0
     unknown_share: float = 0.6
-    body_photo_aspect: float = 1.6
     body_vote: float = 1.0
+    body_clip: float = 3.0
+    body_floor: float = -4.0
     min_group_share: float = 0.5
 
 
@@ -80,8 +96,10 @@ def member_votes(
     nobody = np.zeros(n_clusters)
     n_faces = np.zeros(n_clusters)
     has = np.flatnonzero(appearance.has_face & (cluster_of_sample >= 0))
-    if len(has) and len(gallery):
-        sim = gallery.similarity(appearance.face[has]).astype(np.float64)
+    # Members known by body photos only have no face opinion: they neither get nor lose face votes.
+    face_members = np.flatnonzero(gallery.has_faces)
+    if len(has) and len(face_members):
+        sim = gallery.similarity(appearance.face[has]).astype(np.float64)[:, face_members]
         _, unknown = match_thresholds(appearance.face_size[has])
         if sim.shape[1] > 1:
             top2 = np.sort(sim, axis=1)[:, -2]
@@ -93,7 +111,7 @@ def member_votes(
         matches_nobody = sim.max(axis=1) < unknown
         lead[matches_nobody] = np.minimum(lead[matches_nobody], 0.0)
         for k, c in enumerate(cluster_of_sample[has]):
-            votes[c] += lead[k]
+            votes[c, face_members] += lead[k]
             nobody[c] += matches_nobody[k]
             n_faces[c] += 1
     return votes, np.where(n_faces > 0, nobody / np.maximum(n_faces, 1), 0.0)
@@ -103,39 +121,48 @@ def body_votes(
     gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
     calibration: BodyCalibration | None, config: NamingConfig,
 ) -> NDArray[np.float64]:
-    """(C, M) one-sided votes from full-body gallery photos (0 where there is none or no match)."""
+    """(C, M) body votes from the gallery's whole-person photos (see the module docstring).
+
+    0 where a member has no body photo, where the cluster has no body sample, without a calibration,
+    or where the match is not both good and better than every other member's.
+    """
+    log_odds = body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, calibration)
     out = np.zeros((n_clusters, len(gallery)))
-    if calibration is None or appearance.body.shape[1] == 0:
-        return out
-    photos = [_body_photos(m, config.body_photo_aspect) for m in gallery.members]
-    if not any(len(p) for p in photos):
-        return out
     for c in range(n_clusters):
-        descs = appearance.body[cluster_of_sample == c]
-        proto = body_prototype(descs) if len(descs) else None
-        if proto is None or not proto.n:
-            continue
-        for j, member_descs in enumerate(photos):
-            if len(member_descs):
-                sim = float(np.nanmax(similarity_matrix(proto.centre[None], member_descs)))
-                log_odds = float(calibration.log_odds(sim)) if np.isfinite(sim) else 0.0
-                out[c, j] = config.body_vote * min(max(log_odds, 0.0), 3.0)
+        row = log_odds[c]
+        known = np.flatnonzero(np.isfinite(row))
+        for j in known:
+            others = row[known[known != j]]
+            margin = row[j] - (others.max() if len(others) else 0.0)
+            plausible = row[j] - config.body_floor
+            out[c, j] = config.body_vote * float(np.clip(min(plausible, margin), 0.0, config.body_clip))
     return out
 
 
-def _body_photos(member: GalleryMember, min_aspect: float) -> NDArray[np.float32]:
-    """Body descriptors of a member's full-body photos (tall crops); (K, D), K may be 0."""
-    descs = []
-    for path in member.photos:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+def body_log_odds(
+    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
+    calibration: BodyCalibration | None,
+) -> NDArray[np.float64]:
+    """(C, M) log-odds "same person" of each cluster's body prototype and each member's best body photo.
+
+    NaN where the member has no body photo, the cluster no body sample, or there is no calibration.
+    """
+    out = np.full((n_clusters, len(gallery)), np.nan)
+    if calibration is None or appearance.body.shape[1] == 0:
+        return out
+    photos = [m.body for m in gallery.members]
+    if not any(len(p) for p in photos) or photos[0].shape[1] != appearance.body.shape[1]:
+        return out
+    for c in range(n_clusters):
+        proto = body_prototype(appearance.body[cluster_of_sample == c])
+        if not proto.n:
             continue
-        h, w = image.shape[:2]
-        if h < min_aspect * w:
-            continue
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        descs.append(describe_bodies(np.asarray(rgb, np.uint8), np.array([[0, 0, w, h]], np.float32))[0])
-    return np.array(descs, np.float32).reshape(len(descs), -1)
+        for j, member_descs in enumerate(photos):
+            if len(member_descs):
+                sims = similarity_matrix(proto.centre[None], member_descs)[0]
+                if np.isfinite(sims).any():
+                    out[c, j] = float(calibration.log_odds(float(np.nanmax(sims))))
+    return out
 
 
 def assign_names(
@@ -154,7 +181,7 @@ def assign_names(
     order = np.dstack(np.unravel_index(np.argsort(-votes, axis=None), votes.shape))[0]
     for c, m in order:
         c, m = int(c), int(m)
-        if c in naming or votes[c, m] < config.accept or nobody_share[c] >= config.unknown_share:
+        if c in naming or not _accepted(votes[c], m, config) or nobody_share[c] >= config.unknown_share:
             continue
         if any(conflict[c, other] for other in taken.get(m, [])):
             continue
@@ -167,6 +194,14 @@ def assign_names(
         if c not in naming:
             naming[c] = Naming(label=UNKNOWN, member=None, confidence=_unknown_confidence(votes[c], config))
     return naming
+
+
+def _accepted(votes: NDArray[np.float64], m: int, config: NamingConfig) -> bool:
+    """Whether a cluster's vote for member ``m`` is enough to name it (see :class:`NamingConfig`)."""
+    if votes[m] >= config.accept:
+        return True
+    others = np.delete(votes, m)
+    return bool(votes[m] > 0 and (not len(others) or votes[m] - others.max() >= config.relative_lead))
 
 
 def _unknown_confidence(votes: NDArray[np.float64], config: NamingConfig) -> float:

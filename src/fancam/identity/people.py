@@ -2,6 +2,12 @@
 
 Numbering: ``--person N`` refers to :attr:`Person.id`; people are numbered 1..N by prominence (time on
 screen weighted by how large they appear), so the dancers come first and a far-away audience last.
+
+Confidence: every stretch of a performer (one tracklet, see :class:`Stretch`) carries the probability
+that its rows show that performer under that name: the naming's confidence (1 for numbered
+performers) times the tracklet's membership (how strongly its own faces, body and the links to the
+performer's other tracklets support putting it there; 0.5 when it was joined on no evidence at all).
+A performer's confidence is the mean over their stretches weighted by duration.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ from fancam.geometry import iou_matrix
 from fancam.io.tables import UNKNOWN
 from fancam.types import Timeline, TrackTable
 
-__all__ = ["UNKNOWN", "Cast", "Person"]
+__all__ = ["UNCERTAIN_BELOW", "UNKNOWN", "Cast", "Person", "Stretch"]
+
+UNCERTAIN_BELOW = 0.5
+"""Stretches whose confidence is below this (less likely right than wrong) are called uncertain."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +80,69 @@ class Person:
 
 
 @dataclass(frozen=True)
+class Stretch:
+    """A stretch of time in which one tracklet is one performer, with how sure that is.
+
+    Attributes:
+        person: Performer id.
+        tracklet: Tracklet id.
+        start_s: First time (s).
+        end_s: Last time (s).
+        confidence: Probability in [0, 1] that these rows show this performer under this name.
+    """
+
+    person: int
+    tracklet: int
+    start_s: float
+    end_s: float
+    confidence: float
+
+    def to_json(self) -> dict:
+        """JSON-ready dict."""
+        return {"person": self.person, "tracklet": self.tracklet, "start_s": round(self.start_s, 3),
+                "end_s": round(self.end_s, 3), "confidence": round(self.confidence, 3)}
+
+    @classmethod
+    def from_json(cls, entry: dict) -> Stretch:
+        """The inverse of :meth:`to_json`."""
+        return cls(int(entry["person"]), int(entry["tracklet"]), float(entry["start_s"]),
+                   float(entry["end_s"]), float(entry["confidence"]))
+
+
+@dataclass(frozen=True)
 class Cast:
     """Identity of every row of a tracklet table.
 
     Attributes:
         person: (M,) int64 person id per row of the tracklet table (0 = nobody: the row is dropped).
         people: Performers, ordered by id.
+        stretches: Each performer's stretches (one per tracklet), by person then start time.
     """
 
     person: NDArray[np.int64]
     people: tuple[Person, ...]
+    stretches: tuple[Stretch, ...] = ()
+
+    def stretches_of(self, person_id: int) -> tuple[Stretch, ...]:
+        """The stretches of one performer, by start time."""
+        return tuple(sorted((s for s in self.stretches if s.person == person_id), key=lambda s: s.start_s))
+
+    def uncertain_spans(
+        self, person_id: int, threshold: float = UNCERTAIN_BELOW, join_s: float = 0.5
+    ) -> list[tuple[float, float]]:
+        """(start_s, end_s) spans where ``person_id`` is followed with confidence below ``threshold``.
+
+        Uncertain stretches closer than ``join_s`` are reported as one span; overlapping ones merge.
+        """
+        spans: list[list[float]] = []
+        for s in self.stretches_of(person_id):
+            if s.confidence >= threshold:
+                continue
+            if spans and s.start_s <= spans[-1][1] + join_s:
+                spans[-1][1] = max(spans[-1][1], s.end_s)
+            else:
+                spans.append([s.start_s, s.end_s])
+        return [(a, b) for a, b in spans]
 
     def label_of_rows(self) -> NDArray[np.object_]:
         """(M,) label per row (``unknown`` for rows without a person)."""
@@ -142,6 +204,7 @@ def make_people(
     naming: dict[int, Naming],
     timeline: Timeline,
     frame_height: int,
+    membership: dict[int, float] | None = None,
 ) -> Cast:
     """Number performers by prominence and build the :class:`Cast`.
 
@@ -149,9 +212,10 @@ def make_people(
         tracks: Tracklet table (``track_id`` = tracklet id).
         cluster: (M,) performer cluster of each row (any ints; negative = nobody). Identity may give
             different clusters to different segments of one tracklet.
-        naming: Name of each cluster (missing clusters are numbered ``person-N``).
+        naming: Name of each cluster (missing clusters are numbered ``person-N`` with confidence 1).
         timeline: Frame times.
         frame_height: Displayed frame height in pixels.
+        membership: Probability that each tracklet (by id) belongs to its cluster (default 1).
     """
     dt = float(np.median(np.diff(timeline.t))) if timeline.n_frames > 1 else 1.0 / 30.0
     stats = []
@@ -161,20 +225,31 @@ def make_people(
         stats.append((float(heights.sum() * dt), int(c), mask))
     stats.sort(key=lambda s: (-s[0], s[1]))
     overlap = crowding(tracks)
-    people, person = [], np.zeros(len(tracks), np.int64)
+    people, person, stretches = [], np.zeros(len(tracks), np.int64), []
+    membership = membership or {}
     for number, (prominence, c, mask) in enumerate(stats, 1):
         rows = tracks[mask]
-        name = naming.get(c, Naming())
+        name = naming.get(c, Naming(confidence=1.0))
         best = clearest_view(tracks, mask, overlap, frame_height)
+        mine = []
+        for tracklet in np.unique(rows.track_id):
+            frames = rows.frame[rows.track_id == tracklet]
+            p = float(np.clip(name.confidence * membership.get(int(tracklet), 1.0), 0.0, 1.0))
+            mine.append(Stretch(number, int(tracklet), float(timeline.t[frames.min()]),
+                                float(timeline.t[frames.max()]), p))
+        stretches += mine
+        weights = np.array([len(np.unique(rows.frame[rows.track_id == s.tracklet])) for s in mine], float)
+        confidence = float(np.average([s.confidence for s in mine], weights=weights))
         people.append(Person(
             id=number, label=name.label or f"person-{number}", member=name.member,
-            confidence=name.confidence, first_seen_s=float(timeline.t[rows.frame.min()]),
+            confidence=confidence, first_seen_s=float(timeline.t[rows.frame.min()]),
             last_seen_s=float(timeline.t[rows.frame.max()]), seen_s=len(np.unique(rows.frame)) * dt,
             prominence=prominence, tracklets=tuple(int(t) for t in np.unique(rows.track_id)),
             best_frame=int(tracks.frame[best]), best_box=_box4(tracks.xyxy[best]),
         ))
         person[mask] = number
-    return Cast(person=person, people=tuple(people))
+    stretches.sort(key=lambda s: (s.person, s.start_s, s.tracklet))
+    return Cast(person=person, people=tuple(people), stretches=tuple(stretches))
 
 
 def _box4(row: NDArray) -> tuple[float, float, float, float]:

@@ -16,6 +16,7 @@ once never leave a corrupt cache.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -58,7 +59,7 @@ from fancam.pipeline.store import (
     write_tracks,
 )
 from fancam.report.timeline import plot_identity_timeline
-from fancam.tracking.detect import detector_settings, make_detector
+from fancam.tracking.detect import Detector, detector_settings, make_detector
 from fancam.tracking.scan import ScanConfig, ScanResult, scan
 from fancam.tracking.tracklets import TrackletConfig, TrackletReport, build_tracklets_explained
 from fancam.types import Timeline, TrackTable, VideoInfo
@@ -169,10 +170,11 @@ def analyze(
         if not len(tracks):
             raise ProcessingError(_nobody_message(video, scanned, names["detector"], settings.tracklets))
         analyzer = make_face_analyzer(names)
-        face_ids = {"face": analyzer.model_id, "sampling": settings.sampling}
+        face_ids = {"face": analyzer.model_id, "sampling": settings.sampling,
+                    "face_config": dataclasses.replace(analyzer.config, yunet_model=None)}
         appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
         appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
-        loaded = load_gallery(gallery, analyzer) if gallery is not None else None
+        loaded = load_gallery(gallery, analyzer, people=_person_detector(names)) if gallery is not None else None
         identity_key = stage_key(appearance_key, {
             "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
         })
@@ -231,13 +233,18 @@ def make_face_analyzer(names: dict[str, str]) -> FaceAnalyzer:
     return FaceAnalyzer(FaceConfig(detector="yunet", yunet_model=models.ensure_model(detector)))
 
 
+def _person_detector(names: dict[str, str]) -> Detector:
+    """The preset's person detector (finds the whole person in gallery photos)."""
+    return make_detector(names["detector"], model_path=models.ensure_model(names["detector"]))
+
+
 def gallery_fingerprint(gallery: Gallery | None) -> str | None:
     """Digest of the gallery photos in use and the face models that embedded them."""
     if gallery is None:
         return None
     digest = hashlib.sha256(gallery.model_id.encode())
     for member in gallery.members:
-        for photo in member.photos:
+        for photo in member.all_photos:
             digest.update(f"{member.key} {file_sha256(photo)}\n".encode())
     return digest.hexdigest()
 
@@ -327,7 +334,7 @@ def _identity_stage(
         return cached
     with progress_bar(1, "identity", enabled=run.progress, unit="stage") as bar:
         result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
-        cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
+        cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height, result.membership)
         run.manifest.forget("identity")
         save_cast(path, cast)
         write_tracks(run.folder / TRACKS_CSV, tracks, cast, timeline)

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from fancam.camera.plan import CameraConfig, CropPath, framing_preset, parse_aspect, plan_camera
 from fancam.camera.render import DebugJob, OverlayBoxes, RenderJob, RenderResult, output_size, render
 from fancam.errors import InputError, UsageError
-from fancam.identity.people import UNKNOWN, Person
+from fancam.identity.people import UNKNOWN, Cast, Person
 from fancam.io.cache import check_output_folder, ensure_writable_dir
 from fancam.io.progress import Progress
 from fancam.pipeline.analyze import Analysis
@@ -260,6 +260,20 @@ def _on_screen(
     return kept
 
 
+def uncertain_warnings(cast: Cast, people: list[Person], start_s: float, end_s: float | None) -> list[str]:
+    """One line per performer followed with low confidence during part of ``start_s``-``end_s``."""
+    end = np.inf if end_s is None else end_s
+    lines = []
+    for person in people:
+        spans = [(max(a, start_s), min(b, end)) for a, b in cast.uncertain_spans(person.id)
+                 if b >= start_s and a < end]
+        if spans:
+            where = ", ".join(f"{a:.1f} s to {b:.1f} s" for a, b in spans)
+            lines.append(f"{person.label} (person {person.id}) is uncertain from {where}: the camera may "
+                         "follow someone else there (see `fancam people` and the identity timeline)")
+    return lines
+
+
 def plan(analysis: Analysis, person: Person, options: RenderOptions) -> CropPath:
     """The camera path following ``person``."""
     config = CameraConfig(framing=framing_preset(options.framing), aspect=parse_aspect(options.aspect))
@@ -275,6 +289,8 @@ def make_fancams(
         raise UsageError(f"--end ({options.end_s}) must be after --start ({options.start_s})")
     people = _on_screen(analysis, select_people(analysis, selection), options, several=selection.all)
     outputs = output_paths(analysis, people, options)
+    for line in uncertain_warnings(analysis.cast, people, options.start_s, options.end_s):
+        log.warning("%s", line)
     paths = [plan(analysis, person, options) for person in people]
     jobs: list[RenderJob | DebugJob] = [
         RenderJob(out, path, output_size(path, options.height), options.start_s, options.end_s)

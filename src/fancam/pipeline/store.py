@@ -18,7 +18,7 @@ import numpy as np
 
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery
-from fancam.identity.people import Cast, Person
+from fancam.identity.people import UNCERTAIN_BELOW, Cast, Person, Stretch
 from fancam.io.cache import atomic_path
 from fancam.io.tables import PredictedTracks, write_tracks_csv
 from fancam.tracking.scan import ScanResult, StageTimer
@@ -32,6 +32,13 @@ CAST_FILE = "cast.npz"
 TRACKS_CSV = "tracks.csv"
 PEOPLE_JSON = "people.json"
 TIMELINE_PNG = "identity_timeline.png"
+
+CONFIDENCE_LEGEND = (
+    "confidence: probability (0-1) that the rows show this performer under this name; a performer's is "
+    "the time-weighted mean of their stretches (one per tracklet); uncertain_s: stretches below "
+    f"{UNCERTAIN_BELOW:g}"
+)
+"""What the confidences in people.json mean (written into it, so the file explains itself)."""
 
 CORRUPT = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
 """What reading a damaged cache file raises (it is then recomputed)."""
@@ -92,7 +99,8 @@ def save_cast(path: Path, cast: Cast) -> None:
     """Save who is who (the person of every row and the performers)."""
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, person=cast.person, people=json.dumps([p.to_json() for p in cast.people]))
+            np.savez(f, person=cast.person, people=json.dumps([p.to_json() for p in cast.people]),
+                     stretches=json.dumps([s.to_json() for s in cast.stretches]))
 
 
 def load_cast(path: Path, n_rows: int) -> Cast | None:
@@ -101,12 +109,14 @@ def load_cast(path: Path, n_rows: int) -> Cast | None:
         with open(path, "rb") as f, np.load(f) as z:
             person = z["person"]
             entries = json.loads(str(z["people"]))
+            stretches = json.loads(str(z["stretches"]))
     except CORRUPT as e:
         log.warning("ignoring unreadable cache %s (%s)", path, e)
         return None
     if len(person) != n_rows:
         return None
-    return Cast(person=person, people=tuple(Person.from_json(e) for e in entries))
+    return Cast(person=person, people=tuple(Person.from_json(e) for e in entries),
+                stretches=tuple(Stretch.from_json(e) for e in stretches))
 
 
 # ------------------------------------------------------------------------------------ contract files
@@ -116,7 +126,12 @@ def people_document(info: VideoInfo, cast: Cast, gallery: Gallery | None, group:
         "video": info.path.name, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
         "gallery": str(gallery.root) if gallery is not None else None, "group": group,
         "gallery_warnings": list(gallery.warnings) if gallery is not None else [],
-        "people": [p.to_json() for p in cast.people],
+        "confidence": CONFIDENCE_LEGEND,
+        "people": [
+            {**p.to_json(), "uncertain_s": [[round(a, 2), round(b, 2)] for a, b in cast.uncertain_spans(p.id)],
+             "stretches": [{k: v for k, v in s.to_json().items() if k != "person"} for s in cast.stretches_of(p.id)]}
+            for p in cast.people
+        ],
     }
 
 

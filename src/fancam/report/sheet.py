@@ -1,4 +1,8 @@
-"""Contact sheet: one numbered tile per performer, so a user can pick ``--person N`` by eye."""
+"""Contact sheet: one numbered tile per performer, so a user can pick ``--person N`` by eye.
+
+Each caption gives the label, when the performer is seen, and the identity confidence with the
+stretches where it is low; a legend line at the bottom of the sheet says what these mean.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.errors import InputError, UsageError
-from fancam.identity.people import Person
+from fancam.identity.people import UNCERTAIN_BELOW, Person
 from fancam.io.cache import atomic_path, check_output_folder, ensure_writable_dir
 from fancam.io.video import iter_frames
 from fancam.pipeline.analyze import Analysis
 
-TILE_W, TILE_H, CAPTION_H = 240, 400, 64
+TILE_W, TILE_H, CAPTION_H = 240, 400, 84
 MAX_COLUMNS = 6
 
 
@@ -70,8 +74,10 @@ def write_sheet(analysis: Analysis, output: Path, *, force: bool = False) -> Pat
     """
     output = Path(output)
     check_sheet_output(output, analysis.info.path, force=force)
-    tiles = [_tile(person, crop) for person, crop in zip(analysis.cast.people, _crops(analysis), strict=True)]
-    sheet = _grid(tiles)
+    cast = analysis.cast
+    tiles = [_tile(person, crop, cast.uncertain_spans(person.id))
+             for person, crop in zip(cast.people, _crops(analysis), strict=True)]
+    sheet = _with_legend(_grid(tiles))
     ensure_writable_dir(output.parent, "output folder", "-o")
     kind = IMAGE_TYPES[output.suffix.lower()]
     params = [cv2.IMWRITE_JPEG_QUALITY, 90] if kind == ".jpg" else []
@@ -111,7 +117,30 @@ def _crop(image: NDArray[np.uint8], box: tuple[float, float, float, float]) -> N
     return image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
 
 
-def _tile(person: Person, crop: NDArray[np.uint8]) -> NDArray[np.uint8]:
+LEGEND = (
+    f"N = the number for --person N.  conf = identity confidence, 0-1: the probability that the name "
+    f"(or number) is right, over the time on screen.  unsure = when it is below {UNCERTAIN_BELOW:g}."
+)
+
+
+def _with_legend(sheet: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The sheet with :data:`LEGEND` below it (wrapped to the sheet's width)."""
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    width = sheet.shape[1]
+    lines: list[str] = []
+    for word in LEGEND.split(" "):
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(line, font, scale, 1)[0][0] <= width - 16:
+            lines[-1] = line
+        else:
+            lines.append(word)
+    band = np.full((12 + 20 * len(lines), width, 3), 48, np.uint8)
+    for k, line in enumerate(lines):
+        cv2.putText(band, line, (8, 22 + 20 * k), font, scale, (230, 230, 230), 1, cv2.LINE_AA)
+    return np.vstack([sheet, band])
+
+
+def _tile(person: Person, crop: NDArray[np.uint8], unsure: list[tuple[float, float]]) -> NDArray[np.uint8]:
     tile = np.full((TILE_H + CAPTION_H, TILE_W, 3), 24, np.uint8)
     scale = min(TILE_W / crop.shape[1], TILE_H / crop.shape[0])
     size = (max(1, int(crop.shape[1] * scale)), max(1, int(crop.shape[0] * scale)))
@@ -123,7 +152,13 @@ def _tile(person: Person, crop: NDArray[np.uint8]) -> NDArray[np.uint8]:
     cv2.putText(tile, str(person.id), (8, 38), font, 1.2, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(tile, person.label[:18], (8, TILE_H + 26), font, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
     span = f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s ({person.seen_s:.0f} s)"
-    cv2.putText(tile, span, (8, TILE_H + 54), font, 0.5, (200, 200, 200), 1, cv2.LINE_AA)
+    cv2.putText(tile, span, (8, TILE_H + 50), font, 0.5, (200, 200, 200), 1, cv2.LINE_AA)
+    confidence = f"conf {person.confidence:.2f}"
+    if unsure:
+        confidence += ", unsure " + ", ".join(f"{a:.0f}-{b:.0f} s" for a, b in unsure[:2])
+        confidence += "..." if len(unsure) > 2 else ""
+    colour = (255, 170, 60) if unsure else (200, 200, 200)
+    cv2.putText(tile, confidence, (8, TILE_H + 74), font, 0.45, colour, 1, cv2.LINE_AA)
     return tile
 
 
