@@ -51,6 +51,7 @@ examples:
   fancam render dance.mp4 --member Jisoo --gallery photos/
   fancam render dance.mp4 --all --framing upper --aspect 4:5
   fancam eval dance.mp4 --gt dance.gt.csv --gallery photos/
+  fancam batch stages.csv --out fancams/          # every member of every video, resumable
   fancam models list
 """
 
@@ -135,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="OUT.json",
                    help="also write the metrics as JSON (replaced if it exists)")
     p.set_defaults(run=_cmd_eval)
+
+    from fancam.batch.command import add_arguments as add_batch_arguments
+
+    add_batch_arguments(sub.add_parser("batch", help="every member of every video of a manifest (local or Ray)"))
 
     p = sub.add_parser("models", help="list, download or verify models")
     msub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
