@@ -72,10 +72,10 @@ class RayEngine:
         try:
             if self.address is not None:
                 self.workers = int(ray.cluster_resources().get("CPU", 0)) or self.workers
-            task = ray.remote(run_item).options(
+            task = ray.remote(
                 num_cpus=1, memory=self.task_memory_mb * 1024 * 1024, max_retries=self.retries,
                 retry_exceptions=[TransientError],
-            )
+            )(run_item)
             pending = {
                 task.options(name=f"fancam-batch-item-{item.index}").remote(item, str(out), run_id): item
                 for item in items
@@ -94,7 +94,8 @@ class RayEngine:
             ray.shutdown()
 
     def _connect(self, ray: Any) -> None:
-        quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+        # Errors only: Ray would otherwise log its start-up (and token set-up) over the progress bar.
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         try:
             if self.address is not None:
                 ray.init(address=self.address, **quiet)
