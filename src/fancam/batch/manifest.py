@@ -171,11 +171,11 @@ def _csv_rows(path: Path, text: str, tabs: bool) -> list[tuple[int, dict[str, An
     return rows
 
 
-def _check_columns(path: Path, line: int, header: list[str]) -> None:
+def _check_columns(path: Path, line: int, header: list[str], *, need_video: bool = True) -> None:
     unknown = [name for name in header if name and name not in COLUMNS]
     if unknown:
         raise InputError(f"{path}:{line}: unknown column {unknown[0]!r}; the columns are {', '.join(COLUMNS)}")
-    if "video" not in header:
+    if need_video and "video" not in header:
         raise InputError(f"{path}:{line}: no 'video' column in the header; the columns are {', '.join(COLUMNS)}")
     repeated = sorted({name for name in header if name and header.count(name) > 1})
     if repeated:
@@ -203,7 +203,7 @@ def _yaml_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
             defaults = top.get("defaults") or {}
             if not isinstance(defaults, dict):
                 raise InputError(f"{path}: 'defaults' must be a mapping of column: value")
-            _check_columns(path, root.start_mark.line + 1, ["video", *map(str, defaults)])
+            _check_columns(path, root.start_mark.line + 1, list(map(str, defaults)), need_video=False)
         if not isinstance(items, yaml.SequenceNode):
             raise InputError(f"{path}:{items.start_mark.line + 1}: expected a list of items")
         rows = []
@@ -214,7 +214,7 @@ def _yaml_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
                 value = {"video": value}
             if not isinstance(value, dict):
                 raise InputError(f"{path}:{line}: an item is a video or a mapping of column: value")
-            _check_columns(path, line, ["video", *map(str, value)])
+            _check_columns(path, line, list(map(str, value)), need_video=False)
             rows.append((line, {**defaults, **value}))
         return rows
     except yaml.YAMLError as e:

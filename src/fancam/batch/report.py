@@ -64,7 +64,8 @@ def document(report: BatchReport) -> dict[str, Any]:
             "items_per_min": round(items_per_min, 3), "video_s_per_wall_s": round(rtf, 4),
         },
         "items": [
-            {"item": item.index, "lines": list(item.lines), "video": item.video, "gallery": item.gallery,
+            {"item": item.index, "key": item.key, "lines": list(item.lines), "video": item.video,
+             "gallery": item.gallery,
              "status": r.status, "error": r.error, "attempts": r.attempt, "worker": r.worker,
              "fancam_version": r.version, "folder": r.folder, "video_s": r.video_s, "seconds": r.seconds,
              "analysis_seconds": r.analysis_seconds, "notes": list(r.notes),

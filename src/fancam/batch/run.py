@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def run_batch(
                                       if (n := sum(r.status == s for r in results.values()))))
         if result.status == FAILED:
             item = items[result.index]
-            bar.write(f"fancam: line {_lines(item)}: {item.video}: {result.error}")
+            bar.write(f"fancam: line {_lines(item)}: {item.video}: {result.error}", file=sys.stderr)
         if on_result is not None:
             on_result(result)
 
