@@ -103,6 +103,7 @@ class RayEngine:
             # A private cluster on this machine: every Ray process on the loopback address.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
             ray.init(
+                address="local",  # a new cluster, never one that happens to run on this machine
                 num_cpus=self.workers, object_store_memory=OBJECT_STORE_MB * 1024 * 1024,
                 include_dashboard=False, _node_ip_address="127.0.0.1", **quiet,
             )
