@@ -4,11 +4,12 @@
 detail (each fancam's frames, duration and camera path file, the renders asked for, the run).
 
 CSV columns: ``item`` (index), ``lines`` (manifest lines), ``video``, ``gallery``, ``status`` (done,
-skipped, failed, invalid, interrupted), ``error``, ``attempts``, ``worker``, ``video_s``, the wall
-seconds per stage ``fetch_s``, ``hash_s``, ``analyze_s``, ``render_s``, ``total_s``, the analysis's own
-stage times ``analysis_stages`` (``stage=seconds;...``), and per rendered performer, in the same order
-and separated by ``;``: ``performers`` (name), ``person_ids``, ``confidences`` (identity confidence),
-``outputs`` (paths relative to the output folder); then ``notes``.
+skipped, failed, invalid, interrupted), ``error``, ``attempts``, ``worker``, ``peak_rss_mb`` (the
+worker's peak memory), ``video_s``, the wall seconds per stage ``fetch_s``, ``hash_s``, ``analyze_s``,
+``render_s``, ``total_s``, the analysis's own stage times ``analysis_stages`` (``stage=seconds;...``),
+and per rendered performer, in the same order and separated by ``;``: ``performers`` (name),
+``person_ids``, ``confidences`` (identity confidence), ``outputs`` (paths relative to the output
+folder); then ``notes``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ CSV_NAME = "batch-report.csv"
 JSON_NAME = "batch-report.json"
 STAGES = ("fetch", "hash", "analyze", "render", "total")
 COLUMNS = (
-    "item", "lines", "video", "gallery", "status", "error", "attempts", "worker", "video_s",
+    "item", "lines", "video", "gallery", "status", "error", "attempts", "worker", "peak_rss_mb", "video_s",
     *(f"{s}_s" for s in STAGES), "analysis_stages", "performers", "person_ids", "confidences", "outputs", "notes",
 )
 
@@ -37,7 +38,8 @@ def rows(report: BatchReport) -> list[dict[str, Any]]:
         table.append({
             "item": item.index, "lines": ";".join(map(str, item.lines)), "video": item.video,
             "gallery": item.gallery or "", "status": r.status, "error": r.error, "attempts": r.attempt,
-            "worker": r.worker, "video_s": _num(r.video_s),
+            "worker": r.worker, "peak_rss_mb": f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "",
+            "video_s": _num(r.video_s),
             **{f"{s}_s": _num(r.seconds.get(s)) for s in STAGES},
             "analysis_stages": ";".join(f"{k}={v:.2f}" for k, v in r.analysis_seconds.items()),
             "performers": ";".join(f.label for f in r.fancams),
@@ -67,7 +69,8 @@ def document(report: BatchReport) -> dict[str, Any]:
             {"item": item.index, "key": item.key, "lines": list(item.lines), "video": item.video,
              "gallery": item.gallery,
              "status": r.status, "error": r.error, "attempts": r.attempt, "worker": r.worker,
-             "fancam_version": r.version, "folder": r.folder, "video_s": r.video_s, "seconds": r.seconds,
+             "fancam_version": r.version, "peak_rss_mb": r.peak_rss_mb, "folder": r.folder,
+             "video_s": r.video_s, "seconds": r.seconds,
              "analysis_seconds": r.analysis_seconds, "notes": list(r.notes),
              "renders": [{"lines": list(x.lines), "members": "all" if x.members is None else list(x.members),
                           "framing": x.framing, "aspect": x.aspect, "height": x.height, "start_s": x.start_s,

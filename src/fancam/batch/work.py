@@ -25,8 +25,10 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -101,6 +103,8 @@ class ItemResult:
         worker: ``host:pid`` of the process that ran it.
         attempt: Attempt number in this batch run (1 = first try).
         version: fancam version of the worker.
+        peak_rss_mb: Peak memory (resident set) of the worker process so far, in MB: the item's own
+            peak when it was the process's first item (for sizing ``--task-memory``/``--workers``).
     """
 
     index: int
@@ -115,6 +119,7 @@ class ItemResult:
     worker: str = ""
     attempt: int = 0
     version: str = fancam.__version__
+    peak_rss_mb: float = 0.0
 
 
 def run_item(item: Item, out: str, run_id: str) -> ItemResult:
@@ -152,7 +157,14 @@ def run_item(item: Item, out: str, run_id: str) -> ItemResult:
         log.debug("internal error on item %d", item.index, exc_info=True)
         return ItemResult(status=FAILED, error=f"internal error: {type(e).__name__}: {e}", seconds=timer.done(),
                           **base)
-    return ItemResult(seconds=timer.done(), notes=notes.lines() + outcome.pop("notes"), **outcome, **base)
+    return ItemResult(seconds=timer.done(), notes=notes.lines() + outcome.pop("notes"), peak_rss_mb=_peak_rss_mb(),
+                      **outcome, **base)
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB; Linux reports kB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def _process(item: Item, root: Path, timer: _Timer) -> dict[str, Any]:
