@@ -31,7 +31,9 @@ from batchkit import (
 
 from conftest import shared_file, trimmed_copy
 from fancam.batch.items import plan_items
+from fancam.batch.local import InProcessEngine
 from fancam.batch.manifest import read_manifest
+from fancam.batch.run import run_batch
 from fancam.cli import main
 from fancam.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROCESSING, EXIT_USAGE
 
@@ -188,3 +190,28 @@ def test_strict_or_unreadable_manifest_runs_nothing(clips, tmp_path, capsys):
     assert not out.exists()
     assert main(["-q", "batch", str(manifest), "--out", str(out), "--address", "x:1"]) == EXIT_USAGE
 
+
+
+def test_rerun_redoes_only_the_render_call_whose_output_went_missing(clips, tmp_path):
+    # The API in this process (the `sequential` engine): two render calls on one analysis.
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(f"- video: {clips / 'gill2.mp4'}\n"
+                        f"- {{video: {clips / 'gill2.mp4'}, members: [1], framing: face, start: 0.5}}\n")
+    out = tmp_path / "out"
+    report = run_batch(read_manifest(manifest), out, InProcessEngine(), progress=False)
+    assert [r.status for r in report.results] == ["done"] and report.ok
+    every, face = ([f for f in report.results[0].fancams if (".face-" in f.output) == is_face] for is_face in (0, 1))
+    assert len(every) == 3 and [f.person for f in face] == [1]
+    first = {f.output: (out / f.output).stat().st_mtime_ns for f in report.results[0].fancams}
+    (out / every[0].output).unlink()  # e.g. deleted by hand, or a disk that lost it
+
+    again = run_batch(read_manifest(manifest), out, InProcessEngine(), progress=False)
+    assert [r.status for r in again.results] == ["done"]
+    assert again.results[0].seconds["analyze"] < report.results[0].seconds["analyze"]  # reused
+    now = {f.output: (out / f.output).stat().st_mtime_ns for f in again.results[0].fancams}
+    assert set(now) == set(first)
+    assert all(now[f.output] != first[f.output] for f in every)  # the incomplete call was redone
+    assert now[face[0].output] == first[face[0].output]  # the complete one was not
+    assert check_outputs(out, read_report(out)[1]) == 4
+    third = run_batch(read_manifest(manifest), out, InProcessEngine(), progress=False)
+    assert [r.status for r in third.results] == ["skipped"] and "analyze" not in third.results[0].seconds

@@ -21,6 +21,7 @@ from typing import Any
 
 from fancam.batch.run import BatchReport
 from fancam.batch.work import DONE, FAILED, INTERRUPTED, INVALID, SKIPPED, write_json_atomic, write_text_atomic
+from fancam.version import __version__
 
 CSV_NAME = "batch-report.csv"
 JSON_NAME = "batch-report.json"
@@ -112,6 +113,10 @@ def summary(report: BatchReport) -> str:
             lines.append(f"  failed: line {','.join(map(str, item.lines))} {item.video}: {r.error}")
     for b in report.bad:
         lines.append(f"  bad row: line {b.line}: {b.error}")
+    versions = {r.version for r in report.results if r.worker}
+    if versions - {__version__}:
+        lines.append(f"  warning: the workers ran fancam {', '.join(sorted(versions))} and this driver {__version__}; "
+                     "install the same version on every node (output names depend on it)")
     if report.interrupted:
         lines.append("  interrupted: run the same command again to finish (complete outputs are kept)")
     lines.append(f"  report: {report.out / CSV_NAME}")
