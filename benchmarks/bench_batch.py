@@ -13,7 +13,7 @@ minute, video seconds per wall second, and the largest worker peak memory (``pea
 ``sequential`` the driver's own peak). The machine's load average before and after each run is
 recorded: on a shared machine the numbers are indicative only.
 
-Default manifest (``--clips``): four whole clips of ../shared/data, 63 s of video, 13 performers:
+Default manifest (``--clips``): four whole clips of ../shared/data, 67.5 s of video, 19 fancams:
 fiyud_dance3 (720x1280, 9 s), tiktok_stage_ballet (360x632, 16 s), miryala_stage_dance (640x360,
 15 s), gillhung dance (360x640, 27.5 s, with the bench gallery).
 

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --engine ray: an existing cluster (HEAD_HOST:6379, auto, or ray://HOST:10001); "
                              "default: a private cluster on this machine")
     parser.add_argument("--task-memory", type=int, metavar="MB",
-                        help="with --engine ray: memory reserved per video (default 1500)")
+                        help="with --engine ray: memory reserved per video (default 1024)")
     parser.add_argument("--retries", type=int, default=2, metavar="N",
                         help="retries of a video whose worker died or whose download failed (default 2; "
                              "bad inputs are never retried)")

@@ -26,10 +26,11 @@ from fancam.errors import EXIT_INTERRUPTED
 
 OnResult = Callable[[ItemResult], None]
 
-WORKER_MEMORY_MB = 1500
-"""Memory one worker may need (MB), for sizing the pool: the peak RSS of one item was 0.4 GB for
-fiyud_dance3 (720x1280, 9 s) and 1.0 GB for gillhung dance2 (1080x1920 HEVC, 24 s), measured with
-benchmarks/bench_batch.py --peak-memory; 1.5 GB leaves room for longer and larger videos."""
+WORKER_MEMORY_MB = 1024
+"""Memory one worker may need (MB), for sizing the pool and Ray's per-task reservation. Peak RSS of a
+worker (benchmarks/bench_batch.py, ``peak_rss_mb``): 0.50 GB for the 360p-720p clips of its default
+manifest, 0.54 GB for gillhung dance2 (1080x1920 HEVC, 24 s, 5 performers); about twice that leaves room
+for longer and larger (4K, not measured) videos."""
 
 MAX_ATTEMPTS = 3
 """Tries per item when its worker dies or its download fails (never for a bad input)."""
