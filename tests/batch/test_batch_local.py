@@ -155,7 +155,7 @@ def test_interrupted_batch_is_finished_by_a_rerun_that_does_only_what_is_missing
     assert rc == EXIT_INTERRUPTED
     assert "interrupted: run the same command again" in stdout
     rows, document = read_report(out)
-    assert [r["status"] for r in rows] == ["done", "interrupted"]
+    assert [(r["status"], r["attempts"]) for r in rows] == [("done", "1"), ("interrupted", "1")]
     (stopped_worker,) = worker_pids(out, second.key)
     deadline = time.monotonic() + 10
     while alive(stopped_worker) and time.monotonic() < deadline:

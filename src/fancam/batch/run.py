@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from fancam.batch.items import Item, plan_items
 from fancam.batch.manifest import BadRow, Manifest
-from fancam.batch.work import DONE, FAILED, INTERRUPTED, INVALID, SKIPPED, ItemResult
+from fancam.batch.work import DONE, FAILED, INTERRUPTED, INVALID, SKIPPED, ItemResult, count_attempts
 from fancam.errors import InputError
 
 
@@ -131,8 +131,9 @@ def run_batch(
     finally:
         bar.close()
     final = tuple(
-        results.get(i) or ItemResult(i, INTERRUPTED, error="the batch was stopped before this item finished")
-        for i in range(len(items))
+        results.get(item.index) or ItemResult(item.index, INTERRUPTED, attempt=count_attempts(out, item, run_id),
+                                              error="the batch was stopped before this item finished")
+        for item in items
     )
     report = BatchReport(
         manifest=manifest.path, out=out, engine=engine.name, workers=engine.workers, run_id=run_id,
