@@ -21,6 +21,7 @@ and is never retried. A failed download raises :class:`TransientError`, which th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -139,26 +140,25 @@ def run_item(item: Item, out: str, run_id: str) -> ItemResult:
     attempt = _log_attempt(root, item, run_id, worker)
     timer = _Timer()
     notes = _WarningNotes()
-    base = {"index": item.index, "worker": worker, "attempt": attempt}
+    failed = ItemResult(item.index, FAILED, worker=worker, attempt=attempt)
     try:
         with notes:
             outcome = _process(item, root, timer)
     except FancamError as e:
-        return ItemResult(status=FAILED, error=str(e), seconds=timer.done(), notes=notes.lines(), **base)
+        error = str(e)
     except MemoryError:
-        return ItemResult(status=FAILED, error="out of memory; give each task more memory or fewer workers "
-                          "per machine (--workers)", seconds=timer.done(), **base)
+        error = "out of memory; give each task more memory or run fewer workers per machine (--workers)"
     except OSError as e:
-        where = f": {e.filename!r}" if e.filename else ""
-        return ItemResult(status=FAILED, error=f"{e.strerror or e}{where}", seconds=timer.done(), **base)
+        error = f"{e.strerror or e}" + (f": {e.filename!r}" if e.filename else "")
     except (TransientError, KeyboardInterrupt):
         raise
     except Exception as e:  # a bug: one line in the report, never a retry (it would fail the same way)
         log.debug("internal error on item %d", item.index, exc_info=True)
-        return ItemResult(status=FAILED, error=f"internal error: {type(e).__name__}: {e}", seconds=timer.done(),
-                          **base)
-    return ItemResult(seconds=timer.done(), notes=notes.lines() + outcome.pop("notes"), peak_rss_mb=_peak_rss_mb(),
-                      **outcome, **base)
+        error = f"internal error: {type(e).__name__}: {e}"
+    else:
+        return dataclasses.replace(outcome, seconds=timer.done(), notes=notes.lines() + outcome.notes,
+                                   worker=worker, attempt=attempt, peak_rss_mb=_peak_rss_mb())
+    return dataclasses.replace(failed, error=error, seconds=timer.done(), notes=notes.lines())
 
 
 def _peak_rss_mb() -> float:
@@ -167,8 +167,8 @@ def _peak_rss_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
-def _process(item: Item, root: Path, timer: _Timer) -> dict[str, Any]:
-    """Work through one item; returns the fields of its result."""
+def _process(item: Item, root: Path, timer: _Timer) -> ItemResult:
+    """Work through one item; returns its result (without the run's bookkeeping)."""
     with timer("fetch"):
         video = _local_video(item.video)
     with timer("hash"):
@@ -184,8 +184,9 @@ def _process(item: Item, root: Path, timer: _Timer) -> dict[str, Any]:
     records = {i: call.complete_record() for i, call in enumerate(calls)}
     relative = folder.relative_to(root)
     if all(records.values()):
-        return {"status": SKIPPED, "fancams": _fancams(records.values(), relative), "folder": str(relative),
-                "video_s": max(float(r.get("video_s", 0.0)) for r in records.values() if r), "notes": ()}
+        video_s = max(float(r.get("video_s", 0.0)) for r in records.values() if r)
+        return ItemResult(item.index, SKIPPED, fancams=_fancams(records.values(), relative), folder=str(relative),
+                          video_s=video_s)
     with timer("analyze"):
         try:
             analysis = fancam.analyze(
@@ -200,11 +201,18 @@ def _process(item: Item, root: Path, timer: _Timer) -> dict[str, Any]:
     for i, call in enumerate(calls):
         if records[i] is None:
             with timer("render"):
-                records[i] = call.run(analysis, item.video, digest)
-            notes.extend(call.notes(records[i]))
-    return {"status": DONE, "fancams": _fancams(records.values(), relative), "folder": str(relative),
-            "video_s": analysis.info.duration_s, "analysis_seconds": dict(analysis.stage_seconds),
-            "notes": tuple(notes)}
+                record = call.run(analysis, item.video, digest)
+            records[i] = record
+            notes.extend(call.notes(record))
+    return ItemResult(item.index, DONE, fancams=_fancams(records.values(), relative), folder=str(relative),
+                      video_s=_duration_s(analysis), analysis_seconds=dict(analysis.stage_seconds),
+                      notes=tuple(notes))
+
+
+def _duration_s(analysis: fancam.Analysis) -> float:
+    """The video's duration: from its header, else from its decoded frame times."""
+    t = analysis.timeline.t
+    return float(analysis.info.duration_s or (t[-1] if len(t) else 0.0))
 
 
 def _fancams(records: Any, folder: Path) -> tuple[Fancam, ...]:
@@ -266,7 +274,7 @@ class _Call:
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".part-{self.key[:10]}-{os.getpid()}-", dir=self.folder))
         try:
-            options = _replace(self.options, output=tmp)
+            options = dataclasses.replace(self.options, output=tmp)
             results = fancam.make_fancams(analysis, self.selection(), options, progress=False)
             people = {p.id: p for p in analysis.cast.people}
             fancams = []
@@ -288,7 +296,7 @@ class _Call:
             shutil.rmtree(tmp, ignore_errors=True)
         record = {
             "format": FORMAT, "key": self.record_key, "fancam": fancam.__version__, "video": video,
-            "sha256": digest, "video_s": analysis.info.duration_s, "lines": list(self.render.lines),
+            "sha256": digest, "video_s": _duration_s(analysis), "lines": list(self.render.lines),
             "members": "all" if self.render.members is None else list(self.render.members),
             "framing": self.framing, "aspect": self.aspect, "height": self.render.height,
             "start_s": self.render.start_s, "end_s": self.render.end_s, "fancams": fancams,
@@ -305,12 +313,6 @@ class _Call:
         got = ", ".join(f["label"] for f in record["fancams"]) or "nobody"
         return [f"line {self.render.lines[0]}: asked for {len(asked)} performers, rendered {len(record['fancams'])} "
                 f"({got}); the others are not on screen in the time range"]
-
-
-def _replace(options: fancam.RenderOptions, **changes: Any) -> fancam.RenderOptions:
-    import dataclasses
-
-    return dataclasses.replace(options, **changes)
 
 
 # ------------------------------------------------------------------------------------------ helpers
