@@ -8,6 +8,7 @@ them with SIGINT (Ctrl-C) as a user would.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import signal
@@ -215,3 +216,16 @@ def test_rerun_redoes_only_the_render_call_whose_output_went_missing(clips, tmp_
     assert check_outputs(out, read_report(out)[1]) == 4
     third = run_batch(read_manifest(manifest), out, InProcessEngine(), progress=False)
     assert [r.status for r in third.results] == ["skipped"] and "analyze" not in third.results[0].seconds
+
+
+def test_two_batches_never_write_to_one_output_folder(clips, tmp_path, capsys):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(HEADER + f"{clips / 'broken.mp4'},all\n")
+    out = tmp_path / "out"
+    (out / ".batch").mkdir(parents=True)
+    with open(out / ".batch" / "lock", "a") as held:  # as a batch that is running holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(["-q", "batch", str(manifest), "--out", str(out)]) == EXIT_INPUT
+        assert "another fancam batch is writing to" in capsys.readouterr().err
+    assert not (out / "batch-report.csv").exists()
+    assert main(["-q", "batch", str(manifest), "--out", str(out)]) == EXIT_PROCESSING  # free again: runs

@@ -101,9 +101,16 @@ class LocalEngine:
         try:
             while queue or running:
                 while queue and len(running) < self.workers:  # no more in flight than workers
-                    item = queue.popleft()
+                    item = queue[0]
+                    try:
+                        future = pool.submit(_task, item, str(out), run_id)
+                    except BrokenProcessPool:  # an idle worker died: start a new pool, submit again
+                        pool.shutdown(wait=True)
+                        pool = self._pool()
+                        continue
+                    queue.popleft()
                     tries[item.index] = tries.get(item.index, 0) + 1
-                    running[pool.submit(_task, item, str(out), run_id)] = item
+                    running[future] = item
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 broken = any(isinstance(f.exception(), BrokenProcessPool) for f in done)
                 if broken:  # every item in flight failed with the pool (or had just finished)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +19,8 @@ from fancam.batch.items import Item, plan_items
 from fancam.batch.manifest import BadRow, Manifest
 from fancam.batch.work import DONE, FAILED, INTERRUPTED, INVALID, SKIPPED, ItemResult, count_attempts
 from fancam.errors import InputError
+
+LOCK_FILE = Path(".batch") / "lock"
 
 
 class Engine(Protocol):
@@ -99,11 +103,21 @@ def run_batch(
         engine: Where to run the items.
         progress: A progress bar over the items on stderr (when it is a terminal).
         on_result: Called with each item's result as it arrives.
-    """
-    from fancam.batch.report import write_reports
 
+    Raises:
+        InputError: ``out`` cannot be written, or another batch is writing to it.
+    """
     out = Path(out)
     _ensure_writable(out)
+    with _exclusive(out):
+        return _run(manifest, out, engine, progress, on_result)
+
+
+def _run(
+    manifest: Manifest, out: Path, engine: Engine, progress: bool, on_result: Callable[[ItemResult], None] | None
+) -> BatchReport:
+    from fancam.batch.report import write_reports
+
     items = tuple(plan_items(manifest.rows))
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{os.getpid()}"
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -146,6 +160,20 @@ def run_batch(
 
 def _lines(item: Item) -> str:
     return ",".join(map(str, item.lines))
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path) -> Iterator[None]:
+    """One batch at a time per output folder (two would redo and remove each other's work)."""
+    lock = out / LOCK_FILE
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            raise InputError(f"another fancam batch is writing to {str(out)!r}; wait for it to finish or "
+                             "choose another --out") from e
+        yield
 
 
 def _ensure_writable(out: Path) -> None:
