@@ -19,8 +19,8 @@ fiyud_dance3 (720x1280, 9 s), tiktok_stage_ballet (360x632, 16 s), miryala_stage
 
 Usage::
 
-    python benchmarks/bench_batch.py [--engines sequential,local,ray] [--workers 2] [--work DIR]
-                                     [--clips KEY,...] [--json OUT]
+    python benchmarks/bench_batch.py [--engines sequential,local,ray] [--workers 2] [--repeat N]
+                                     [--work DIR] [--clips KEY,...] [--json OUT]
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def run_engine(name: str, manifest_path: Path, work: Path, workers: int) -> dict
     }
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["wall_s"])[(len(runs) - 1) // 2]
+
+
 def table(runs: list[dict]) -> str:
     lines = ["| engine | workers | videos | fancams | video s | wall s | videos/min | video-s per wall-s | "
              "peak MB/worker | load avg (1 min) before/after |",
@@ -122,17 +127,21 @@ def main() -> int:
     parser.add_argument("--engines", default="sequential,local,ray")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clips", default=DEFAULT_CLIPS, help=f"comma-separated keys of {', '.join(CLIPS)}")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the table shows each engine's median run")
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--json", type=Path, help="results file (default WORK/batch.json)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     manifest = write_manifest(args.work / "batch-manifest.csv", args.clips.split(","))
-    runs = []
-    for name in args.engines.split(","):
-        print(f"[bench_batch] {name} ...", file=sys.stderr, flush=True)
-        runs.append(run_engine(name, manifest, args.work, args.workers))
-        print(table(runs[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
-    result = {"manifest": args.clips.split(","), "cpus": os.cpu_count(), "runs": runs}
+    every: dict[str, list[dict]] = {name: [] for name in args.engines.split(",")}
+    for round_ in range(args.repeat):  # rounds interleave the engines, so a change of load hits them all
+        for name in every:
+            print(f"[bench_batch] round {round_ + 1}: {name} ...", file=sys.stderr, flush=True)
+            every[name].append(run_engine(name, manifest, args.work, args.workers))
+            print(table(every[name][-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    runs = [median_run(r) for r in every.values()]
+    result = {"manifest": args.clips.split(","), "cpus": os.cpu_count(), "repeat": args.repeat, "runs": runs,
+              "all_runs": every}
     if "ray" in args.engines.split(","):
         result["ray_startup_s"] = ray_startup_s(args.workers)
     (args.json or args.work / "batch.json").write_text(json.dumps(clean_json(result), indent=2) + "\n")
