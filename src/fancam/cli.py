@@ -59,6 +59,7 @@ examples:
   fancam render dance.mp4 --person 2 --analysis dance-analysis/
   fancam eval dance.mp4 --gt dance.gt.csv --gallery photos/ --json scores.json
   fancam render left.mp4 right.mp4 front.mp4 --member Jisoo --gallery photos/   # best angle per moment
+  fancam batch stages.csv --out fancams/          # every member of every video, resumable
   fancam cache list
   fancam models list
 """
@@ -192,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-remote", action="store_true", help="allow a --host other computers can reach")
     p.add_argument("--max-upload-mb", type=int, metavar="MB", help="largest video upload (default 4096)")
     p.set_defaults(run=_cmd_ui)
+
+    from fancam.batch.command import add_arguments as add_batch_arguments
+
+    add_batch_arguments(sub.add_parser("batch", help="every member of every video of a manifest (local or Ray)"))
 
     p = sub.add_parser("models", help="list, download or verify models")
     msub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)

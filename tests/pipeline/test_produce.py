@@ -6,6 +6,7 @@ import av
 import numpy as np
 import pytest
 
+from fancam.errors import UsageError
 from fancam.eval.metrics import crop_scores, evaluate
 from fancam.io.tables import CropTable, load_gt
 from fancam.pipeline.produce import RenderOptions, Selection, make_fancams, plan
@@ -35,6 +36,7 @@ def test_render_all_writes_one_fancam_per_member(gillhung_analysis, bench_gt, tm
     options = RenderOptions(framing="upper", output=out, start_s=2.0, end_s=6.0)
     results = make_fancams(gillhung_analysis, Selection(all=True), options, progress=False)
     assert sorted(r.output.name for r in results) == ["dance.P1.mp4", "dance.P2.mp4", "dance.P3.mp4"]
+    assert sorted(r.person for r in results) == [1, 2, 3]
     for r in results:
         with av.open(str(r.output)) as c:
             video, audio = c.streams.video[0], c.streams.audio[0]
@@ -76,3 +78,17 @@ def test_render_says_when_and_where_the_followed_performer_is_uncertain():
     # Only the part inside --start/--end is reported; nothing when the range avoids it.
     assert "from 10.0 s to 11.0 s" in uncertain_warnings(cast, [p2], 10.0, 11.0)[0]
     assert uncertain_warnings(cast, [p2], 13.0, None) == []
+
+
+def test_several_people_by_number_and_name_render_in_one_pass(gillhung_analysis, tmp_path):
+    # `fancam batch` asks for a list: numbers and gallery names mixed, each performer once.
+    by_name = {p.label: p.id for p in gillhung_analysis.cast.people}
+    selection = Selection(people=("P2", by_name["P3"], "P2"))
+    options = RenderOptions(output=tmp_path, start_s=1.0, end_s=2.0)
+    results = make_fancams(gillhung_analysis, selection, options, progress=False)
+    assert [r.person for r in results] == [by_name["P2"], by_name["P3"]]
+    assert [r.output.name for r in results] == ["dance.P2.mp4", "dance.P3.mp4"]
+    with pytest.raises(UsageError, match="no person 99"):
+        make_fancams(gillhung_analysis, Selection(people=(99, "P1")), options, progress=False)
+    with pytest.raises(UsageError, match="no member 'Nobody'"):
+        make_fancams(gillhung_analysis, Selection(people=("P1", "Nobody")), options, progress=False)

@@ -122,6 +122,8 @@ class RenderResult:
         frames: Number of frames written.
         first_frame: Source decode index of the first output frame.
         duration_s: Output duration in seconds.
+        person: Id of the performer followed (:attr:`fancam.Person.id`); None for a debug video or
+            when rendered without an analysis.
     """
 
     output: Path
@@ -129,6 +131,7 @@ class RenderResult:
     frames: int
     first_frame: int
     duration_s: float
+    person: int | None = None
 
 
 def output_size(

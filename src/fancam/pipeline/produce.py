@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 from dataclasses import dataclass
@@ -29,11 +30,15 @@ class Selection:
         person: ``--person N`` (the numbers of ``fancam people``).
         member: ``--member NAME`` (gallery name, or ``group/member``).
         all: ``--all`` (every named member with a gallery, every performer without).
+        people: Several performers rendered in one decode pass: person numbers (int) and/or member
+            names (str), in any mix (``fancam batch``). As with ``all``, one not on screen in the time
+            range is skipped with a warning; an unknown number or name is an error.
     """
 
     person: int | None = None
     member: str | None = None
     all: bool = False
+    people: tuple[int | str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ def select_people(analysis: Analysis, selection: Selection) -> list[Person]:
         UsageError: an unknown ``--person`` number or ``--member`` name (the message lists valid ones).
     """
     people = analysis.cast.people
+    if selection.people:
+        one = [Selection(member=w) if isinstance(w, str) else Selection(person=w) for w in selection.people]
+        chosen = [select_people(analysis, s)[0] for s in one]
+        return list({p.id: p for p in chosen}.values())  # each performer once, in the order asked
     if selection.member is not None:
         return [_member(analysis, selection.member)]
     if selection.person is not None:
@@ -284,10 +293,15 @@ def plan(analysis: Analysis, person: Person, options: RenderOptions) -> CropPath
 def make_fancams(
     analysis: Analysis, selection: Selection, options: RenderOptions, *, progress: Progress = True
 ) -> list[RenderResult]:
-    """Render the selected performers' fancams (and a debug video) from one decode pass."""
+    """Render the selected performers' fancams (and a debug video) from one decode pass.
+
+    Returns:
+        One result per fancam (its ``person`` is the performer's id), then the debug video's, if any.
+    """
     if options.end_s is not None and options.end_s <= options.start_s:
         raise UsageError(f"--end ({options.end_s}) must be after --start ({options.start_s})")
-    people = _on_screen(analysis, select_people(analysis, selection), options, several=selection.all)
+    several = selection.all or len(selection.people) > 1
+    people = _on_screen(analysis, select_people(analysis, selection), options, several=several)
     outputs = output_paths(analysis, people, options)
     for line in uncertain_warnings(analysis.cast, people, options.start_s, options.end_s):
         log.warning("%s", line)
@@ -305,4 +319,6 @@ def make_fancams(
         )
         named = tuple((p.label, path) for p, path in zip(people, paths, strict=True))
         jobs.append(DebugJob(debug_out, overlay, named, options.start_s, options.end_s))
-    return render(analysis.info.path, jobs, progress=progress)
+    results = render(analysis.info.path, jobs, progress=progress)
+    fancams = [dataclasses.replace(r, person=p.id) for r, p in zip(results, people, strict=False)]
+    return fancams + results[len(people):]
