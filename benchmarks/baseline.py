@@ -18,8 +18,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from fancam.eval.tables import CropTable, PredictedTracks
 from fancam.geometry import head_point
+from fancam.io.tables import CropTable, PredictedTracks
 
 
 # ----------------------------------------------------------------------------------------- identity

@@ -115,13 +115,8 @@ def task_analyze(clip: Path, folder: Path, gallery: Path | None, quality: str) -
     from fancam.identity.appearance import Appearance
     from fancam.identity.gallery import load_gallery
     from fancam.identity.identify import identify
-    from fancam.pipeline.analyze import (
-        APPEARANCE_FILE,
-        SCAN_FILE,
-        AnalysisSettings,
-        analyze,
-        make_face_analyzer,
-    )
+    from fancam.pipeline.analyze import AnalysisSettings, analyze, make_face_analyzer
+    from fancam.pipeline.store import APPEARANCE_FILE, SCAN_FILE
     from fancam.tracking.tracklets import build_tracklets_explained
     from fancam.types import TrackTable
 

@@ -20,7 +20,7 @@ post-processor also gave a new id at heavy overlaps and dropped short tracks, as
 
 Outputs (:func:`write_seed`): ``tracks.csv`` (DESIGN.md columns, every tracklet row) and one
 ``<target>.<variant>.crop.csv`` per target and crop shape, written with
-:func:`fancam.camera.plan.write_crop_csv`.
+:func:`fancam.camera.plan.write_crop_path`.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from baseline import SeedCameraConfig, head_points_per_frame, name_tracklets_by_face_vote, seed_camera
-from fancam.camera.plan import CropPath, write_crop_csv
+from fancam.camera.plan import CropPath, write_crop_path
 from fancam.errors import UsageError
-from fancam.eval.tables import TRACKS_COLUMNS, PredictedTracks
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery, load_gallery
 from fancam.io.cache import atomic_path, ensure_writable_dir
+from fancam.io.tables import TRACKS_COLUMNS, PredictedTracks
 from fancam.pipeline.analyze import APPEARANCE_FILE, Analysis, AnalysisSettings, make_face_analyzer
 from fancam.types import Timeline, TrackTable
 
@@ -276,5 +276,5 @@ def write_seed(
             path = seed_crop_path(analysis.tracks, analysis.timeline, identity, target, size,
                                   CROP_VARIANTS[variant])
             out = out_dir / f"{_safe(target)}.{variant}.crop.csv"
-            crops[(target, variant)] = write_crop_csv(out, path, analysis.timeline, frames)
+            crops[(target, variant)] = write_crop_path(out, path, analysis.timeline, frames)
     return SeedOutputs(tracks_csv, crops, identity)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
 
 import fancam
 from fancam import ProgressEvent
@@ -19,10 +21,20 @@ def test_all_is_exactly_the_public_api() -> None:
     # As httpx does: adding or removing a public name is a deliberate change of this test.
     assert set(fancam.__all__) == PUBLIC
     assert fancam.__all__ == sorted(fancam.__all__)
-    # Submodules are attributes once imported; everything else public must be in __all__.
-    public_members = {name for name, obj in vars(fancam).items()
-                      if not name.startswith("_") and not inspect.ismodule(obj) and name != "annotations"}
+    # Every public name resolves (names load lazily); submodules aside, nothing else is public.
+    for name in PUBLIC:
+        assert getattr(fancam, name) is not None
+    public_members = {name for name, obj in vars(fancam).items() if not name.startswith("_")
+                      and not inspect.ismodule(obj) and name not in {"annotations", "TYPE_CHECKING", "Any"}}
     assert public_members <= PUBLIC
+    assert set(dir(fancam)) >= PUBLIC
+
+
+def test_importing_the_package_is_light() -> None:
+    # The CLI and the model downloader import fancam first: that must not load the pipeline.
+    code = ("import sys, fancam; heavy = [m for m in ('cv2', 'scipy', 'dlib', 'fancam.pipeline.analyze') "
+            "if m in sys.modules]; assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_every_public_name_is_documented() -> None:

@@ -168,18 +168,18 @@ def test_a_stage_killed_while_replacing_its_files_is_not_reused(
     previous settings' entry must not vouch for the new file."""
     folder = warm.with_suffix(".fancam")
     reference = (folder / "tracks.csv").read_text()
-    real = fancam.pipeline.analyze.write_tracks_csv
+    real = fancam.pipeline.analyze.write_tracks
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fancam.pipeline.analyze, "write_tracks_csv", killed)
+    monkeypatch.setattr(fancam.pipeline.analyze, "write_tracks", killed)
     other = AnalysisSettings(identity=IdentityConfig(min_together_s=2.0))
     with pytest.raises(KeyboardInterrupt):
         analyze(warm, settings=other, progress=False)
     assert "identity" not in json.loads((folder / "manifest.json").read_text())["stages"]
     assert not [p for p in folder.iterdir() if ".part" in p.name]
-    monkeypatch.setattr(fancam.pipeline.analyze, "write_tracks_csv", real)
+    monkeypatch.setattr(fancam.pipeline.analyze, "write_tracks", real)
     computed.clear()
     analyze(warm, progress=False)
     assert set(computed) == {"identity"}

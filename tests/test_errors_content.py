@@ -15,9 +15,9 @@ import pytest
 
 from badmedia import digest, garbage_copy, one_dancer_clip, snapshot, synth_video
 from conftest import shared_file, trimmed_copy
-from fancam.camera.plan import read_crop_csv
 from fancam.cli import main
 from fancam.errors import EXIT_INPUT, EXIT_OK, EXIT_PROCESSING, EXIT_USAGE
+from fancam.io.tables import load_crop
 from fancam.io.video import probe
 from fancam.pipeline.analyze import analyze
 
@@ -58,8 +58,8 @@ def test_one_person(capsys: pytest.CaptureFixture, solo: Path, tmp_path: Path) -
     assert f"wrote {out_file} + one.crop.csv" in out
     info = probe(out_file)
     assert info.height > info.width and abs(info.duration_s - 2.0) < 0.1
-    frames, _, path = read_crop_csv(tmp_path / "one.crop.csv")
-    assert len(frames) == info.n_frames and (path.mode == "follow").mean() > 0.9
+    crop = load_crop(tmp_path / "one.crop.csv")
+    assert len(crop.frame) == info.n_frames and (crop.mode == "follow").mean() > 0.9
     rc, out, err = run(capsys, "people", solo, "-o", tmp_path / "sheet.jpg")
     assert rc == EXIT_OK and (tmp_path / "sheet.jpg").stat().st_size > 1000
     assert digest(solo) == before
@@ -149,10 +149,11 @@ def test_target_absent_for_most_of_the_video(
     assert re.search(r"person-1 \(person 1, on screen 0\.0-0\.[6-9] s\) is on screen for only 2\d% of "
                      r"0 s to the end", err)
     assert "the camera shows a wider view while they are away" in err
-    frames, times, path = read_crop_csv(tmp_path / "brief.person-1.crop.csv")
+    crop = load_crop(tmp_path / "brief.person-1.crop.csv")
+    times = crop.t
     assert abs(probe(tmp_path / "brief.person-1.mp4").duration_s - 3.0) < 0.1
-    assert (path.mode[times > 1.5] == "wide").all()
-    assert (path.mode[times < 0.6] == "follow").all()
+    assert (crop.mode[times > 1.5] == "wide").all()
+    assert (crop.mode[times < 0.6] == "follow").all()
     rc, _, err = run(capsys, "render", video, "--person", "1", "--start", "1.5", "-o", tmp_path / "late.mp4")
     assert rc == EXIT_USAGE
     assert re.search(r"person-1 \(person 1, on screen 0\.0-0\.[6-9] s\) is not on screen in 1\.5 s to the "
@@ -175,7 +176,7 @@ def test_garbage_in_a_real_clip_is_skipped_with_a_warning(
     rc, _, err = run(capsys, "render", video, "--person", "1")
     assert rc == EXIT_OK, err
     assert digest(video) == before
-    _, times, _ = read_crop_csv(tmp_path / "damaged.person-1.crop.csv")
+    times = load_crop(tmp_path / "damaged.person-1.crop.csv").t
     assert times[-1] > end, "the frames after the damage are rendered"
     assert not np.any((times > start + 0.05) & (times < end - 0.05)), "no frame invented inside the gap"
 

@@ -202,8 +202,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from fancam.eval.metrics import evaluate, format_report
-    from fancam.eval.tables import load_gt
     from fancam.io.cache import write_text_atomic
+    from fancam.io.tables import load_gt
     from fancam.io.video import check_readable_file
 
     if (args.crop is None) != (args.target is None):

@@ -18,7 +18,7 @@ from baseline import (
     trailing_smooth,
 )
 from fancam.eval.metrics import crop_scores
-from fancam.eval.tables import GroundTruth, PredictedTracks, load_gt
+from fancam.io.tables import GroundTruth, PredictedTracks, load_gt
 
 MEMBERS = ["A", "B"]
 

@@ -10,10 +10,10 @@ import pytest
 from conftest import shared_file
 from fancam.errors import UsageError
 from fancam.eval.metrics import crop_lag, crop_scores, evaluate
-from fancam.eval.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery, GalleryMember
 from fancam.identity.people import Cast
+from fancam.io.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
 from fancam.pipeline.analyze import Analysis
 from fancam.types import Timeline, TrackTable, VideoInfo
 from seed import (

@@ -10,18 +10,17 @@ import pytest
 from conftest import shared_file
 from fancam.camera.plan import (
     ASPECTS,
-    CROP_CSV_COLUMNS,
     FRAMINGS,
     CameraConfig,
     CropPath,
     framing_preset,
     parse_aspect,
     plan_camera,
-    read_crop_csv,
-    write_crop_csv,
+    write_crop_path,
 )
 from fancam.errors import InputError, UsageError
 from fancam.geometry import head_point
+from fancam.io.tables import CROP_COLUMNS, load_crop
 from fancam.types import Timeline
 
 FPS = 30.0
@@ -264,20 +263,20 @@ def test_crop_csv_roundtrip(tmp_path) -> None:
     n = 50
     tl = timeline(n)
     path = plan_camera(person(np.full(n, 500.0)), FRAME, tl, CameraConfig())
-    out = write_crop_csv(tmp_path / "clip.crop.csv", path, tl, np.arange(10, 40))
+    out = write_crop_path(tmp_path / "clip.crop.csv", path, tl, np.arange(10, 40))
     with open(out, newline="") as fh:
         rows = list(csv.reader(fh))
-    assert tuple(rows[0]) == CROP_CSV_COLUMNS == ("frame", "t", "x1", "y1", "x2", "y2", "mode")
+    assert tuple(rows[0]) == CROP_COLUMNS == ("frame", "t", "x1", "y1", "x2", "y2", "mode")
     assert [int(r[0]) for r in rows[1:]] == list(range(10, 40))
-    frames, t, back = read_crop_csv(out)
-    assert np.array_equal(frames, np.arange(10, 40))
-    assert np.allclose(t, tl.t[10:40], atol=1e-6)
+    back = load_crop(out)
+    assert np.array_equal(back.frame, np.arange(10, 40))
+    assert np.allclose(back.t, tl.t[10:40], atol=1e-6)
     assert np.allclose(back.xyxy, path.xyxy[10:40], atol=0.01)
     assert (back.mode == path.mode[10:40]).all()
     assert [p.name for p in tmp_path.iterdir()] == ["clip.crop.csv"]  # no temp file left
     (tmp_path / "bad.csv").write_text("frame,t,x,y\n1,2,3,4\n")
-    with pytest.raises(InputError, match="header"):
-        read_crop_csv(tmp_path / "bad.csv")
+    with pytest.raises(InputError, match="lacks column"):
+        load_crop(tmp_path / "bad.csv")
 
 
 def test_crop_path_validates_shapes_and_modes() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from fancam.camera.plan import CropPath, read_crop_csv
+from fancam.camera.plan import CropPath
 from fancam.camera.render import (
     DebugJob,
     OverlayBoxes,
@@ -22,6 +22,7 @@ from fancam.camera.render import (
     render,
 )
 from fancam.errors import InputError, UsageError
+from fancam.io.tables import load_crop
 from fancam.io.video import DecodedFrame, iter_frames
 
 FPS = 30
@@ -106,9 +107,9 @@ def test_audio_stays_in_sync_after_a_start_trim(av_clip: Path, tmp_path: Path, s
     assert np.median(np.abs(offsets)) < 0.002  # in fact sample-accurate
     assert stream_duration(out, "video") == pytest.approx((N_FRAMES - first) / FPS, abs=1 / FPS)
     assert stream_duration(out, "audio") == pytest.approx((N_FRAMES - first) / FPS, abs=1 / FPS)
-    frames, t, rows = read_crop_csv(out.with_suffix(".crop.csv"))
-    assert frames[0] == first and len(frames) == result.frames  # source decode indices
-    assert t[0] == pytest.approx(first / FPS, abs=1e-4)
+    crop = load_crop(out.with_suffix(".crop.csv"))
+    assert crop.frame[0] == first and len(crop.frame) == result.frames  # source decode indices
+    assert crop.t[0] == pytest.approx(first / FPS, abs=1e-4)
 
 
 def test_end_trim_and_real_clip_duration(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from fancam.errors import InputError, UsageError
 from fancam.eval.metrics import crop_scores, evaluate, format_report, is_hit, map_names, match_keyframes
-from fancam.eval.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
+from fancam.io.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
 
 GT_HEADER = "frame,t,person,x1,y1,x2,y2,occluded,manual,uncertain\n"
 TRACKS_HEADER = "frame,t,tracklet,person,x1,y1,x2,y2,score\n"

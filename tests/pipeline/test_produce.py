@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fancam.eval.metrics import crop_scores, evaluate
-from fancam.eval.tables import CropTable, load_gt
+from fancam.io.tables import CropTable, load_gt
 from fancam.pipeline.produce import RenderOptions, Selection, make_fancams, plan
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import shared_file
 from fancam.errors import UsageError
 from fancam.eval.metrics import match_keyframes
-from fancam.eval.tables import PredictedTracks, load_gt
+from fancam.io.tables import PredictedTracks, load_gt
 from fancam.io.video import iter_frames
 from fancam.tracking.detect import make_detector
 from fancam.tracking.track import MotionNoise, Tracker, TrackerConfig, buffered_iou

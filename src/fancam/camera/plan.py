@@ -26,11 +26,7 @@ that aspect that fits (never letterboxed), and a crop near an edge is shifted in
 
 from __future__ import annotations
 
-import csv
 import logging
-import math
-import os
-import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,16 +38,13 @@ from scipy.interpolate import PchipInterpolator
 from scipy.ndimage import maximum_filter1d, minimum_filter1d
 from scipy.optimize import linprog
 
-from fancam.errors import InputError, UsageError
+from fancam.errors import UsageError
 from fancam.geometry import head_point
+from fancam.io.tables import CROP_MODES, CropTable, write_crop
 from fancam.types import Timeline
 
 log = logging.getLogger(__name__)
 
-MODES = ("follow", "search", "wide")
-"""Crop modes: on the target / target lost (bridging or easing) / widest crop."""
-CROP_CSV_COLUMNS = ("frame", "t", "x1", "y1", "x2", "y2", "mode")
-"""Header of ``OUT.crop.csv`` (DESIGN.md)."""
 
 
 # ----------------------------------------------------------------------------------------- config
@@ -178,7 +171,7 @@ class CropPath:
     Attributes:
         xyxy: (F, 4) float32 crop rectangles in displayed-frame pixels, inside the frame, all with the
             same aspect (width / height).
-        mode: (F,) str, one of :data:`MODES` per frame.
+        mode: (F,) str, one of :data:`~fancam.io.tables.CROP_MODES` per frame.
     """
 
     xyxy: NDArray[np.float32]
@@ -189,8 +182,8 @@ class CropPath:
         mode = np.asarray(self.mode, dtype="<U6")
         if xyxy.ndim != 2 or xyxy.shape[1] != 4 or mode.shape != (len(xyxy),):
             raise ValueError(f"CropPath needs xyxy (F, 4) and mode (F,), got {xyxy.shape}, {mode.shape}")
-        if not np.isin(mode, MODES).all():
-            raise ValueError(f"CropPath modes must be in {MODES}")
+        if not np.isin(mode, CROP_MODES).all():
+            raise ValueError(f"CropPath modes must be in {CROP_MODES}")
         object.__setattr__(self, "xyxy", xyxy)
         object.__setattr__(self, "mode", mode)
 
@@ -205,7 +198,7 @@ class CropPath:
     @property
     def centre(self) -> NDArray[np.float32]:
         """(F, 2) crop centres (x, y) in pixels."""
-        return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        return ((self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -370,7 +363,9 @@ def _ease_gap(
         s = _smootherstep((tt - t[a - 1]) / (t[b] - t[a - 1]))[:, None]
         base = (1 - s) * prev + s * nxt
     else:
-        base = np.tile(prev if prev is not None else nxt, (len(tt), 1))
+        only = prev if prev is not None else nxt
+        assert only is not None
+        base = np.tile(only, (len(tt), 1))
     centre = (base[:, :2] + base[:, 2:]) / 2
     wide = frame.crop(centre[:, 0], centre[:, 1], np.full(len(tt), frame.max_h))
     crops = (1 - weight) * base + weight * wide
@@ -550,8 +545,8 @@ def _solve_l1(
 
 
 # ----------------------------------------------------------------------------------------- crop.csv
-def write_crop_csv(path: Path, crop_path: CropPath, timeline: Timeline, frames: NDArray) -> Path:
-    """Write ``OUT.crop.csv`` (DESIGN.md) for the output frames, atomically (temp file + rename).
+def write_crop_path(path: Path, crop_path: CropPath, timeline: Timeline, frames: NDArray) -> Path:
+    """Write the output frames' crops as ``OUT.crop.csv`` (format owned by :mod:`fancam.io.tables`).
 
     Args:
         path: Destination CSV.
@@ -562,50 +557,7 @@ def write_crop_csv(path: Path, crop_path: CropPath, timeline: Timeline, frames: 
     Returns:
         ``path``.
     """
-    path = Path(path)
     frames = np.asarray(frames, np.int64)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".csv.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(CROP_CSV_COLUMNS)
-            for f in frames.tolist():
-                x1, y1, x2, y2 = (f"{v:.2f}" for v in crop_path.xyxy[f].tolist())
-                writer.writerow([f, f"{timeline.t[f]:.6f}", x1, y1, x2, y2, crop_path.mode[f]])
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def read_crop_csv(path: Path) -> tuple[NDArray[np.int64], NDArray[np.float64], CropPath]:
-    """Read an ``OUT.crop.csv``.
-
-    Returns:
-        Source frame indices (K,) int64, times (K,) float64 s, and the K rows as a :class:`CropPath`.
-
-    Raises:
-        InputError: Missing file, wrong header or a malformed row.
-    """
-    path = Path(path)
-    try:
-        with open(path, newline="") as fh:
-            rows = list(csv.reader(fh))
-    except OSError as e:
-        raise InputError(f"cannot read crop file {str(path)!r}: {e}") from e
-    if not rows or tuple(rows[0]) != CROP_CSV_COLUMNS:
-        raise InputError(f"{str(path)!r} is not a crop file: header must be {','.join(CROP_CSV_COLUMNS)}")
-    try:
-        frames = np.array([int(r[0]) for r in rows[1:]], np.int64)
-        t = np.array([float(r[1]) for r in rows[1:]], np.float64)
-        xyxy = np.array([[float(v) for v in r[2:6]] for r in rows[1:]], np.float64).reshape(-1, 4)
-        crop = CropPath(xyxy, np.array([r[6] for r in rows[1:]], "<U6"))
-    except (ValueError, IndexError) as e:
-        raise InputError(f"malformed row in crop file {str(path)!r}: {e}") from e
-    if not all(math.isfinite(v) for v in xyxy.ravel().tolist()):
-        raise InputError(f"crop file {str(path)!r} has non-finite coordinates")
-    return frames, t, crop
+    rows = CropTable(str(path), frames, np.asarray(timeline.t, np.float64)[frames],
+                     np.asarray(crop_path.xyxy[frames], np.float64), crop_path.mode[frames])
+    return write_crop(Path(path), rows)

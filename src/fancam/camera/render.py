@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fancam.camera.plan import CropPath, write_crop_csv
+from fancam.camera.plan import CropPath, write_crop_path
 from fancam.errors import InputError, ProcessingError, UsageError
 from fancam.io.encode import AudioSource, ColourTags, EncodeConfig, VideoWriter
 from fancam.io.progress import Progress, progress_bar
@@ -365,7 +365,7 @@ class _CropSink(_Sink):
                 np.concatenate([path.mode, np.repeat(path.mode[-1:], extra)]),
             )
         csv_path = self.output.with_suffix(".crop.csv")
-        write_crop_csv(csv_path, path, timeline, np.asarray(self.frames))
+        write_crop_path(csv_path, path, timeline, np.asarray(self.frames))
         return RenderResult(result.output, csv_path, result.frames, result.first_frame, result.duration_s)
 
 
@@ -490,7 +490,7 @@ def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> NDArray:
     """Writable (height, width) view of one plane of a planar frame with samples of ``dtype``."""
     plane = frame.planes[index]
     size = np.dtype(dtype).itemsize
-    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // size)
+    rows: NDArray = np.frombuffer(memoryview(plane), dtype).reshape(plane.height, plane.line_size // size)
     return rows[:, : plane.width]
 
 

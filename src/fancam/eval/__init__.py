@@ -1,1 +1,1 @@
-"""Scoring against hand-labelled ground truth: the file readers and the DESIGN.md metrics."""
+"""Scoring against hand-labelled ground truth: the metrics of DESIGN.md (files are read by io.tables)."""

@@ -1,7 +1,7 @@
 """Scores of an analysis and a camera path against hand-labelled ground truth (DESIGN.md, "Metrics").
 
 Inputs are the three CSV files of DESIGN.md: ``GT.csv`` (labelled keyframes), ``tracks.csv`` (the
-analysis) and ``OUT.crop.csv`` (a rendered camera path), loaded and validated by :mod:`fancam.eval.tables`.
+analysis) and ``OUT.crop.csv`` (a rendered camera path), loaded and validated by :mod:`fancam.io.tables`.
 
 Decisions the definitions leave open (kept here so every score is reproducible):
 
@@ -38,7 +38,8 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from fancam.errors import FancamError, UsageError
-from fancam.eval.tables import (
+from fancam.geometry import head_point, iou_matrix
+from fancam.io.tables import (
     UNKNOWN,
     CropTable,
     GroundTruth,
@@ -47,7 +48,6 @@ from fancam.eval.tables import (
     load_gt,
     load_tracks,
 )
-from fancam.geometry import head_point, iou_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -489,7 +489,9 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         """Plain dict (NaN becomes None)."""
-        return _no_nan(dataclasses.asdict(self))
+        plain = _no_nan(dataclasses.asdict(self))
+        assert isinstance(plain, dict)
+        return plain
 
     def to_json(self) -> str:
         """JSON text (NaN becomes null)."""
@@ -518,12 +520,12 @@ def evaluate(
     """Score an analysis (and optionally a camera path) against ground truth.
 
     Args:
-        tracks_csv: ``tracks.csv`` path, or rows from :func:`~fancam.eval.tables.load_tracks`.
-        gt_csv: ``GT.csv`` path, or rows from :func:`~fancam.eval.tables.load_gt` (load it yourself to check it
+        tracks_csv: ``tracks.csv`` path, or rows from :func:`~fancam.io.tables.load_tracks`.
+        gt_csv: ``GT.csv`` path, or rows from :func:`~fancam.io.tables.load_gt` (load it yourself to check it
             against the video's frame count).
         named: True when ``person`` names come from a gallery and are compared as they are; False to
             map them one-to-one to GT persons first (identity accuracy only; IDF1/HOTA always map).
-        crop_csv: Optional ``OUT.crop.csv`` path or rows from :func:`~fancam.eval.tables.load_crop`.
+        crop_csv: Optional ``OUT.crop.csv`` path or rows from :func:`~fancam.io.tables.load_crop`.
         target: GT person the crop follows (required with ``crop_csv``).
         frame_size: Source (width, height) in pixels (required with ``crop_csv``).
 

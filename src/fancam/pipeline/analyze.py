@@ -14,27 +14,21 @@ once never leave a corrupt cache.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from fancam.errors import GalleryError, ModelError, ProcessingError, VideoError
 from fancam.identity.appearance import Appearance, extract_appearance
 from fancam.identity.faces import FaceAnalyzer, FaceConfig
 from fancam.identity.gallery import Gallery, load_gallery
 from fancam.identity.identify import IdentityConfig, identify
-from fancam.identity.people import Cast, Person, crowding, make_people
+from fancam.identity.people import Cast, crowding, make_people
 from fancam.identity.sampling import SamplingConfig, sample_rows
 from fancam.io.cache import (
     Manifest,
-    atomic_path,
     dir_is_writable,
     ensure_writable_dir,
     file_sha256,
@@ -45,9 +39,25 @@ from fancam.io.cache import (
 from fancam.io.progress import Progress, progress_bar
 from fancam.io.video import probe
 from fancam.models import registry as models
+from fancam.pipeline.store import (
+    APPEARANCE_FILE,
+    CAST_FILE,
+    PEOPLE_JSON,
+    SCAN_FILE,
+    TIMELINE_PNG,
+    TRACKS_CSV,
+    load_appearance,
+    load_cast,
+    load_scan,
+    people_document,
+    save_appearance,
+    save_cast,
+    save_scan,
+    write_tracks,
+)
 from fancam.report.timeline import plot_identity_timeline
 from fancam.tracking.detect import detector_settings, make_detector
-from fancam.tracking.scan import ScanConfig, ScanResult, StageTimer, scan
+from fancam.tracking.scan import ScanConfig, ScanResult, scan
 from fancam.tracking.tracklets import TrackletConfig, TrackletReport, build_tracklets_explained
 from fancam.types import Timeline, TrackTable, VideoInfo
 
@@ -226,12 +236,6 @@ def gallery_fingerprint(gallery: Gallery | None) -> str | None:
 
 # ------------------------------------------------------------------------------------------ scan stage
 
-CORRUPT = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
-"""What reading a damaged cache file raises (it is then recomputed)."""
-
-SCAN_FILE = "scan.npz"
-
-
 @dataclass(frozen=True)
 class _Run:
     """What every stage of one analysis run needs."""
@@ -246,7 +250,7 @@ class _Run:
 
 
 def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
-    cached = _load_scan(run.folder / SCAN_FILE) if run.manifest.valid("scan", key) else None
+    cached = load_scan(run.folder / SCAN_FILE) if run.manifest.valid("scan", key) else None
     if cached is not None:
         log.info("reusing the detection and tracking in %s", run.folder)
         if cached.skipped:  # say it again: the user may not have seen the first run
@@ -263,7 +267,7 @@ def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
                          "still picture or damaged; fancam needs a moving video")
     _warn_if_cut_short(run, result)
     run.manifest.forget("scan")
-    _save_scan(run.folder / SCAN_FILE, result)
+    save_scan(run.folder / SCAN_FILE, result)
     info = {"seconds": result.timer.seconds, "stride": result.stride}
     run.manifest.record("scan", key, [SCAN_FILE], info)
     return result
@@ -279,57 +283,21 @@ def _warn_if_cut_short(run: _Run, scanned: ScanResult) -> None:
                     "file is missing or damaged (was the download complete?)", run.video, decoded, claimed)
 
 
-def _save_scan(path: Path, result: ScanResult) -> None:
-    raw = result.raw
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(
-                f, frame=raw.frame, track_id=raw.track_id, xyxy=raw.xyxy, score=raw.score,
-                t=result.timeline.t, shot_starts=result.timeline.shot_starts,
-                skipped=np.array(result.skipped, np.float64).reshape(-1, 2),
-                stride=result.stride, n_detections=result.n_detections,
-            )
-
-
-def _load_scan(path: Path) -> ScanResult | None:
-    try:
-        with open(path, "rb") as f, np.load(f) as z:
-            raw = TrackTable(z["frame"], z["track_id"], z["xyxy"], z["score"], np.ones(len(z["frame"]), bool))
-            return ScanResult(
-                raw=raw, timeline=Timeline(z["t"], z["shot_starts"]),
-                skipped=tuple(map(tuple, z["skipped"])), stride=int(z["stride"]),
-                n_detections=int(z["n_detections"]), timer=StageTimer(),
-            )
-    except CORRUPT as e:
-        log.warning("ignoring unreadable cache %s (%s)", path, e)
-        return None
-
-
 # ------------------------------------------------------------------------------ appearance stage
-
-APPEARANCE_FILE = "appearance.npz"
-
 
 def _appearance_stage(
     run: _Run, key: str, tracks: TrackTable, timeline: Timeline, analyzer: FaceAnalyzer
 ) -> Appearance:
     path = run.folder / APPEARANCE_FILE
-    if run.manifest.valid("appearance", key):
-        try:
-            if not zipfile.is_zipfile(path):
-                raise ValueError("not an npz file")
-            cached = Appearance.load(path)
-            if len(cached.rows) == 0 or cached.rows.max() < len(tracks):
-                return cached
-        except CORRUPT as e:
-            log.warning("ignoring unreadable cache %s (%s)", path, e)
+    cached = load_appearance(path, len(tracks)) if run.manifest.valid("appearance", key) else None
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     rows = sample_rows(tracks, crowding(tracks), timeline, (run.info.width, run.info.height),
                        run.settings.sampling)
     appearance = extract_appearance(run.video, tracks, rows, analyzer, progress=run.progress)
     run.manifest.forget("appearance")
-    with atomic_path(path) as tmp:
-        appearance.save(tmp)
+    save_appearance(path, appearance)
     seconds = {"appearance": time.perf_counter() - start}
     run.seconds.update(seconds)
     run.manifest.record("appearance", key, [APPEARANCE_FILE], {"seconds": seconds, "samples": len(rows)})
@@ -337,12 +305,6 @@ def _appearance_stage(
 
 
 # -------------------------------------------------------------------------------------- identity stage
-
-CAST_FILE = "cast.npz"
-TRACKS_CSV = "tracks.csv"
-PEOPLE_JSON = "people.json"
-TIMELINE_PNG = "identity_timeline.png"
-
 
 def _identity_stage(
     run: _Run,
@@ -352,15 +314,15 @@ def _identity_stage(
 ) -> Cast:
     tracks, report, timeline, appearance = inputs
     path = run.folder / CAST_FILE
-    cached = _load_cast(path, len(tracks)) if run.manifest.valid("identity", key) else None
+    cached = load_cast(path, len(tracks)) if run.manifest.valid("identity", key) else None
     if cached is not None:
         return cached
     with progress_bar(1, "identity", enabled=run.progress, unit="stage") as bar:
         result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
         cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height)
         run.manifest.forget("identity")
-        _save_cast(path, cast)
-        write_tracks_csv(run.folder / TRACKS_CSV, tracks, cast, timeline)
+        save_cast(path, cast)
+        write_tracks(run.folder / TRACKS_CSV, tracks, cast, timeline)
         write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
         plot_identity_timeline(run.folder / TIMELINE_PNG, tracks, cast, timeline)
         bar.update(1)
@@ -368,48 +330,3 @@ def _identity_stage(
     return cast
 
 
-def _save_cast(path: Path, cast: Cast) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, person=cast.person, people=json.dumps([p.to_json() for p in cast.people]))
-
-
-def _load_cast(path: Path, n_rows: int) -> Cast | None:
-    try:
-        with open(path, "rb") as f, np.load(f) as z:
-            person = z["person"]
-            entries = json.loads(str(z["people"]))
-    except CORRUPT as e:
-        log.warning("ignoring unreadable cache %s (%s)", path, e)
-        return None
-    if len(person) != n_rows:
-        return None
-    return Cast(person=person, people=tuple(Person.from_json(e) for e in entries))
-
-
-def people_document(info: VideoInfo, cast: Cast, gallery: Gallery | None, group: str | None) -> dict:
-    """The people.json document."""
-    return {
-        "video": info.path.name, "width": info.width, "height": info.height, "fps": round(info.fps, 3),
-        "gallery": str(gallery.root) if gallery is not None else None, "group": group,
-        "gallery_warnings": list(gallery.warnings) if gallery is not None else [],
-        "people": [p.to_json() for p in cast.people],
-    }
-
-
-def write_tracks_csv(path: Path, tracks: TrackTable, cast: Cast, timeline: Timeline) -> None:
-    """Write tracks.csv (DESIGN.md columns), rows by frame then tracklet; rows of nobody are left out."""
-    labels = cast.label_of_rows()
-    order = np.lexsort((tracks.track_id, tracks.frame))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(["frame", "t", "tracklet", "person", "x1", "y1", "x2", "y2", "score"])
-        for i in order:
-            if cast.person[i] <= 0:
-                continue
-            x1, y1, x2, y2 = tracks.xyxy[i]
-            f_ = int(tracks.frame[i])
-            out.writerow([
-                f_, f"{timeline.t[f_]:.4f}", int(tracks.track_id[i]), labels[i],
-                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", f"{tracks.score[i]:.3f}",
-            ])

@@ -1,7 +1,8 @@
-"""The three CSV tables of DESIGN.md, loaded and validated: ground truth, ``tracks.csv`` and crop files.
+"""The three CSV tables of DESIGN.md — ground truth, ``tracks.csv`` and crop files — their one owner.
 
 ``GT.csv`` holds hand-labelled keyframes, ``tracks.csv`` an analysis and ``OUT.crop.csv`` a rendered
-camera path. Each loader returns a frozen table of numpy columns and raises
+camera path. This module defines their columns and reserved values, writes the two that fancam produces
+(atomically) and loads all three: each loader returns a frozen table of numpy columns and raises
 :class:`~fancam.errors.InputError` naming the file and line of the first problem. The scores computed
 from these tables live in :mod:`fancam.eval.metrics`.
 """
@@ -18,13 +19,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.errors import InputError
+from fancam.io.cache import atomic_path
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 """The ``person`` value of a box the analysis could not identify."""
 CROP_MODES = ("follow", "search", "wide")
-"""Allowed values of the ``mode`` column of a crop file."""
+"""Crop modes: on the target / target lost (bridging or easing) / widest crop (DESIGN.md)."""
 
 GT_COLUMNS = ("frame", "t", "person", "x1", "y1", "x2", "y2", "occluded", "manual", "uncertain")
 TRACKS_COLUMNS = ("frame", "t", "tracklet", "person", "x1", "y1", "x2", "y2", "score")
@@ -305,3 +307,42 @@ def load_crop(path: Path | str) -> CropTable:
     xyxy = _boxes(raw, lines, path)
     t = _floats(raw["t"], lines, "t", path)
     return CropTable(str(path), frame[order], t[order], xyxy[order], mode[order])
+
+
+# ----------------------------------------------------------------------------------------- writing
+def write_tracks_csv(path: Path, rows: PredictedTracks) -> Path:
+    """Write ``tracks.csv`` atomically, rows in the order given (DESIGN.md columns).
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(TRACKS_COLUMNS)
+        for i in range(len(rows.frame)):
+            x1, y1, x2, y2 = rows.xyxy[i]
+            out.writerow([
+                int(rows.frame[i]), f"{rows.t[i]:.4f}", int(rows.tracklet[i]), rows.person[i],
+                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", f"{rows.score[i]:.3f}",
+            ])
+    return path
+
+
+def write_crop(path: Path, rows: CropTable) -> Path:
+    """Write an ``OUT.crop.csv`` atomically (temp file + rename), one row per output frame.
+
+    Returns:
+        ``path``.
+    """
+    path = Path(path)
+    bad = ~np.isin(rows.mode, CROP_MODES)
+    if bad.any():
+        raise ValueError(f"crop mode {rows.mode[int(np.flatnonzero(bad)[0])]!r} is not one of {CROP_MODES}")
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(CROP_COLUMNS)
+        for i in range(len(rows.frame)):
+            x1, y1, x2, y2 = (f"{v:.2f}" for v in rows.xyxy[i].tolist())
+            out.writerow([int(rows.frame[i]), f"{rows.t[i]:.6f}", x1, y1, x2, y2, rows.mode[i]])
+    return path

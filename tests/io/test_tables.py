@@ -1,4 +1,4 @@
-"""Loading of GT.csv, tracks.csv and crop files (fancam.eval.tables): a malformed file is named in the error."""
+"""Loading of GT.csv, tracks.csv and crop files (fancam.io.tables): a malformed file is named in the error."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fancam.errors import InputError
-from fancam.eval.tables import load_crop, load_gt, load_tracks
+from fancam.io.tables import load_crop, load_gt, load_tracks
 from fancam.io.video import probe
 
 GT_HEADER = "frame,t,person,x1,y1,x2,y2,occluded,manual,uncertain\n"
