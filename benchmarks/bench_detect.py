@@ -16,7 +16,7 @@ Sections:
 4. ``motion``: how far people move between detections: YOLOX-nano on every frame of 5 s segments, IoU of
    each person's box at frame f with its box at f + k (k = 1..15). This is the box error a tracker must
    absorb by prediction when it detects every k-th frame.
-5. ``layouts``: YOLOX-nano layouts on every labelled clip (``GT_CLIPS``, plus ``--gt NAME=VIDEO:CSV``):
+5. ``layouts``: YOLOX-nano layouts on every labelled clip (``benchmarks/clips.py``, plus ``--gt NAME=VIDEO:CSV``):
    the whole frame at input 416 (the shipped model) and, with ``--sizes DIR`` holding input-resized
    copies ``yolox_nano_<S>.onnx``, at 512 and 640; and the whole frame + 2 or 3 square tiles (416 each)
    on landscape frames. Recall at IoU >= 0.5 of all GT rows, of occluded rows and of small people (box
@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from clips import CLIPS
 from fancam.geometry import iou_matrix
 from fancam.io.video import DecodedFrame, iter_frames
 from fancam.models import registry as models
@@ -73,16 +74,8 @@ OTHER_CLIPS = {
     "divyanshu_line": DATA / "divyanshu_line_dance" / "dance.mp4",
     "tiktok_ballet": DATA / "tiktok_stage_ballet" / "4197989243424123418.mp4",
 }
-GT_CLIPS = {
-    "gillhung_dance": (CLIP, GT),
-    "gillhung_dance2": (DATA / "gillhung_dance" / "dance2.mp4", REPO / "benchmarks" / "gt" / "gillhung_dance2.csv"),
-    "fiyud_dance3": (DATA / "fiyud_dance3" / "dance.mp4", REPO / "benchmarks" / "gt" / "fiyud_dance3.csv"),
-    "tiktok_ballet": (OTHER_CLIPS["tiktok_ballet"], REPO / "benchmarks" / "gt" / "tiktok_stage_ballet.csv"),
-    "hamilton": (DATA / "face_recognition_hamilton" / "short_hamilton_clip.mp4",
-                 REPO / "benchmarks" / "gt" / "hamilton_short.csv"),
-    "miryala": (DATA / "miryala_stage_dance" / "video.mp4", REPO / "benchmarks" / "gt" / "miryala_stage_dance.csv"),
-}
-"""Labelled clips: name -> (video, GT csv); those whose CSV does not exist are skipped."""
+GT_CLIPS = {c.name: (c.video, c.gt) for c in CLIPS}
+"""Labelled clips (benchmarks/clips.py): name -> (video, GT csv)."""
 THRESHOLDS = (0.3, 0.5)
 LOW = 0.3  # detectors are built at this threshold; higher ones are applied by filtering
 

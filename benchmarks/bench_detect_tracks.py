@@ -30,7 +30,7 @@ import numpy as np
 
 from bench_detect import GT_CLIPS
 from fancam.eval.metrics import match_keyframes
-from fancam.eval.tables import PredictedTracks, load_gt
+from fancam.io.tables import PredictedTracks, load_gt
 from fancam.io.video import probe
 from fancam.models import registry as models
 from fancam.tracking.detect import detector_settings, make_detector

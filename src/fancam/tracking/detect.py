@@ -34,7 +34,10 @@ instead of 10: gillhung .945 / .945, gillhung2 .861 / .896. The misses that are 
 with a neighbour in one box, people rolling on the ground (YOLOX scores 0.05-0.26) and tracklets cut
 where people overlap (``tracking/tracklets.py``), not small people. Cost per call, 1 thread (2 threads),
 on a busy 2-core machine: 416 whole 8-35 ms (10-58), 640 whole 21-84 ms, +2 tiles 25-104 ms, +3 tiles
-34-165 ms; SSD ~110 ms. So the default is the whole frame at 416, every frame shape.
+34-165 ms; SSD ~110 ms. So the default is the whole frame at 416, plus tiles on a landscape frame only
+when nobody in it is found taller than 20% of its height: a wide shot of people too small for the whole
+frame (~28 px there: none found; 41 of 42 with tiles), which no labelled clip has (hamilton .905 either
+way with shot-end detection, miryala .806 -> .796).
 
 The SSD sees a fixed 300x300 square, so how a non-square frame is mapped onto it matters (measured in
 ``notes/detect_report.md``): squashing a portrait frame makes people wider, which SSD tolerates well, but
@@ -48,6 +51,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -84,6 +88,7 @@ SSD_PERSON_CLASS = 1  # TF object-detection label map: 0 is background, 1 is per
 YOLOX_PERSON_CLASS = 0  # COCO-80 order.
 YOLOX_STRIDES = (8, 16, 32)
 YOLOX_PAD_VALUE = 114.0
+TILE_MIN_OVERLAP = 0.2  # share of a tile its neighbour covers at least (someone on the seam is whole in one)
 FOLD_MIN_INSIDE = 0.8  # share of a folded box's height that must lie in one half (else it is dropped)
 
 DETECTOR_NAMES = tuple(m.name for m in models.list_models("person"))
@@ -157,14 +162,15 @@ class YoloxConfig:
     Attributes:
         score_threshold: Lowest person score (objectness x person class probability) kept, in [0, 1].
         nms_iou: IoU above which the weaker of two boxes is dropped (also across views).
-        tiles: Square tiles (side = the image height) spread evenly across a landscape image, each its own
-            network call at the model's input size, after the call on the whole image; 0 or 1: the whole
-            image only (the default: tiles won on no labelled clip, see :data:`YOLOX_LAYOUTS`). Tiles see
-            people at width/height times the resolution of the whole image. Portrait images are never
-            tiled (measured: the tiles' partial boxes cost 7 points of detected share on gillhung_dance).
+        tiles: Square tiles (side = the image height) spread evenly across a landscape image (more when
+            needed to overlap by :data:`TILE_MIN_OVERLAP`), each its own network call at the model's input
+            size, after the call on the whole image; 0 or 1: the whole image only. Tiles see people at
+            width/height times the resolution of the whole image. Portrait images are never tiled
+            (measured: the tiles' partial boxes cost 7-12 points of detected share on gillhung_dance).
         tile_min_aspect: Only images at least this much wider than tall (width / height) are tiled.
         tile_max_height: The tiles run only when nobody found in the whole image is taller than this
-            fraction of its height (a wide shot; in a close shot tiles only cut people into parts).
+            fraction of its height (a wide shot of small people, or nobody found; in closer shots the whole
+            image finds everyone and tiles only cut people into parts: module docstring).
         seam_cover: A box touching a tile's inner edge is dropped when at least this share of its area
             lies inside a box from another view (the cut-off part of someone seen whole there).
         duplicate_cover: A box is dropped when at least this share of its area lies inside a larger,
@@ -177,7 +183,7 @@ class YoloxConfig:
     nms_iou: float = 0.45
     tiles: int = 0
     tile_min_aspect: float = 1.5
-    tile_max_height: float = 0.5
+    tile_max_height: float = 0.2
     seam_cover: float = 0.7
     duplicate_cover: float = 0.8
     duplicate_min_area: float = 0.25
@@ -249,8 +255,11 @@ DETECTOR_SETTINGS: dict[str, SsdConfig | YoloxConfig] = {
     models.SSD: SsdConfig(layout="fold"),
     # The whole frame at the model's input size, score >= 0.3: the best or tied layout and threshold on
     # every labelled clip (module docstring: 0.2 and 0.1 feed the tracklet rules more overlapping boxes).
-    models.YOLOX_NANO: YoloxConfig(),
-    models.YOLOX_TINY: YoloxConfig(),
+    # Landscape frames where nobody found is taller than 20% of the frame (a wide shot of small people,
+    # or nobody found) are also cut into 2+ tiles: 41 of 42 people ~28 px tall found instead of 0
+    # (tests/tracking/test_detect.py); on the labelled clips hamilton .905 -> .905, miryala .806 -> .796.
+    models.YOLOX_NANO: YoloxConfig(tiles=2, tile_max_height=0.2),
+    models.YOLOX_TINY: YoloxConfig(tiles=2, tile_max_height=0.2),
     models.YOLOX_S: YoloxConfig(),
 }
 """Run settings per person detector (part of the analysis cache key via :func:`detector_settings`)."""
@@ -444,15 +453,17 @@ def _duplicate_parts(
     return np.any((inside >= cover) & (ratio >= min_area) & (ratio < 1.0) & other & better, axis=1)
 
 
-def square_tiles(width: int, height: int, n: int) -> list[Box]:
-    """``n`` squares of side min(width, height) spread evenly along the long side, ends flush with the image.
+def square_tiles(width: int, height: int, n: int, min_overlap: float = TILE_MIN_OVERLAP) -> list[Box]:
+    """At least ``n`` squares of side min(width, height) spread evenly along the long side, ends flush.
 
     Neighbours overlap by ``(n * side - long) / (n - 1)`` pixels: a 16:9 frame in 3 tiles overlaps by 61%
-    of its height, so anyone narrower than that is whole in at least one tile.
+    of its height, so anyone narrower than that is whole in at least one tile. More tiles are used when
+    ``n`` would leave neighbours overlapping by less than ``min_overlap`` of a tile (very wide images).
     """
     side, long = min(width, height), max(width, height)
     if n < 2 or long <= side:
         return [(0, 0, width, height)]
+    n = max(n, math.ceil((long / side - min_overlap) / (1.0 - min_overlap) - 1e-9))
     starts = np.round(np.linspace(0, long - side, n)).astype(int)
     if width >= height:
         return [(int(a), 0, int(a) + side, height) for a in starts]

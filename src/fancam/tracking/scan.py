@@ -159,7 +159,7 @@ def scan(
     shot_starts = [0]
     rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     det_size = detection_size((info.width, info.height), detector.long_side_for(info.width, info.height))
-    next_detect, last_detect, n_detections = 0, -1, 0
+    next_detect, n_detections = 0, 0
     tick = time.perf_counter()
     # Cut detection runs in the decode thread, overlapping detection in this one.
     frames = _with_next(prefetch(_with_cuts(iter_frames(video, report=report), shots, timer)))
@@ -172,8 +172,8 @@ def scan(
             next_detect = frame.index
         # The last frame of a shot (and of the video) is always detected: tracklets are only filled
         # between observations, so without it up to stride - 1 frames before every cut have no boxes.
-        if frame.index >= next_detect or (shot_ends and config.detect_shot_ends and frame.index > last_detect):
-            next_detect, last_detect = frame.index + stride, frame.index
+        if frame.index >= next_detect or (shot_ends and config.detect_shot_ends):
+            next_detect = frame.index + stride
             tracked = _detect_and_track(frame, det_size, detector, tracker, timer)
             n_detections += 1
             if len(tracked):
