@@ -75,6 +75,8 @@ CLIPS: tuple[LabelledClip, ...] = (
                  what="TV, 640x360, 4 shots, small faces, reference photos from elsewhere"),
     LabelledClip("miryala", SHARED / "data/miryala_stage_dance/video.mp4", GT_DIR / "miryala_stage_dance.csv",
                  "miryala", what="8 men in look-alike outfits, 640x360 stage, late entries, a cut, hidden back row"),
+    LabelledClip("linedance", SHARED / "data/divyanshu_line_dance/dance.mp4", GT_DIR / "divyanshu_line_dance.csv",
+                 "linedance", what="7 costumed dancers seen from behind, 640x360 25 fps, hidden back row, crowd"),
 )
 
 
