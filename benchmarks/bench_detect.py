@@ -379,8 +379,10 @@ def matched_rows(gt: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return hit
 
 
-def section_layouts(sizes: Path | None, extra: dict[str, tuple[Path, Path]], repeat: int) -> dict:
-    clips = {k: v for k, v in {**GT_CLIPS, **extra}.items() if v[1].is_file() and v[0].is_file()}
+def section_layouts(sizes: Path | None, extra: dict[str, tuple[Path, Path]], repeat: int,
+                    only: list[str] | None = None) -> dict:
+    clips = {k: v for k, v in {**GT_CLIPS, **extra}.items()
+             if v[1].is_file() and v[0].is_file() and (not only or k in only)}
     builders = {t: layout_configs(sizes, t) for t in (1, 2)}
     results: dict[str, dict] = {}
     for clip, (video, gt_path) in clips.items():
@@ -481,6 +483,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per measurement")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     parser.add_argument("--sizes", type=Path, help="folder with yolox_nano_512.onnx / _640.onnx (layouts)")
+    parser.add_argument("--clip", action="append", help="layouts: only these clips (benchmarks/clips.py names)")
     parser.add_argument("--gt", action="append", default=[], metavar="NAME=VIDEO:CSV",
                         help="another labelled clip for the layouts section (repeatable)")
     args = parser.parse_args()
@@ -504,7 +507,7 @@ def main() -> None:
         out["motion"] = section_motion()
     if args.section in ("layouts", "all"):
         print("== YOLOX-nano layouts on the labelled clips ==")
-        out["layouts"] = section_layouts(args.sizes, extra, args.repeat)
+        out["layouts"] = section_layouts(args.sizes, extra, args.repeat, args.clip)
     if args.section in ("timing", "all"):
         print("== timing ==")
         out["timing"] = section_timing(args.repeat)

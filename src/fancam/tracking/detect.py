@@ -12,32 +12,33 @@ of *people only*, in pixels of that image, after non-maximum suppression, with `
 Callers should downscale frames to ``detector.long_side_for(width, height)`` first (in swscale, which is
 much cheaper than converting full-resolution frames): nothing is gained by passing larger images.
 
-Measured layouts (``benchmarks/bench_detect.py --section layouts`` for the detector alone on the GT
-keyframes; ``benchmarks/bench_detect_tracks.py`` for the *detected share* of the final tracklets, i.e. GT
-rows matched at IoU >= 0.5 by a tracklet box, what ``fancam eval`` reports; threshold 0.3, 10 detections/s;
-512/640 = the same network with its input resized, which fancam cannot ship without editing the graph):
+Measured layouts (``benchmarks/bench_detect.py --section layouts``: the detector alone on the GT
+keyframes; ``benchmarks/bench_detect_tracks.py``: the *detected share* of the final tracklets, i.e. GT rows
+matched at IoU >= 0.5 by a tracklet box, what ``fancam eval`` reports; threshold 0.3, 10 detections/s;
+512/640 = the same network with its input resized, which fancam cannot ship without editing the graph;
+"+2 t." / "+3 t." = the whole frame plus 2 or 3 square tiles on every landscape frame, in brackets on
+portrait frames along their height; "default" = tiles only on wide shots of small people, see below):
 
-| clip (frame)        | keyframe recall: 416 / 512 / 640 / +2 t. / +3 t. | tracks: 416 / 640 / +2 t. / +3 t. / SSD |
-|---------------------|--------------------------------------------------|-----------------------------------------|
-| gillhung 360x640    | .994 / .994 / .988 / (.994) / (1.0)              | .970 / - / (.848) / - / .976            |
-| gillhung2 1080x1920 | .930 / .926 / .930 / (.939) / (.939)             | .909 / - / (.843) / - / .822            |
-| fiyud 720x1280      | 1.0 / 1.0 / 1.0 / (1.0) / (1.0)                  | 1.0 / - / - / - / 1.0                   |
-| ballet 360x632      | .926 / .944 / .907 / - / -                       | .926 / .889 / - / - / .815              |
-| hamilton 640x360    | .952 / .905 / .857 / .857 / .810                 | .857 / .762 / .762 / .667 / .524        |
-| miryala 640x360     | .876 / .881 / .910 / .871 / .871                 | .806 / .836 / .806 / .826 / .687        |
+| clip (frame) | keyframe recall: 416/512/640/+2 t./+3 t. | tracks: default/416/640/+2 t./+3 t./SSD |
+|---|---|---|
+| gillhung 360x640 | .994/.994/.988/(.994)/(1.0) | .970/.970/-/(.848)/-/.976 |
+| gillhung2 1080x1920 | .930/.926/.930/(.939)/(.939) | .909/.909/-/(.843)/-/.822 |
+| fiyud 720x1280 | 1.0/1.0/1.0/(1.0)/(1.0) | 1.0/1.0/-/-/-/1.0 |
+| ballet 360x632 | .926/.944/.907/-/- | .926/.926/.889/-/-/.815 |
+| hamilton 640x360 | .952/.905/.857/.857/.810 | .905/.905/.762/.762/.667/.524 |
+| miryala 640x360 | .876/.881/.910/.871/.871 | .796/.806/.836/.806/.826/.687 |
+| linedance 640x360 | .938/.949/.947/.901/.890 | .814/.809/.772/.820/.812/.779 |
 
-"+2 t." / "+3 t.": the whole frame plus 2 or 3 square tiles (:attr:`YoloxConfig.tiles`); in brackets,
-portrait frames tiled along their height (never done: partial boxes from the tiles cut tracklets).
-Tiles only on wide shots (``tile_max_height`` 0.5): hamilton .857, miryala .791 (2 tiles) / .806 (3).
-Score threshold 0.2 / 0.1 instead of 0.3: gillhung2 .909 / .883, NMS IoU 0.6: .891; 15 or 30 detections/s
-instead of 10: gillhung .945 / .945, gillhung2 .861 / .896. The misses that are left are people merged
-with a neighbour in one box, people rolling on the ground (YOLOX scores 0.05-0.26) and tracklets cut
-where people overlap (``tracking/tracklets.py``), not small people. Cost per call, 1 thread (2 threads),
-on a busy 2-core machine: 416 whole 8-35 ms (10-58), 640 whole 21-84 ms, +2 tiles 25-104 ms, +3 tiles
-34-165 ms; SSD ~110 ms. So the default is the whole frame at 416, plus tiles on a landscape frame only
-when nobody in it is found taller than 20% of its height: a wide shot of people too small for the whole
-frame (~28 px there: none found; 41 of 42 with tiles), which no labelled clip has (hamilton .905 either
-way with shot-end detection, miryala .806 -> .796).
+(hamilton's 640 / tiles columns: before the detection of every shot's last frame, which took "416" from
+.857 to .905.) Score threshold 0.2 / 0.1 instead of 0.3: gillhung2 .909 / .883; NMS IoU 0.6: .891; 15 or
+30 detections/s instead of 10: gillhung .945 / .945, gillhung2 .861 / .896. The misses that are left are
+people merged with a neighbour in one box, people rolling on the ground (YOLOX scores 0.05-0.26) and
+tracklets cut where people overlap (``tracking/tracklets.py``), not small people. Cost per call, 1 thread
+(2 threads), on a busy 2-core machine: 416 whole 8-35 ms (10-58), 640 whole 21-84 ms, +2 tiles 25-104 ms,
++3 tiles 34-165 ms; SSD ~110 ms. So the default is the whole frame at 416, plus tiles on a landscape
+frame only when nobody in it is found taller than 20% of its height: a wide shot of people too small for
+the whole frame (~28 px there: none found; 41 of 42 with tiles, tests/tracking/test_detect.py), which
+no labelled clip has much of.
 
 The SSD sees a fixed 300x300 square, so how a non-square frame is mapped onto it matters (measured in
 ``notes/detect_report.md``): squashing a portrait frame makes people wider, which SSD tolerates well, but
