@@ -297,7 +297,7 @@ class SsdMobilenetDetector:
         model_path: Path | None = None,
         config: SsdConfig | None = None,
         threads: int | None = None,
-        name: str = "ssd",
+        name: str = models.SSD,
     ) -> None:
         self.name = name
         self.config = config or SsdConfig()
