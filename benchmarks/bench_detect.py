@@ -16,14 +16,20 @@ Sections:
 4. ``motion``: how far people move between detections: YOLOX-nano on every frame of 5 s segments, IoU of
    each person's box at frame f with its box at f + k (k = 1..15). This is the box error a tracker must
    absorb by prediction when it detects every k-th frame.
-5. ``timing``: median ms per call (wall and process CPU) at 1 and 2 threads, portrait and landscape
+5. ``layouts``: YOLOX-nano layouts on every labelled clip (``benchmarks/clips.py``, plus ``--gt NAME=VIDEO:CSV``):
+   the whole frame at input 416 (the shipped model) and, with ``--sizes DIR`` holding input-resized
+   copies ``yolox_nano_<S>.onnx``, at 512 and 640; and the whole frame + 2 or 3 square tiles (416 each)
+   on landscape frames. Recall at IoU >= 0.5 of all GT rows, of occluded rows and of small people (box
+   height < 1/3 of the frame), extra boxes per frame, median ms per call at 1 and 2 threads. Frames are
+   fed as the pipeline feeds them (swscale to ``long_side_for(width, height)``).
+6. ``timing``: median ms per call (wall and process CPU) at 1 and 2 threads, portrait and landscape
    frames, the cost per video second when detecting every k-th frame of 30 fps video, and the swscale
    conversion cost of a 1080x1920 frame at full size vs the detector size.
 
 Usage::
 
-    python benchmarks/bench_detect.py [--section gt|aspect|clips|motion|timing|all] [--sheets DIR]
-                                      [--json OUT] [--repeat N]
+    python benchmarks/bench_detect.py [--section gt|aspect|clips|motion|layouts|timing|all] [--sheets DIR]
+                                      [--json OUT] [--repeat N] [--sizes DIR] [--gt NAME=VIDEO:CSV ...]
 
 Timings are indicative only (shared 2-core machine): medians of repeated calls.
 """
@@ -43,8 +49,10 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from clips import CLIPS
 from fancam.geometry import iou_matrix
 from fancam.io.video import DecodedFrame, iter_frames
+from fancam.models import registry as models
 from fancam.tracking.detect import (
     Detector,
     SsdConfig,
@@ -57,7 +65,7 @@ from fancam.types import Detections
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DATA = SHARED / "data"
-YOLOX_NANO = SHARED / "models" / "yolox_nano.onnx"
+YOLOX_NANO = models.ensure_model(models.YOLOX_NANO)  # the shipped file
 CLIP = DATA / "gillhung_dance" / "dance.mp4"
 GT = SHARED / "bench" / "gillhung_dance.csv"
 OTHER_CLIPS = {
@@ -66,6 +74,8 @@ OTHER_CLIPS = {
     "divyanshu_line": DATA / "divyanshu_line_dance" / "dance.mp4",
     "tiktok_ballet": DATA / "tiktok_stage_ballet" / "4197989243424123418.mp4",
 }
+GT_CLIPS = {c.name: (c.video, c.gt) for c in CLIPS}
+"""Labelled clips (benchmarks/clips.py): name -> (video, GT csv)."""
 THRESHOLDS = (0.3, 0.5)
 LOW = 0.3  # detectors are built at this threshold; higher ones are applied by filtering
 
@@ -329,6 +339,95 @@ def section_motion() -> dict:
     return results
 
 
+def layout_configs(sizes: Path | None, threads: int = 1) -> dict[str, Callable[[], Detector]]:
+    """YOLOX-nano layouts compared in the ``layouts`` section."""
+
+    def nano(path: Path, **kw: object) -> Callable[[], Detector]:
+        return lambda: YoloxDetector(path, YoloxConfig(score_threshold=LOW, **kw), threads=threads)  # type: ignore[arg-type]
+
+    out = {"whole 416": nano(YOLOX_NANO)}
+    for size in (512, 640):
+        if sizes is not None and (sizes / f"yolox_nano_{size}.onnx").is_file():
+            out[f"whole {size}"] = nano(sizes / f"yolox_nano_{size}.onnx")
+    # tile_max_height=1: tiles on every landscape frame (the default 0.5 keeps close shots untiled).
+    out["whole+2 tiles"] = nano(YOLOX_NANO, tiles=2, tile_max_height=1.0)
+    out["whole+3 tiles"] = nano(YOLOX_NANO, tiles=3, tile_max_height=1.0)
+    return out
+
+
+def load_gt_file(path: Path) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """frame -> (N, 4) boxes and frame -> (N,) occluded flags, uncertain rows left out."""
+    boxes: dict[int, list[list[float]]] = {}
+    occluded: dict[int, list[bool]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["uncertain"] == "1":
+                continue
+            k = int(row["frame"])
+            boxes.setdefault(k, []).append([float(row[c]) for c in ("x1", "y1", "x2", "y2")])
+            occluded.setdefault(k, []).append(row["occluded"] == "1")
+    return {k: np.array(v) for k, v in boxes.items()}, {k: np.array(v) for k, v in occluded.items()}
+
+
+def matched_rows(gt: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N,) bool: GT rows matched one-to-one by a box at IoU >= 0.5."""
+    hit = np.zeros(len(gt), bool)
+    if len(gt) and len(boxes):
+        m = iou_matrix(gt, boxes)
+        rows, cols = linear_sum_assignment(-m)
+        hit[rows[m[rows, cols] >= 0.5]] = True
+    return hit
+
+
+def section_layouts(sizes: Path | None, extra: dict[str, tuple[Path, Path]], repeat: int,
+                    only: list[str] | None = None) -> dict:
+    clips = {k: v for k, v in {**GT_CLIPS, **extra}.items()
+             if v[1].is_file() and v[0].is_file() and (not only or k in only)}
+    builders = {t: layout_configs(sizes, t) for t in (1, 2)}
+    results: dict[str, dict] = {}
+    for clip, (video, gt_path) in clips.items():
+        gt, occ = load_gt_file(gt_path)
+        frames = grab_frames(video, set(gt))
+        w, h = frames[min(frames)].size
+        small = {k: (b[:, 3] - b[:, 1]) < h / 3 for k, b in gt.items()}
+        n_gt, n_occ, n_small = (sum(int(v.sum()) if v.dtype == bool else len(v) for v in d.values())
+                                for d in (gt, occ, small))
+        print(f"{clip} ({w}x{h}): {len(gt)} keyframes, {n_gt} GT rows ({n_occ} occluded, {n_small} small)")
+        results[clip] = {}
+        for name in builders[1]:
+            det = builders[1][name]()
+            hits = hit_occ = hit_small = extra_boxes = 0
+            calls = []
+            for k in sorted(gt):
+                frame = frames[k]
+                size = detection_size((w, h), det.long_side_for(w, h))
+                image = frame.rgb(*size)
+                t0 = time.perf_counter()
+                dets = det(image)
+                calls.append(time.perf_counter() - t0)
+                boxes = dets.xyxy * np.array([w / size[0], h / size[1]] * 2)
+                hit = matched_rows(gt[k], boxes)
+                hits += int(hit.sum())
+                hit_occ += int((hit & occ[k]).sum())
+                hit_small += int((hit & small[k]).sum())
+                extra_boxes += len(boxes) - int(hit.sum())
+            probe = frames[sorted(gt)[len(gt) // 2]]
+            image = probe.rgb(*detection_size((w, h), det.long_side_for(w, h)))
+            ms1 = timed(lambda det=det, image=image: det(image), repeat)[0]
+            det2 = builders[2][name]()
+            ms2 = timed(lambda det2=det2, image=image: det2(image), repeat)[0]
+            r = {"recall": hits / n_gt, "recall_occluded": hit_occ / n_occ if n_occ else None,
+                 "recall_small": hit_small / n_small if n_small else None,
+                 "extra_per_frame": extra_boxes / len(gt), "ms_t1": ms1, "ms_t2": ms2,
+                 "input": f"{image.shape[1]}x{image.shape[0]}"}
+            results[clip][name] = r
+            occ_s = f"{r['recall_occluded']:.3f}" if n_occ else "  -  "
+            small_s = f"{r['recall_small']:.3f}" if n_small else "  -  "
+            print(f"  {name:14s} in {r['input']:>9s}: recall {r['recall']:.3f} (occluded {occ_s}, small {small_s}), "
+                  f"extra/frame {r['extra_per_frame']:.2f}, {ms1:6.1f} ms @1 thread, {ms2:6.1f} ms @2")
+    return results
+
+
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     """(median wall ms, median process-CPU ms) of ``repeat`` calls after one warm-up."""
     fn()
@@ -378,12 +477,21 @@ def section_timing(repeat: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sections = ("gt", "aspect", "clips", "motion", "timing", "all")
+    sections = ("gt", "aspect", "clips", "motion", "layouts", "timing", "all")
     parser.add_argument("--section", choices=sections, default="all")
     parser.add_argument("--sheets", type=Path, help="folder for PNG contact sheets (clips section)")
     parser.add_argument("--repeat", type=int, default=15, help="timed calls per measurement")
     parser.add_argument("--json", type=Path, help="write the numbers here")
+    parser.add_argument("--sizes", type=Path, help="folder with yolox_nano_512.onnx / _640.onnx (layouts)")
+    parser.add_argument("--clip", action="append", help="layouts: only these clips (benchmarks/clips.py names)")
+    parser.add_argument("--gt", action="append", default=[], metavar="NAME=VIDEO:CSV",
+                        help="another labelled clip for the layouts section (repeatable)")
     args = parser.parse_args()
+    extra = {}
+    for spec in args.gt:
+        name, _, rest = spec.partition("=")
+        video, _, gt_csv = rest.rpartition(":")
+        extra[name] = (Path(video), Path(gt_csv))
     out = {}
     if args.section in ("gt", "all"):
         print("== ground truth (gillhung_dance) ==")
@@ -397,6 +505,9 @@ def main() -> None:
     if args.section in ("motion", "all"):
         print("== box motion between detections (YOLOX-nano, every frame of 5 s) ==")
         out["motion"] = section_motion()
+    if args.section in ("layouts", "all"):
+        print("== YOLOX-nano layouts on the labelled clips ==")
+        out["layouts"] = section_layouts(args.sizes, extra, args.repeat, args.clip)
     if args.section in ("timing", "all"):
         print("== timing ==")
         out["timing"] = section_timing(args.repeat)

@@ -39,6 +39,7 @@ import numpy as np
 
 from fancam.identity.faces import SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY, FaceAnalyzer, FaceConfig
 from fancam.identity.gallery import decode_image, load_gallery, pick_face
+from fancam.models import registry as models
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -128,7 +129,7 @@ def loo_nearest(emb: np.ndarray, labels: list[str]) -> float:
 
 def bench_stills(results: dict) -> None:
     photos = labelled_photos()
-    for det in ("hog", "yunet"):
+    for det in (models.DLIB_HOG, models.YUNET):
         an = analyzer(det)
         t0 = time.perf_counter()
         emb, labels, failed = embed_photos(an, photos)
@@ -176,7 +177,7 @@ def degraded_embeddings(an: FaceAnalyzer, photos: list[tuple[Path, str]], sizes:
 
 def bench_sizes(results: dict, sizes: tuple[int, ...] = (16, 20, 25, 30, 40, 60, 100)) -> None:
     """Verification on the stills at simulated face sizes: thresholds as a function of face size."""
-    an = analyzer("hog")
+    an = analyzer(models.DLIB_HOG)
     per_size = degraded_embeddings(an, labelled_photos(), sizes)
     table: dict = {}
     for size, (embs, labels, sharp) in per_size.items():
@@ -350,7 +351,7 @@ def bench_dance(results: dict, step: int) -> None:
     frames = decode_frames(set(boxes))
     same, unknown = SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY
     found: dict[str, list[dict]] = {}
-    for det in ("hog", "yunet"):
+    for det in (models.DLIB_HOG, models.YUNET):
         an = analyzer(det)
         with tempfile.TemporaryDirectory() as home:
             os.environ["FANCAM_HOME"] = home
@@ -387,8 +388,8 @@ def bench_dance(results: dict, step: int) -> None:
 
 def compare_detectors(results: dict, found: dict[str, list[dict]]) -> None:
     """Per person box: found by both, HOG only, YuNet only; what YuNet-only faces are worth."""
-    hog = {(r["frame"], r["person"]): r for r in found["hog"]}
-    yun = {(r["frame"], r["person"]): r for r in found["yunet"]}
+    hog = {(r["frame"], r["person"]): r for r in found[models.DLIB_HOG]}
+    yun = {(r["frame"], r["person"]): r for r in found[models.YUNET]}
     counts = defaultdict(int)
     only_y = []
     for key, ry in yun.items():
@@ -415,7 +416,8 @@ def bench_scales(results: dict) -> None:
     boxes = {k: v for k, v in gt_boxes(15).items() if k % 15 == 0}
     frames = decode_frames(set(boxes))
     table = {}
-    settings = (("hog", 100), ("hog", 140), ("hog", 180), ("yunet", 60), ("yunet", 80), ("yunet", 100))
+    settings = ((models.DLIB_HOG, 100), (models.DLIB_HOG, 140), (models.DLIB_HOG, 180), (models.YUNET, 60),
+                (models.YUNET, 80), (models.YUNET, 100))
     for det, head_px in settings:
         rows, ms = detect_dance(analyzer(det, head_px=head_px), frames, boxes)
         table[f"{det}@{head_px}"] = {
@@ -430,7 +432,7 @@ def bench_scales(results: dict) -> None:
 
 def quality_sweep(results: dict) -> None:
     """Accuracy and kept share above each min_quality (held-out faces, HOG and YuNet)."""
-    for det in ("hog", "yunet"):
+    for det in (models.DLIB_HOG, models.YUNET):
         scored = [r for r in results[f"dance_{det}"]["_scored"] if r["held_out"]]
         q = np.array([r["cand"].quality.score for r in scored])
         ok = np.array([r["correct"] for r in scored])

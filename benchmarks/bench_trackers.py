@@ -89,13 +89,14 @@ class RecordingDetector:
 
 
 def detection_frames(n_frames: int, shot_starts: np.ndarray, stride: int) -> np.ndarray:
-    """Frames ``fancam.tracking.scan.scan`` runs the detector on: every ``stride``-th, restarting at each cut."""
+    """Frames ``fancam.tracking.scan.scan`` runs the detector on: every ``stride``-th, restarting at each cut,
+    and the last frame of every shot (``ScanConfig.detect_shot_ends``)."""
     cuts = set(shot_starts.tolist())
     frames, next_detect = [], 0
     for f in range(n_frames):
         if f in cuts and f > 0:
             next_detect = f
-        if f >= next_detect:
+        if f >= next_detect or f + 1 in cuts or f + 1 == n_frames:
             frames.append(f)
             next_detect = f + stride
     return np.array(frames, np.int64)

@@ -33,7 +33,7 @@ DEFAULT_REF_PYTHON = Path(__file__).resolve().parents[2] / "venv-ref/bin/python"
 TRACKER_RATES = "--detect-fps 0"
 """Detection rate of the tracker comparison on every clip: the product's default (``bench_trackers.py
 --clip bench --detect-fps 10 --detect-fps 30`` compares other rates on one clip)."""
-ACCURACY_TIERS = "--quality fast --quality balanced"
+ACCURACY_TIERS = "--quality fast"  # balanced/best download YOLOX-tiny/-s: not in ../shared/models
 
 
 def _gallery_label(mode: str, long: bool = False) -> str:

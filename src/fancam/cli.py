@@ -95,8 +95,7 @@ def _add_analysis_options(p: argparse.ArgumentParser, *, writes: bool = False) -
                             "(default: the user cache)")
         p.add_argument("--out", nargs="?", action=_MisplacedOut, help=argparse.SUPPRESS)
     p.add_argument("--quality", choices=list(models.PRESETS), default=models.DEFAULT_QUALITY,
-                   help="model preset: fast = offline PyPI models (default); balanced/best download "
-                        "stronger models on first use")
+                   help=models.QUALITY_HELP)
     p.add_argument("--detector", metavar="NAME", help="person detector (see `fancam models list`)")
     p.add_argument("--face-model", metavar="NAME",
                    help="face detector or embedder (see `fancam models list`)")

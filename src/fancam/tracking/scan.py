@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from fancam.io.video import DecodedFrame, DecodeReport, iter_frames
+from fancam.models import registry as models
 from fancam.tracking.detect import Detector
 from fancam.tracking.shots import ShotConfig, ShotDetector, thumb_size
 from fancam.tracking.track import Tracker, TrackerConfig
@@ -42,11 +43,14 @@ class ScanConfig:
             None picks :data:`DETECT_FPS` of the detector.
         tracker: Tracker settings.
         shots: Cut-detection settings.
+        detect_shot_ends: Also detect on the last frame of every shot and of the video (at most one more
+            detector call per shot), so tracks reach the cut.
     """
 
     detect_fps: float | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     shots: ShotConfig = field(default_factory=ShotConfig)
+    detect_shot_ends: bool = True
 
     def stride(self, fps: float, detector: str) -> int:
         """Frames between detections for a video of ``fps`` frames per second."""
@@ -56,7 +60,7 @@ class ScanConfig:
         return max(1, int(round(fps / rate)))
 
 
-DETECT_FPS = {"ssd": 6.0, "ssd-tiles": 5.0}
+DETECT_FPS = {models.SSD: 6.0}
 """Default detections per second by detector (others: 10). The SSD costs ~0.1 s per call on one
 core, so 6 calls per second keep the analysis of 30 fps video near 2x real time; the tracker keeps
 dancers apart at that stride (no identity switch on the labelled clip at stride 5, see track.py), and
@@ -154,18 +158,21 @@ def scan(
     times: list[float] = []
     shot_starts = [0]
     rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-    det_size = detection_size((info.width, info.height), detector.input_long_side)
+    det_size = detection_size((info.width, info.height), detector.long_side_for(info.width, info.height))
     next_detect, n_detections = 0, 0
     tick = time.perf_counter()
     # Cut detection runs in the decode thread, overlapping detection in this one.
-    for frame, cut in prefetch(_with_cuts(iter_frames(video, report=report), shots, timer)):
+    frames = _with_next(prefetch(_with_cuts(iter_frames(video, report=report), shots, timer)))
+    for (frame, cut), shot_ends in frames:
         timer.add("decode", time.perf_counter() - tick)
         times.append(frame.t)
         if cut:
             shot_starts.append(frame.index)
             tracker.reset()
             next_detect = frame.index
-        if frame.index >= next_detect:
+        # The last frame of a shot (and of the video) is always detected: tracklets are only filled
+        # between observations, so without it up to stride - 1 frames before every cut have no boxes.
+        if frame.index >= next_detect or (shot_ends and config.detect_shot_ends):
             next_detect = frame.index + stride
             tracked = _detect_and_track(frame, det_size, detector, tracker, timer)
             n_detections += 1
@@ -181,6 +188,17 @@ def scan(
         raw=_table(rows), timeline=Timeline(np.array(times, np.float64), np.array(shot_starts, np.int64)),
         skipped=tuple(report.skipped), stride=stride, n_detections=n_detections, timer=timer,
     )
+
+
+def _with_next(items: Iterator[tuple[DecodedFrame, bool]]) -> Iterator[tuple[tuple[DecodedFrame, bool], bool]]:
+    """Each (frame, cut) item with "the shot ends here": the next frame starts a new shot, or there is none."""
+    previous = None
+    for item in items:
+        if previous is not None:
+            yield previous, item[1]
+        previous = item
+    if previous is not None:
+        yield previous, True
 
 
 def _with_cuts(
