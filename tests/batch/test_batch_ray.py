@@ -7,6 +7,7 @@ on a private cluster (no ``--address``) finds everything complete.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -40,6 +41,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, even by SIGKILL (the head then stops the cluster)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
     """A Ray head on this machine, stopped (with every process it started) at the end."""
@@ -52,7 +59,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
            "--object-store-memory=200000000", "--node-ip-address=127.0.0.1", "--include-dashboard=false",
            f"--temp-dir={temp}", "--disable-usage-stats"]
     with open(log_path, "w") as log:
-        head = subprocess.Popen(cmd, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        head = subprocess.Popen(cmd, env=environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_stop_with_parent)
     try:
         deadline = time.monotonic() + 120
         while "Ray runtime started" not in log_path.read_text():
