@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fancam.camera.plan import CameraConfig, CropPath, framing_preset, parse_aspect, plan_camera
-from fancam.camera.render import DebugJob, OverlayBoxes, RenderJob, RenderResult, output_size, render
+from fancam.camera.plan import (
+    AUTO,
+    CameraConfig,
+    CropPath,
+    FramingChoice,
+    SceneBoxes,
+    check_framing,
+    choose_framing,
+    framing_preset,
+    parse_aspect,
+    plan_camera,
+)
+from fancam.camera.render import (
+    DebugJob,
+    OverlayBoxes,
+    RenderJob,
+    RenderResult,
+    native_height,
+    output_size,
+    render,
+)
 from fancam.errors import InputError, UsageError
 from fancam.identity.people import UNKNOWN, Person
 from fancam.io.cache import dir_is_writable, ensure_writable_dir
@@ -40,7 +59,8 @@ class RenderOptions:
     """How to render.
 
     Attributes:
-        framing: ``full``, ``upper`` or ``face``.
+        framing: ``auto`` (full body where that crop is clearly narrower than the group on screen,
+            otherwise upper body; chosen per performer), ``full``, ``upper`` or ``face``.
         aspect: ``W:H`` such as ``9:16``.
         height: Output height in pixels (None: the crop's native size, within sensible bounds).
         start_s: Start time in seconds.
@@ -50,7 +70,7 @@ class RenderOptions:
         force: Overwrite existing outputs.
     """
 
-    framing: str = "full"
+    framing: str = AUTO
     aspect: str = "9:16"
     height: int | None = None
     start_s: float = 0.0
@@ -209,7 +229,7 @@ def _on_screen(
     t = analysis.timeline.t
     end = np.inf if options.end_s is None else options.end_s
     in_range = (t >= options.start_s - 1e-6) & (t < end - 1e-6)
-    span = f"{options.start_s:g} s to {'the end' if options.end_s is None else f'{options.end_s:g} s'}"
+    span = _span_text(options.start_s, options.end_s)
     if not in_range.any():
         length = float(t[-1]) if len(t) else 0.0
         raise UsageError(f"no video frame in {span}: the video is {length:.1f} s long")
@@ -225,19 +245,69 @@ def _on_screen(
             log.warning("skipping %s: not on screen in %s", where, span)
             continue
         if share < VISIBLE_WARNING:
-            log.warning("%s is on screen for only %.0f%% of %s; the camera shows a wider view while "
-                        "they are away", where, 100 * share, span)
+            log.warning("%s is on screen for only %.0f%% of %s; while they are away the camera holds "
+                        "where they were last seen, or shows the people on screen", where, 100 * share,
+                        "the video" if options.start_s <= 0 and options.end_s is None else span)
         kept.append(person)
     if not kept:
         raise UsageError(f"nobody selected is on screen in {span}")
     return kept
 
 
+def scene_boxes(analysis: Analysis, person: Person) -> SceneBoxes:
+    """Everybody else's boxes: every identified row (performers and unknowns) not of ``person``."""
+    rows = (analysis.cast.person != person.id) & (analysis.cast.person != 0)
+    return SceneBoxes(analysis.tracks.frame[rows], analysis.tracks.xyxy[rows])
+
+
+def framing_for(analysis: Analysis, person: Person, options: RenderOptions) -> FramingChoice | None:
+    """The preset ``auto`` picks for ``person`` (None when ``options.framing`` names a preset)."""
+    if check_framing(options.framing) != AUTO:
+        return None
+    size = (analysis.info.width, analysis.info.height)
+    return choose_framing(target_boxes(analysis, person), size, parse_aspect(options.aspect),
+                          scene_boxes(analysis, person))
+
+
+def _span_text(start_s: float, end_s: float | None) -> str:
+    """``"2 s to the end"``, ``"0-12.5 s"``: the render's time range in words."""
+    if end_s is None:
+        return f"{start_s:g} s to the end"
+    return f"{start_s:g}-{end_s:g} s"
+
+
 def plan(analysis: Analysis, person: Person, options: RenderOptions) -> CropPath:
     """The camera path following ``person``."""
-    config = CameraConfig(framing=framing_preset(options.framing), aspect=parse_aspect(options.aspect))
+    choice = framing_for(analysis, person, options)
+    framing = choice.framing if choice is not None else framing_preset(options.framing)
+    config = CameraConfig(framing=framing, aspect=parse_aspect(options.aspect))
     size = (analysis.info.width, analysis.info.height)
-    return plan_camera(target_boxes(analysis, person), size, analysis.timeline, config)
+    return plan_camera(target_boxes(analysis, person), size, analysis.timeline, config,
+                       scene_boxes(analysis, person))
+
+
+UPSCALE_NOTICE = 1.25
+"""A notice says that the output is soft when it is this many times taller than the crop in the source."""
+
+
+def _notice_upscaling(jobs: list[tuple[Person, RenderJob]], options: RenderOptions) -> None:
+    """Say once (not only with ``-v``) that small crops are scaled up, and what would help."""
+    small = []
+    for person, job in jobs:
+        native = native_height(job.crop_path)
+        if job.size[1] > UPSCALE_NOTICE * native:
+            small.append((native, person, job))
+    if not small:
+        return
+    native, person, job = min(small, key=lambda item: item[0])
+    width = native * job.size[0] / job.size[1]
+    who = f"person {person.id}" if len(small) == 1 else f"{len(small)} performers (smallest: person {person.id})"
+    helps = ["a sharper, higher-resolution source"]
+    if options.framing in ("upper", "face"):
+        helps.insert(0, "--framing full (a larger crop)")
+    log.warning("the crop of %s is only about %dx%d source pixels; it is scaled up to %dx%d and will look "
+                "soft. What would help: %s", who, round(width), round(native), job.size[0], job.size[1],
+                " or ".join(helps))
 
 
 def make_fancams(
@@ -246,13 +316,18 @@ def make_fancams(
     """Render the selected performers' fancams (and a debug video) from one decode pass."""
     if options.end_s is not None and options.end_s <= options.start_s:
         raise UsageError(f"--end ({options.end_s}) must be after --start ({options.start_s})")
+    check_framing(options.framing)
     people = _on_screen(analysis, select_people(analysis, selection), options, several=selection.all)
     outputs = output_paths(analysis, people, options)
+    choices = [framing_for(analysis, person, options) for person in people]
     paths = [plan(analysis, person, options) for person in people]
-    jobs: list[RenderJob | DebugJob] = [
+    crops = [
         RenderJob(out, path, output_size(path, options.height), options.start_s, options.end_s)
         for out, path in zip(outputs, paths, strict=True)
     ]
+    if options.height is None:
+        _notice_upscaling(list(zip(people, crops, strict=True)), options)
+    jobs: list[RenderJob | DebugJob] = list(crops)
     if options.debug:
         debug_out = outputs[0].with_name(outputs[0].stem + ".debug.mp4")
         overlay = OverlayBoxes(
@@ -262,4 +337,8 @@ def make_fancams(
         )
         named = tuple((p.label, path) for p, path in zip(people, paths, strict=True))
         jobs.append(DebugJob(debug_out, overlay, named, options.start_s, options.end_s))
-    return render(analysis.info.path, jobs, progress=progress)
+    results = render(analysis.info.path, jobs, progress=progress)
+    for k, choice in enumerate(choices):  # the fancams come first, in the order of ``people``
+        if choice is not None:
+            results[k] = replace(results[k], note=f"framing: {choice.reason}")
+    return results
