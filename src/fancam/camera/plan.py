@@ -179,7 +179,8 @@ class CameraConfig:
         hidden_max_s: Longest gap held as hidden (longer ones ease out to the wide crop).
         in_place_max_s: A target lost for up to this long and found again where she was lost is
             bridged too: the camera holds there (dancers on the ground, in a pile-up, in the dark:
-            the five of gillhung_dance2 are lost for 2.3-5.2 s in its pile-up, f265-f420) ...
+            the five of gillhung_dance2 are lost for 2.3-5.2 s in its pile-up, f265-f420, with YOLOX-nano
+            tracks, up to 6.3 s with the SSD's) ...
         in_place_shift: ... when the boxes before and after the gap are at most this many box heights
             apart and neither touches the frame's left or right edge (she may have left the frame).
     """
@@ -199,7 +200,7 @@ class CameraConfig:
     hidden_cover: float = 0.5
     hidden_share: float = 0.6
     hidden_max_s: float = 10.0
-    in_place_max_s: float = 6.0
+    in_place_max_s: float = 8.0
     in_place_shift: float = 0.75
 
 
@@ -452,26 +453,27 @@ def _intersection(a: NDArray, b: NDArray) -> NDArray[np.float64]:
 
 
 def _people_centre(others: SceneBoxes, frame: _Frame) -> tuple[float, float]:
-    """Where to centre the wide crop of a shot without the target: on the people in it.
+    """Where to centre the widest crop of a shot without the target: on the people in it.
 
-    The centre of the boxes weighted by their height (the near, prominent people count most), as a
-    weighted median so that one person is framed rather than the empty space between two groups; the
-    frame's centre when nobody is there.
+    Of the crops centred on someone's head point, the one that holds the most head points over the
+    shot, each weighted by its box height (near, prominent people count most); the frame's centre when
+    nobody is there. The crop stays still for the whole shot.
     """
     if not len(others.frame):
         return frame.width / 2, frame.height / 2
-    box = others.xyxy
-    weight = np.maximum(box[:, 3] - box[:, 1], 0.0)
-    centre = (box[:, :2] + box[:, 2:]) / 2
-    return _weighted_median(centre[:, 0], weight), _weighted_median(centre[:, 1], weight)
+    heads = head_point(others.xyxy)
+    weight = np.maximum(others.xyxy[:, 3] - others.xyxy[:, 1], 0.0)
+    step = max(1, len(heads) // _MAX_CANDIDATES)
+    candidates = heads[::step]
+    crops = frame.crop(candidates[:, 0], candidates[:, 1], np.full(len(candidates), frame.max_h))
+    inside = ((crops[:, None, 0] <= heads[None, :, 0]) & (heads[None, :, 0] <= crops[:, None, 2])
+              & (crops[:, None, 1] <= heads[None, :, 1]) & (heads[None, :, 1] <= crops[:, None, 3]))
+    best = crops[int(np.argmax(inside @ weight))]
+    return float(best[0] + best[2]) / 2, float(best[1] + best[3]) / 2
 
 
-def _weighted_median(values: NDArray, weights: NDArray) -> float:
-    order = np.argsort(values)
-    cum = np.cumsum(weights[order])
-    if cum[-1] <= 0:
-        return float(np.median(values))
-    return float(values[order][np.searchsorted(cum, cum[-1] / 2)])
+_MAX_CANDIDATES = 400
+"""At most this many head points are tried as the centre of a shot's widest crop."""
 
 
 def _span(t: NDArray, a: int, b: int) -> float:

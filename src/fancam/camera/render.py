@@ -396,7 +396,8 @@ class _DebugSink(_Sink):
         for name, path in self._job.crop_paths:
             if frame.index < len(path):
                 box = path.xyxy[frame.index].astype(np.float64) * [sx, sy, sx, sy]
-                _draw_box(image, box, f"crop {name} {path.mode[frame.index]}", (255, 255, 255), 3, below=True)
+                state = "hidden" if path.hidden[frame.index] else path.mode[frame.index]
+                _draw_box(image, box, f"crop {name} {state}", (255, 255, 255), 3, below=True)
         return av.VideoFrame.from_ndarray(image, format="rgb24")
 
 

@@ -215,43 +215,60 @@ def _check_output(path: Path, video: Path, force: bool, *, debug: bool = False) 
 
 
 VISIBLE_WARNING = 0.5
-"""A warning is logged when the performer is on screen for less than this share of the render."""
+"""A warning is logged when the camera is on the performer for less than this share of the render."""
 
 
 def _on_screen(
     analysis: Analysis, people: list[Person], options: RenderOptions, *, several: bool
 ) -> list[Person]:
-    """The performers seen in the render's time range; warn about those seen only briefly.
+    """The performers seen in the render's time range.
 
     Raises:
         UsageError: nobody selected is on screen in the range (a single performer, or all of them).
     """
-    t = analysis.timeline.t
-    end = np.inf if options.end_s is None else options.end_s
-    in_range = (t >= options.start_s - 1e-6) & (t < end - 1e-6)
+    in_range = _in_range(analysis, options)
     span = _span_text(options.start_s, options.end_s)
-    if not in_range.any():
-        length = float(t[-1]) if len(t) else 0.0
-        raise UsageError(f"no video frame in {span}: the video is {length:.1f} s long")
     kept = []
     for person in people:
-        seen = ~np.isnan(target_boxes(analysis, person)[:, 0])
-        share = float(seen[in_range].mean())
-        seen_at = f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s"
-        where = f"{person.label} (person {person.id}, on screen {seen_at})"
-        if share == 0.0:
+        if not np.isfinite(target_boxes(analysis, person)[in_range, 0]).any():
+            where = f"{person.label} (person {person.id}, on screen {_seen_at(person)})"
             if not several:
                 raise UsageError(f"{where} is not on screen in {span}; choose another --start/--end")
             log.warning("skipping %s: not on screen in %s", where, span)
             continue
-        if share < VISIBLE_WARNING:
-            log.warning("%s is on screen for only %.0f%% of %s; while they are away the camera holds "
-                        "where they were last seen, or shows the people on screen", where, 100 * share,
-                        "the video" if options.start_s <= 0 and options.end_s is None else span)
         kept.append(person)
     if not kept:
         raise UsageError(f"nobody selected is on screen in {span}")
     return kept
+
+
+def _in_range(analysis: Analysis, options: RenderOptions) -> NDArray[np.bool_]:
+    """(F,) frames inside the render's time range; UsageError when there are none."""
+    t = analysis.timeline.t
+    end = np.inf if options.end_s is None else options.end_s
+    in_range = (t >= options.start_s - 1e-6) & (t < end - 1e-6)
+    if not in_range.any():
+        length = float(t[-1]) if len(t) else 0.0
+        span = _span_text(options.start_s, options.end_s)
+        raise UsageError(f"no video frame in {span}: the video is {length:.1f} s long")
+    return in_range
+
+
+def _seen_at(person: Person) -> str:
+    return f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s"
+
+
+def _warn_if_rarely_followed(
+    analysis: Analysis, person: Person, path: CropPath, options: RenderOptions
+) -> None:
+    """Warn when the camera is on the performer (mode ``follow``) for less than half of the render."""
+    share = float(np.mean(path.mode[_in_range(analysis, options)] == "follow"))
+    if share < VISIBLE_WARNING:
+        whole = options.start_s <= 0 and options.end_s is None
+        log.warning("%s (person %d, on screen %s) can be followed for only %.0f%% of %s; the rest of the "
+                    "time the camera holds where they were last seen or shows the people on screen",
+                    person.label, person.id, _seen_at(person), 100 * share,
+                    "the video" if whole else _span_text(options.start_s, options.end_s))
 
 
 def scene_boxes(analysis: Analysis, person: Person) -> SceneBoxes:
@@ -321,6 +338,8 @@ def make_fancams(
     outputs = output_paths(analysis, people, options)
     choices = [framing_for(analysis, person, options) for person in people]
     paths = [plan(analysis, person, options) for person in people]
+    for person, path in zip(people, paths, strict=True):
+        _warn_if_rarely_followed(analysis, person, path, options)
     crops = [
         RenderJob(out, path, output_size(path, options.height), options.start_s, options.end_s)
         for out, path in zip(outputs, paths, strict=True)
