@@ -1,7 +1,7 @@
-"""Accuracy of fancam against the seed prototype's decisions, on the labelled bench clip.
+"""Accuracy of fancam against the seed prototype's decisions, on every labelled clip.
 
-On ``../shared/bench`` (gillhung_dance/dance.mp4, hand-labelled GT, gallery P1..P3), with and without
-the gallery:
+On every clip of :mod:`clips` (the bench clip ``../shared/bench`` and the held-out GT of
+``benchmarks/gt/``), with and without a gallery (the bench clip also without P1 / without P3):
 
 - **identity**: identity accuracy, IDF1, HOTA of fancam's ``tracks.csv`` and of the seed's
   (:mod:`seed`: one face-voted name per whole tracklet, no "unknown", duplicates allowed; without
@@ -13,12 +13,12 @@ the gallery:
   and the same at 9:16), each following its *own* identity of the target. Without a gallery the
   target is the predicted name that ``fancam eval`` maps to it (our ``person-N``; the seed's
   ``tracklet-K``). Paths are scored from their ``crop.csv`` exactly as ``fancam eval --crop`` does.
-- **sanity** (``--sanity``): both on a clip without GT (fiyud_dance3), no metrics: counts only.
+- **sanity** (``--sanity``): both on a clip without GT (openpose street dance), no metrics: counts only.
 
 Usage (from the repository root, in the project venv)::
 
     python benchmarks/bench_accuracy.py [--work DIR] [--quality fast] [--quality balanced] [--fresh]
-                                        [--no-sanity] [--json OUT.json]
+                                        [--clip NAME ...] [--framing F ...] [--sanity] [--json OUT.json]
 
 ``--quality balanced`` loads YOLOX-nano and YuNet from ``FANCAM_MODEL_MIRROR`` (default:
 ``../shared/models``). Results go to ``DIR/accuracy.json`` (default DIR: ``$TMPDIR/fancam-bench``);
@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clips import CLIPS, SHARED, LabelledClip, clip_named, shown
 from fancam.camera.plan import CropPath, write_crop_path
 from fancam.eval.metrics import EvalReport, evaluate
 from fancam.io.tables import load_gt, load_tracks
@@ -54,12 +55,10 @@ from seed import (
     write_seed,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CLIP = SHARED / "data/gillhung_dance/dance.mp4"
-GT = SHARED / "bench/gillhung_dance.csv"
-GALLERY = SHARED / "bench/gallery"
-SANITY_CLIP = SHARED / "data/fiyud_dance3/dance.mp4"
+SANITY_CLIP = SHARED / "data/openpose_street_dance/video.avi"
 FRAMINGS = ("full", "upper")
+LEAVE_ONE_OUT = {"bench": ("P1", "P3")}
+"""Members left out of the gallery in extra runs (P1 and P3 of the bench clip wear the same outfit)."""
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
 
 
@@ -75,6 +74,7 @@ def identity_row(report: EvalReport) -> dict:
         "unmatched": ident.unmatched, "per_person": {p: c / n for p, c, n in ident.per_person if n},
         "mapping": dict(ident.mapping), "idf1": trk.idf1, "idp": trk.idp, "idr": trk.idr,
         "hota": trk.hota, "deta": trk.deta, "assa": trk.assa, "boxes": trk.predictions,
+        "detected_share": 1.0 - ident.unmatched / ident.total if ident.total else None,
         "unknown_boxes": trk.unknown, "repeated_names": trk.duplicates,
     }
 
@@ -117,14 +117,16 @@ def our_person_for(analysis: Analysis, target: str, mapping: dict[str, str]):
     return None
 
 
-def our_crops(analysis: Analysis, gt, tracks_csv: Path, named: bool, mapping: dict, out: Path) -> list[dict]:
+def our_crops(
+    analysis: Analysis, gt, tracks_csv: Path, named: bool, mapping: dict, out: Path, framings=FRAMINGS
+) -> list[dict]:
     """Score fancam's camera for every GT performer and framing."""
     rows = []
     size = (analysis.info.width, analysis.info.height)
     frames = np.arange(analysis.timeline.n_frames)
     for target in gt.names():
         person = our_person_for(analysis, target, {} if named else mapping)
-        for framing in FRAMINGS:
+        for framing in framings:
             camera = f"fancam-{framing}"
             if person is None:
                 rows.append(missing_crop(camera, target))
@@ -158,37 +160,40 @@ def seed_crops(
 
 
 # ----------------------------------------------------------------------------------------- runs
-def partial_gallery(work: Path, left_out: str) -> Path:
-    """A copy of the bench gallery without one member (to test "unknown" instead of a wrong name)."""
-    root = work / f"gallery-without-{left_out}"
+def partial_gallery(work: Path, clip: LabelledClip, left_out: str) -> Path:
+    """A copy of the clip's gallery without one member (to test "unknown" instead of a wrong name)."""
+    root = work / f"gallery-{clip.name}-without-{left_out}"
     if root.exists():
         shutil.rmtree(root)
-    for member in sorted((GALLERY / "gillhung_dance").iterdir()):
+    for member in sorted((clip.gallery_dir(work) / clip.group).iterdir()):
         if member.name != left_out:
-            shutil.copytree(member, root / "gillhung_dance" / member.name)
+            shutil.copytree(member, root / clip.group / member.name)
     return root
 
 
-def run_mode(work: Path, quality: str, mode: str, fresh: bool) -> dict:
-    """Analyse the bench clip (or reuse a valid analysis) and score fancam and the seed.
+def run_mode(work: Path, clip: LabelledClip, quality: str, mode: str, fresh: bool, framings=FRAMINGS) -> dict:
+    """Analyse one clip (or reuse a valid analysis) and score fancam and the seed.
 
     ``mode`` is ``gallery``, ``no-gallery`` or ``without-<member>`` (the gallery minus that member:
     the member should become unknown, never someone else). ``fresh`` deletes earlier analyses first;
     later runs reuse the scan and appearance stages of the same folder (only identity is recomputed).
     """
     with_gallery = mode != "no-gallery"
-    gallery_dir = partial_gallery(work, mode.split("-", 1)[1]) if mode.startswith("without-") else GALLERY
-    folder = work / f"accuracy-{quality}-{mode}"
-    shared = work / f"accuracy-{quality}-analysis"  # both modes share detections, tracklets and faces
+    if mode.startswith("without-"):
+        gallery_dir = partial_gallery(work, clip, mode.split("-", 1)[1])
+    else:
+        gallery_dir = clip.gallery_dir(work)
+    folder = work / f"accuracy-{clip.name}-{quality}-{mode}"
+    shared = work / f"accuracy-{clip.name}-{quality}-analysis"  # modes share detections, tracklets, faces
     for stale in (folder, shared) if fresh else ():
         if stale.exists():
             shutil.rmtree(stale)
     settings = AnalysisSettings(quality=quality)
     start = time.perf_counter()
-    analysis = analyze(CLIP, out=shared, gallery=gallery_dir if with_gallery else None,
+    analysis = analyze(clip.video, out=shared, gallery=gallery_dir if with_gallery else None,
                        settings=settings, progress=False)
     seconds = time.perf_counter() - start
-    gt = load_gt(GT, n_frames=analysis.timeline.n_frames)
+    gt = load_gt(clip.gt, n_frames=analysis.timeline.n_frames)
     ours_dir = folder / "fancam"
     ours_dir.mkdir(parents=True, exist_ok=True)
     ours_csv = Path(shutil.copyfile(analysis.folder / "tracks.csv", ours_dir / "tracks.csv"))
@@ -198,9 +203,10 @@ def run_mode(work: Path, quality: str, mode: str, fresh: bool) -> dict:
     written = write_seed(analysis, seed_dir, gallery, targets=[])
     seed_csv, identity = written.tracks_csv, written.identity
     seed = evaluate(seed_csv, gt, named=with_gallery)
-    crops = our_crops(analysis, gt, ours_csv, with_gallery, dict(ours.identity.mapping), ours_dir)
+    crops = our_crops(analysis, gt, ours_csv, with_gallery, dict(ours.identity.mapping), ours_dir, framings)
     crops += seed_crops(analysis, gt, identity, seed_csv, with_gallery, dict(seed.identity.mapping), seed_dir)
     return {
+        "clip": clip.name, "video": shown(clip.video), "gt": shown(clip.gt), "what": clip.what,
         "mode": mode, "quality": quality, "analysis_folder": str(analysis.folder),
         "analysis_seconds": seconds, "models": settings.model_names(),
         "tracklets": int(len(analysis.tracks.track_ids())),
@@ -249,25 +255,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch folder (analyses, outputs)")
     parser.add_argument("--quality", action="append", help="model preset(s) (default: fast)")
+    parser.add_argument("--clip", action="append", choices=[c.name for c in CLIPS],
+                        help="labelled clip(s) (default: all)")
+    parser.add_argument("--framing", action="append", help=f"camera framing(s) to score (default: {FRAMINGS})")
     parser.add_argument("--fresh", action="store_true", help="re-analyse instead of reusing valid analyses")
-    parser.add_argument("--no-sanity", action="store_true", help="skip the clip without GT")
+    parser.add_argument("--sanity", action="store_true", help="also run on a clip without GT")
     parser.add_argument("--json", type=Path, help="output JSON (default: WORK/accuracy.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     os.environ.setdefault("FANCAM_MODEL_MIRROR", str(SHARED / "models"))
     args.work.mkdir(parents=True, exist_ok=True)
     qualities = args.quality or ["fast"]
+    clips = [clip_named(name) for name in args.clip] if args.clip else list(CLIPS)
+    framings = tuple(args.framing or FRAMINGS)
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "host": platform.node(),
-        "clip": str(CLIP.relative_to(SHARED.parent)), "gt": str(GT.relative_to(SHARED.parent)),
-        "gallery": str(GALLERY.relative_to(SHARED.parent)), "load_before": os.getloadavg(),
-        "runs": [], "sanity": [],
+        "clips": [c.name for c in clips], "load_before": os.getloadavg(), "runs": [], "sanity": [],
     }
     for quality in qualities:
-        for mode in ("gallery", "no-gallery", "without-P1", "without-P3"):
-            result["runs"].append(run_mode(args.work, quality, mode, args.fresh and mode == "gallery"))
-            print(summary(result["runs"][-1]))
-        if not args.no_sanity:
+        for clip in clips:
+            modes = ("gallery", "no-gallery", *(f"without-{m}" for m in LEAVE_ONE_OUT.get(clip.name, ())))
+            for mode in modes:
+                result["runs"].append(
+                    run_mode(args.work, clip, quality, mode, args.fresh and mode == "gallery", framings))
+                print(summary(result["runs"][-1]), flush=True)
+        if args.sanity:
             result["sanity"].append({"quality": quality, **run_sanity(args.work, quality)})
     result["load_after"] = os.getloadavg()
     out = args.json or args.work / "accuracy.json"
@@ -278,11 +290,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def summary(run: dict) -> str:
     """A few lines for the terminal."""
-    lines = [f"[{run['quality']}, {run['mode']}] {run['tracklets']} tracklets"]
+    lines = [f"[{run['clip']}, {run['quality']}, {run['mode']}] {run['tracklets']} tracklets"]
     for who in ("fancam", "seed"):
         r = run[who]
         lines.append(f"  {who:7s} identity {r['identity_accuracy']:.3f}  IDF1 {r['idf1']:.3f}  "
-                     f"HOTA {r['hota']:.3f}  people {r['people']}")
+                     f"HOTA {r['hota']:.3f}  detected {r['detected_share']:.3f}  people {r['people']}")
     for c in run["crops"]:
         hit = "n/a" if c["hit_rate"] is None else f"{c['hit_rate']:.3f}"
         lines.append(f"  {c['target']} {c['camera']:12s} hit {hit}  framing {c['framing']}  "

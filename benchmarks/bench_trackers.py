@@ -1,5 +1,5 @@
 """Tracker comparison on identical detections: fancam's tracker vs roboflow ``trackers`` (SORT, ByteTrack,
-OC-SORT), scored with ``fancam.eval.metrics`` on the labelled bench clip.
+OC-SORT), scored with ``fancam.eval.metrics`` on every labelled clip (:mod:`clips`; ``--clip`` to choose).
 
 Why three steps and two venvs: ``trackers`` depends on ``opencv-python`` 5, which would shadow the
 ``opencv-python-headless`` 4 that fancam uses, so the reference trackers run in a separate venv that
@@ -32,7 +32,7 @@ Commands::
     # or step by step:
     python benchmarks/bench_trackers.py detect
     ../venv-ref/bin/python benchmarks/bench_trackers.py reference \
-        --detections $TMPDIR/fancam-bench/trackers/detections-dance-ssd.npz
+        --detections $TMPDIR/fancam-bench/trackers/detections-<clip>-<detector>.npz
     python benchmarks/bench_trackers.py score
 
 Results: ``WORK/trackers.json``, one entry per detection rate (default WORK: ``$TMPDIR/fancam-bench``).
@@ -52,21 +52,19 @@ from pathlib import Path
 
 import numpy as np
 
+from clips import CLIPS, SHARED, LabelledClip, clip_named, shown
 from jsonout import clean_json
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CLIP = SHARED / "data/gillhung_dance/dance.mp4"
-GT = SHARED / "bench/gillhung_dance.csv"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
 DEFAULT_REF_PYTHON = Path(__file__).resolve().parents[2] / "venv-ref/bin/python"  # ../venv-ref
 REFERENCE_TRACKERS = ("sort", "bytetrack", "ocsort")
 LOST_TRACK_BUFFER = 30  # frames at 30 fps = 1 s, in the library's convention
 
 
-def _paths(work: Path, clip: Path, detector: str, detect_fps: float | None) -> tuple[Path, Path]:
+def _paths(work: Path, clip: str, detector: str, detect_fps: float | None) -> tuple[Path, Path]:
     folder = work / "trackers"
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{clip.stem}-{detector}" + ("" if detect_fps is None else f"-{detect_fps:g}fps")
+    stem = f"{clip}-{detector}" + ("" if detect_fps is None else f"-{detect_fps:g}fps")
     return folder / f"detections-{stem}.npz", folder / f"reference-{stem}.npz"
 
 
@@ -277,7 +275,7 @@ def score_table(table, timeline, gt, source: str) -> dict:
     }
 
 
-def score(detections: Path, reference: Path | None) -> dict:
+def score(detections: Path, reference: Path | None, clip: LabelledClip) -> dict:
     """Score fancam's tracker and the reference trackers on the same cached detections."""
     from fancam.io.tables import load_gt
     from fancam.pipeline.analyze import AnalysisSettings
@@ -287,7 +285,7 @@ def score(detections: Path, reference: Path | None) -> dict:
     with np.load(detections) as z:
         d = {k: z[k] for k in z.files}
     timeline = Timeline(d["t"], d["shot_starts"])
-    gt = load_gt(GT, n_frames=timeline.n_frames)
+    gt = load_gt(clip.gt, n_frames=timeline.n_frames)
     size = (int(d["width"]), int(d["height"]))
     tracklet_config = AnalysisSettings().tracklets
     ours, ours_ms = run_ours(d)
@@ -316,7 +314,7 @@ def score(detections: Path, reference: Path | None) -> dict:
         results.append({"tracker": name, "variant": "+tracklets", **timing,
                         **score_table(tracklets, timeline, gt, f"{name} + tracklets")})
     return {
-        "clip": str(CLIP.relative_to(SHARED.parent)), "gt": str(GT.relative_to(SHARED.parent)),
+        "clip": clip.name, "video": shown(clip.video), "gt": shown(clip.gt),
         "detector": str(d["detector"]), "stride": int(d["stride"]), "detector_calls": len(d["calls"]),
         "detections": len(d["score"]), "detect_ms_median": float(np.median(d["detect_ms"])),
         "trackers_version": version, "fancam_replay_reproduces_scan": reproduces_scan,
@@ -338,31 +336,31 @@ def summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-def one_run(args: argparse.Namespace, detect_fps: float | None) -> dict:
+def one_run(args: argparse.Namespace, clip: LabelledClip, detect_fps: float | None) -> dict:
     """Detect (unless cached), run the reference trackers (step all) and score, at one detection rate."""
     from fancam.pipeline.analyze import AnalysisSettings
 
     detector = AnalysisSettings(quality=args.quality).model_names()["detector"]
-    det_path, ref_path = _paths(args.work, CLIP, detector, detect_fps)
+    det_path, ref_path = _paths(args.work, clip.name, detector, detect_fps)
     det_path = args.detections or det_path
     ref_path = args.reference or ref_path
     if args.step in ("detect", "all") and (args.redetect or not det_path.exists()):
-        export_detections(CLIP, det_path, args.quality, detect_fps)
+        export_detections(clip.video, det_path, args.quality, detect_fps)
         print(f"wrote {det_path}")
     if args.step == "detect":
         return {}
     if args.step == "all":
         subprocess.run([str(args.ref_python), __file__, "reference", "--detections", str(det_path),
                         "--reference", str(ref_path)], check=True)
-    result = score(det_path, ref_path if ref_path.exists() else None)
-    rate = "" if detect_fps is None else f" --detect-fps {detect_fps:g}"
+    result = score(det_path, ref_path if ref_path.exists() else None, clip)
+    rate = f" --clip {clip.name}" + ("" if detect_fps is None else f" --detect-fps {detect_fps:g}")
     result["detect_fps"] = detect_fps
     result["commands"] = [
         f"python benchmarks/bench_trackers.py detect --quality {args.quality}{rate}",
         f"{args.ref_python} benchmarks/bench_trackers.py reference --detections {det_path}",
         f"python benchmarks/bench_trackers.py score --quality {args.quality}{rate}",
     ]
-    print(summary(result))
+    print(f"[{clip.name}]\n{summary(result)}", flush=True)
     return result
 
 
@@ -378,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref-python", type=Path, default=DEFAULT_REF_PYTHON,
                         help="python of the venv with `trackers` (step all)")
     parser.add_argument("--redetect", action="store_true", help="detect again even if cached")
+    parser.add_argument("--clip", action="append", choices=[c.name for c in CLIPS],
+                        help="labelled clip(s) (default: all)")
+    parser.add_argument("--json", type=Path, help="output JSON (default: WORK/trackers.json)")
     args = parser.parse_args(argv)
     if args.step == "reference":
         out = args.reference or args.detections.with_name(args.detections.name.replace("detections-",
@@ -385,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {run_reference(args.detections, out)}")
         return 0
     os.environ.setdefault("FANCAM_MODEL_MIRROR", str(SHARED / "models"))
-    runs = [one_run(args, rate or None) for rate in (args.detect_fps or [None])]
+    clips = [clip_named(name) for name in args.clip] if args.clip else list(CLIPS)
+    runs = [one_run(args, clip, rate or None) for clip in clips for rate in (args.detect_fps or [None])]
     if args.step == "detect":
         return 0
-    out = args.work / "trackers.json"
+    out = args.json or args.work / "trackers.json"
     out.write_text(json.dumps(clean_json({"runs": runs}), indent=2) + "\n")
     print(f"wrote {out}")
     return 0

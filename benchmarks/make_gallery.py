@@ -22,14 +22,9 @@ from fancam.io.tables import load_gt
 from fancam.io.video import iter_frames
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("video", type=Path)
-    parser.add_argument("gt", type=Path)
-    parser.add_argument("out", type=Path, help="gallery folder to create")
-    parser.add_argument("group", help="group folder name")
-    args = parser.parse_args(argv)
-    gt = load_gt(args.gt)
+def make_gallery(video: Path, gt_path: Path, out: Path, group: str) -> dict[str, int]:
+    """Write ``out/<group>/<person>/*.jpg`` (3 crops per GT person); return the crops per person."""
+    gt = load_gt(gt_path)
     early = gt.frame <= 0.2 * gt.frame.max()
     picks = {}
     for person in np.unique(gt.person):
@@ -39,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         picks[str(person)] = rows[np.linspace(0, len(rows) - 1, 3).astype(int)]
     wanted = {int(gt.frame[r]) for rows in picks.values() for r in rows}
     frames = {}
-    for frame in iter_frames(args.video):
+    for frame in iter_frames(video):
         if frame.index in wanted:
             frames[frame.index] = frame.rgb()
         if frame.index >= max(wanted):
             break
     for person, rows in picks.items():
-        folder = args.out / args.group / person
+        folder = out / group / person
         folder.mkdir(parents=True, exist_ok=True)
         for k, r in enumerate(rows):
             image = frames[int(gt.frame[r])]
@@ -56,7 +51,18 @@ def main(argv: list[str] | None = None) -> int:
             x1, y1, x2, y2 = int(max(0, x1)), int(max(0, y1)), int(min(w, x2)), int(min(h, y2))
             name = f"{'upper' if k == 0 else 'full'}_f{int(gt.frame[r]):05d}.jpg"
             cv2.imwrite(str(folder / name), cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_RGB2BGR))
-    print(f"gallery {args.out}: {', '.join(f'{p} ({len(r)})' for p, r in picks.items())}")
+    return {p: len(r) for p, r in picks.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("video", type=Path)
+    parser.add_argument("gt", type=Path)
+    parser.add_argument("out", type=Path, help="gallery folder to create")
+    parser.add_argument("group", help="group folder name")
+    args = parser.parse_args(argv)
+    picks = make_gallery(args.video, args.gt, args.out, args.group)
+    print(f"gallery {args.out}: {', '.join(f'{p} ({n})' for p, n in picks.items())}")
     return 0
 
 

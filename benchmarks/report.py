@@ -30,8 +30,9 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
 DEFAULT_OUT = HERE / "REPORT.md"
 DEFAULT_REF_PYTHON = Path(__file__).resolve().parents[2] / "venv-ref/bin/python"  # ../venv-ref
-TRACKER_RATES = "--detect-fps 0 --detect-fps 10 --detect-fps 30"
-"""Detection rates of the tracker comparison: the product's default, 10/s, every frame (30 fps clip)."""
+TRACKER_RATES = "--detect-fps 0"
+"""Detection rate of the tracker comparison on every clip: the product's default (``bench_trackers.py
+--clip bench --detect-fps 10 --detect-fps 30`` compares other rates on one clip)."""
 ACCURACY_TIERS = "--quality fast --quality balanced"
 
 
@@ -87,47 +88,108 @@ def _tracker_rows(run: dict) -> list[tuple[str, list[str]]]:
     return out
 
 
+TARGETS = {"identity_gallery": 0.95, "identity_no_gallery": 0.90, "detected": 0.95, "crop_hit": 0.95}
+"""Issue 10's bars, on every labelled clip with the default preset."""
+DEFAULT_QUALITY = "fast"
+
+
+def _runs(acc: dict, clip: str, quality: str) -> dict[str, dict]:
+    return {r["mode"]: r for r in acc["runs"] if r["clip"] == clip and r["quality"] == quality}
+
+
+def _min_hit(run: dict | None, camera: str) -> tuple[float | None, str]:
+    """Lowest crop hit rate over the targets of one run and camera, and whose it is."""
+    if run is None:
+        return None, ""
+    mine = [c for c in run["crops"] if c["camera"] == camera]
+    if not mine:
+        return None, ""
+    worst = min(mine, key=lambda c: -1.0 if c["hit_rate"] is None else c["hit_rate"])
+    return worst["hit_rate"], worst["target"]
+
+
+def _check(value: float | None, bar: float) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f} {'ok' if value >= bar else 'MISSED'}"
+
+
+def targets_section(acc: dict | None) -> list[str]:
+    """Issue 10's bars per clip: identity with/without gallery, detected share, every performer's hit rate."""
+    if acc is None:
+        return []
+    clips = list(dict.fromkeys(r["clip"] for r in acc["runs"]))
+    cameras = [c["camera"] for r in acc["runs"] for c in r["crops"] if c["camera"].startswith("fancam")]
+    camera = "fancam-auto" if "fancam-auto" in cameras else (cameras[0] if cameras else "fancam-full")
+    out = [
+        "## Targets (issue 10), default preset",
+        "",
+        f"Preset `{DEFAULT_QUALITY}`. Bars: identity accuracy >= {TARGETS['identity_gallery']} with a gallery and "
+        f">= {TARGETS['identity_no_gallery']} without; detected share (GT boxes matched by a `tracks.csv` box "
+        f"at IoU >= 0.5) >= {TARGETS['detected']}; crop hit rate >= {TARGETS['crop_hit']} for every performer "
+        f"(camera `{camera}`, with the gallery; the lowest performer is shown).",
+        "",
+    ]
+    rows = []
+    for clip in clips:
+        runs = _runs(acc, clip, DEFAULT_QUALITY)
+        g, n = runs.get("gallery"), runs.get("no-gallery")
+        hit, who = _min_hit(g, camera)
+        rows.append([
+            clip, _check(g and g["fancam"]["identity_accuracy"], TARGETS["identity_gallery"]),
+            _check(n and n["fancam"]["identity_accuracy"], TARGETS["identity_no_gallery"]),
+            _check(n and n["fancam"]["detected_share"], TARGETS["detected"]),
+            f"{_check(hit, TARGETS['crop_hit'])} ({who})" if who else "n/a",
+        ])
+    out += table(["clip", "identity, gallery", "identity, no gallery", "detected share",
+                  "lowest crop hit rate"], rows)
+    return out + [""]
+
+
 def identity_section(acc: dict | None, trk: dict | None) -> list[str]:
-    """Identity accuracy, IDF1, HOTA: fancam vs the seed vs the reference trackers."""
+    """Identity accuracy, IDF1, HOTA per clip: fancam vs the seed vs the reference trackers."""
     out = ["## Accuracy: identity and tracking", ""]
     if acc is None:
         return out + ["*accuracy.json missing: run `python benchmarks/bench_accuracy.py`.*", ""]
+    clips = {r["clip"]: r for r in acc["runs"]}
     out += [
-        f"Clip `{acc['clip']}` with the hand-labelled `{acc['gt']}` and the gallery `{acc['gallery']}`; "
-        f"run {acc['date']} (load average {fmt(acc['load_before'][0], 1)}). fancam and the seed baseline are "
-        "scored on the *same* analysis (same detections, tracklets and sampled faces): only the identity "
-        "decisions differ. Without a gallery, names are mapped one-to-one to the GT performers before "
-        "scoring (as `fancam eval` does). One labelled clip (3 dancers): each GT row is "
-        f"{fmt(1 / acc['runs'][0]['fancam']['total'], 3) if acc['runs'] else '?'} of identity accuracy, "
-        "so differences of a row or two are noise.",
+        f"Run {acc['date']} (load average {fmt(acc['load_before'][0], 1)}). Clips (GT every 0.5 s, hand-labelled):",
+        "",
+    ]
+    out += [f"- `{name}`: `{r['video']}` with `{r['gt']}`: {r['what']} ({r['fancam']['total']} GT rows)."
+            for name, r in clips.items()]
+    out += [
+        "",
+        "fancam and the seed baseline are scored on the *same* analysis (same detections, tracklets and "
+        "sampled faces): only the identity decisions differ. Without a gallery, names are mapped one-to-one "
+        "to the GT performers before scoring (as `fancam eval` does). Galleries: the bench clip's own; "
+        "hamilton's reference photos (taken elsewhere); for the others three crops per performer from the "
+        "first 20% of the clip (`benchmarks/make_gallery.py`).",
         "",
     ]
     rows = []
     for run in acc["runs"]:
-        gallery = _gallery_label(run["mode"])
-        for who, label in (("fancam", "fancam"), ("seed", "seed baseline")):
-            r = run[who]
-            guessed = who == "seed" and gallery != "no"
-            extra = f", {r['guessed_tracklets']} faceless guessed" if guessed else ""
-            rows.append([
-                f"{label} ({run['quality']})", gallery, fmt(r["identity_accuracy"]), fmt(r["idf1"]),
-                fmt(r["hota"]), f"{r['people']} people from {run['tracklets']} tracklets{extra}",
-                fmt(r["repeated_names"], 0),
-            ])
+        f, s = run["fancam"], run["seed"]
+        rows.append([
+            run["clip"], run["quality"], _gallery_label(run["mode"]), fmt(f["identity_accuracy"]), fmt(f["idf1"]),
+            fmt(f["hota"]), fmt(f.get("detected_share")), f"{f['people']} from {run['tracklets']} tracklets",
+            fmt(s["identity_accuracy"]), fmt(s["idf1"]), fmt(s["repeated_names"], 0),
+        ])
+    out += table(["clip", "preset", "gallery", "fancam identity", "IDF1", "HOTA", "detected", "people",
+                  "seed identity", "seed IDF1", "seed repeated names"], rows)
     default = [run for run in trk["runs"] if run.get("detect_fps") is None] if trk is not None else []
-    for run in default[:1]:
-        rows += [[f"{name}, detection {_every(run['stride'])}", "no", *cells, "0"]
-                 for name, cells in _tracker_rows(run)]
-    header = ["system", "gallery", "identity accuracy", "IDF1", "HOTA", "people / tracks", "repeated names"]
-    out += table(header, rows)
+    if default:
+        out += ["", "Trackers alone on the same detections (each track is its own person, no appearance):", ""]
+        rows = [[run.get("clip", "bench"), f"{name}, detection {_every(run['stride'])}", *cells]
+                for run in default for name, cells in _tracker_rows(run)]
+        out += table(["clip", "tracker", "identity accuracy", "IDF1", "HOTA", "tracks"], rows)
     out += [
         "",
-        "The tracker rows use no appearance at all: each track (or tracklet) is its own person, so they "
-        "show how much of each performer a single track covers. `+tracklets` is fancam's post-processing "
-        "(cut wherever boxes merge so that no tracklet can hold an identity switch; identity then links "
-        "the pieces, which is what the fancam rows add). `without P1` / `without P3`: the gallery minus "
-        "that dancer (P1 and P3 wear the same outfit): the missing dancer should be `unknown`, never "
-        "someone else; wrong names lower IDF1 (IDP) while `unknown` only lowers recall.",
+        "`+tracklets` is fancam's post-processing (cut wherever boxes merge so that no tracklet can hold an "
+        "identity switch; identity then links the pieces, which is what the fancam rows add). `without P1` / "
+        "`without P3` (bench clip): the gallery minus that dancer (P1 and P3 wear the same outfit): the "
+        "missing dancer should be `unknown`, never someone else; wrong names lower IDF1 (IDP) while `unknown` "
+        "only lowers recall.",
         "",
     ]
     return out
@@ -163,7 +225,7 @@ def camera_section(acc: dict | None) -> list[str]:
         "camera mostly holds still (its dead zone), the correlation the lag maximises is flat, and the lag "
         "says little (it may land on the +-30 search edge, or be undefined).",
         "",
-        "Summary over the targets P1..P3 (means; lag: median of the defined ones):",
+        "Summary over each clip's performers (means; lag: median of the defined ones):",
         "",
     ]
     rows = []
@@ -176,7 +238,7 @@ def camera_section(acc: dict | None) -> list[str]:
             lags = sorted(c["lag_frames"] for c in mine if c["lag_frames"] is not None)
             lag = "n/a" if not lags else f"{lags[len(lags) // 2]} frames"
             rows.append([
-                f"{run['quality']}, {_gallery_label(run['mode'], long=True)}", camera,
+                f"{run['clip']}, {run['quality']}, {_gallery_label(run['mode'], long=True)}", camera,
                 fmt(_mean([c["hit_rate"] for c in mine])), fmt(_mean([c["framing"] for c in mine]), 2),
                 fmt(_mean([c["jitter"] for c in mine]), 4), fmt(_mean([c["wide_share"] for c in mine])),
                 lag, fmt(_mean([c["pan_std"] for c in mine]), 3),
@@ -190,7 +252,7 @@ def camera_section(acc: dict | None) -> list[str]:
                 continue
             lag = "n/a" if c["lag_frames"] is None else f"{c['lag_frames']} ({fmt(c['lag_s'], 2)} s)"
             rows.append([
-                f"{run['quality']}, {_gallery_label(run['mode'], long=True)}", c["target"],
+                f"{run['clip']}, {run['quality']}, {_gallery_label(run['mode'], long=True)}", c["target"],
                 c["camera"], c["follows"] or "nobody", fmt(c["hit_rate"]), fmt(c["framing"], 2),
                 fmt(c["jitter"], 4), fmt(c["wide_share"]), lag, fmt(c["pan_std"], 3),
             ])
@@ -219,17 +281,18 @@ def trackers_section(trk: dict | None) -> list[str]:
     for run in trk["runs"]:
         replay = "reproduces" if run.get("fancam_replay_reproduces_scan") else "does NOT reproduce"
         out += [
-            f"- Detection {_every(run['stride'])}: {run['detections']} `{run['detector']}` boxes from "
+            f"- `{run.get('clip', 'bench')}`, detection {_every(run['stride'])}: {run['detections']} "
+            f"`{run['detector']}` boxes from "
             f"{run['detector_calls']} detector calls (median {fmt(run['detect_ms_median'], 0)} ms per call), "
             f"recorded from fancam's own scan and fed to every tracker (fancam's tracker replayed on them "
             f"{replay} the scan's tracks). Update cost per detection frame (median): "
             + ", ".join(f"{r['tracker']} {fmt(r['ms_per_update'], 2)} ms" for r in run["results"]
                         if r["variant"] == "raw") + ".",
         ]
-    out += ["", "All detection rates (the product's default rate is in the table above):", ""]
-    rows = [[_every(run["stride"]), name, *cells] for run in trk["runs"]
+    out += ["", "Every clip and detection rate:", ""]
+    rows = [[run.get("clip", "bench"), _every(run["stride"]), name, *cells] for run in trk["runs"]
             for name, cells in _tracker_rows(run)]
-    out += table(["detection", "tracker", "identity accuracy", "IDF1", "HOTA", "tracks"], rows)
+    out += table(["clip", "detection", "tracker", "identity accuracy", "IDF1", "HOTA", "tracks"], rows)
     version = trk["runs"][0]["trackers_version"] if trk["runs"] else "?"
     out += [
         "",
@@ -354,6 +417,7 @@ def render_report(work: Path) -> str:
         "```",
         "",
     ]
+    lines += targets_section(acc)
     lines += identity_section(acc, trk)
     lines += camera_section(acc)
     lines += trackers_section(trk)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 def _as(array: object, dtype: type, shape_tail: tuple[int, ...], name: str) -> NDArray:
     """Return ``array`` as a C-contiguous array of ``dtype``; check its trailing shape."""
-    out = np.ascontiguousarray(array, dtype=dtype)
+    out: NDArray = np.ascontiguousarray(array, dtype=dtype)
     if out.ndim != 1 + len(shape_tail) or out.shape[1:] != shape_tail:
         raise ValueError(f"{name} must have shape (N, {shape_tail}), got {out.shape}")
     return out

@@ -245,7 +245,7 @@ class CropPath:
     @property
     def centre(self) -> NDArray[np.float32]:
         """(F, 2) crop centres (x, y) in pixels."""
-        return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        return ((self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -553,7 +553,9 @@ def _ease_gap(
         s = _smootherstep((tt - t[a - 1]) / (t[b] - t[a - 1]))[:, None]
         base = (1 - s) * prev + s * nxt
     else:
-        base = np.tile(prev if prev is not None else nxt, (len(tt), 1))
+        only = prev if prev is not None else nxt
+        assert only is not None
+        base = np.tile(only, (len(tt), 1))
     centre = (base[:, :2] + base[:, 2:]) / 2
     wide = frame.crop(centre[:, 0], centre[:, 1], np.full(len(tt), frame.max_h))
     crops = (1 - weight) * base + weight * wide

@@ -492,7 +492,7 @@ def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> NDArray:
     """Writable (height, width) view of one plane of a planar frame with samples of ``dtype``."""
     plane = frame.planes[index]
     size = np.dtype(dtype).itemsize
-    rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // size)
+    rows: NDArray = np.frombuffer(memoryview(plane), dtype).reshape(plane.height, plane.line_size // size)
     return rows[:, : plane.width]
 
 

@@ -489,7 +489,9 @@ class EvalReport:
 
     def to_dict(self) -> dict:
         """Plain dict (NaN becomes None)."""
-        return _no_nan(dataclasses.asdict(self))
+        plain = _no_nan(dataclasses.asdict(self))
+        assert isinstance(plain, dict)
+        return plain
 
     def to_json(self) -> str:
         """JSON text (NaN becomes null)."""

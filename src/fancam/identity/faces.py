@@ -233,7 +233,9 @@ class YuNetDetector:
         if raw is None or len(raw) == 0:
             return FaceDetections.empty()
         raw = np.asarray(raw, np.float32)
-        return FaceDetections(yunet_to_dlib_box(raw[:, :4]), raw[:, 14], raw[:, 4:14].reshape(-1, 5, 2))
+        landmarks = np.ascontiguousarray(raw[:, 4:14].reshape(-1, 5, 2), np.float32)
+        scores = np.ascontiguousarray(raw[:, 14], np.float32)
+        return FaceDetections(np.asarray(yunet_to_dlib_box(raw[:, :4]), np.float32), scores, landmarks)
 
 
 def yunet_to_dlib_box(xywh: NDArray) -> NDArray[np.float32]:

@@ -134,7 +134,7 @@ def _body_photos(member: GalleryMember, min_aspect: float) -> NDArray[np.float32
         if h < min_aspect * w:
             continue
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        descs.append(describe_bodies(rgb, np.array([[0, 0, w, h]], np.float32))[0])
+        descs.append(describe_bodies(np.asarray(rgb, np.uint8), np.array([[0, 0, w, h]], np.float32))[0])
     return np.array(descs, np.float32).reshape(len(descs), -1)
 
 

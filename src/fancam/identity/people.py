@@ -171,7 +171,12 @@ def make_people(
             confidence=name.confidence, first_seen_s=float(timeline.t[rows.frame.min()]),
             last_seen_s=float(timeline.t[rows.frame.max()]), seen_s=len(np.unique(rows.frame)) * dt,
             prominence=prominence, tracklets=tuple(int(t) for t in np.unique(rows.track_id)),
-            best_frame=int(tracks.frame[best]), best_box=tuple(float(v) for v in tracks.xyxy[best]),
+            best_frame=int(tracks.frame[best]), best_box=_box4(tracks.xyxy[best]),
         ))
         person[mask] = number
     return Cast(person=person, people=tuple(people))
+
+
+def _box4(row: NDArray) -> tuple[float, float, float, float]:
+    x1, y1, x2, y2 = (float(v) for v in row)
+    return x1, y1, x2, y2

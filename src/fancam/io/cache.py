@@ -95,7 +95,7 @@ def sweep_stale_temps(final: Path) -> list[Path]:
     """Delete temporary files of ``final`` left by processes that no longer run; return them."""
     final = Path(final)
     pattern = re.compile(rf"\.{re.escape(final.stem)}\.(\d+)-[a-z0-9_]+\.part{re.escape(final.suffix)}")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(final.parent.iterdir())
     except OSError:
@@ -220,8 +220,9 @@ class Manifest:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         data = read_json(self.folder / self.NAME)
-        ok = isinstance(data, dict) and data.get("format") == FORMAT_VERSION
-        self._stages: dict[str, dict[str, Any]] = dict(data.get("stages", {})) if ok else {}
+        self._stages: dict[str, dict[str, Any]] = {}
+        if isinstance(data, dict) and data.get("format") == FORMAT_VERSION:
+            self._stages = dict(data.get("stages", {}))
 
     def valid(self, stage: str, key: str) -> bool:
         """True when ``stage`` was completed with ``key`` and all its files still exist."""

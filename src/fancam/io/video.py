@@ -207,12 +207,13 @@ class DecodedFrame:
         if self.turns % 2:
             width, height = height, width
         frame = self.av_frame
+        image: NDArray[np.uint8]
         if width is None and height is None:
-            image = frame.to_ndarray(format=fmt)
+            image = np.asarray(frame.to_ndarray(format=fmt), np.uint8)
         else:
-            image = frame.reformat(
+            image = np.asarray(frame.reformat(
                 width=width, height=height, format=fmt, interpolation="AREA"
-            ).to_ndarray()
+            ).to_ndarray(), np.uint8)
         if self.turns:
             image = np.ascontiguousarray(np.rot90(image, k=self.turns))
         return image

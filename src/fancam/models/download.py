@@ -19,6 +19,7 @@ import http.client
 import logging
 import os
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -372,7 +373,7 @@ def _file_lock(path: Path, timeout_s: float, label: str) -> Iterator[None]:
 
 def _try_lock(fd: int) -> bool:
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -387,7 +388,7 @@ def _try_lock(fd: int) -> bool:
 
 def _unlock(fd: int) -> None:
     with contextlib.suppress(OSError):
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)

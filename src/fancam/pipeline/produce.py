@@ -104,7 +104,7 @@ def _member(analysis: Analysis, name: str) -> Person:
     """The performer named ``name`` (``member`` or ``group/member``); UsageError listing valid names."""
     named = [p for p in analysis.cast.people if p.member and p.label != UNKNOWN]
     hits = [p for p in named if name in (p.label, p.member)]
-    hits = hits or [p for p in named if p.member.split("/", 1)[-1] == name]
+    hits = hits or [p for p in named if (p.member or "").split("/", 1)[-1] == name]
     if len({p.member for p in hits}) > 1:
         raise UsageError(f"member name {name!r} is ambiguous; use one of: "
                          + ", ".join(sorted({str(p.member) for p in hits})))
@@ -350,7 +350,7 @@ def make_fancams(
     if options.debug:
         debug_out = outputs[0].with_name(outputs[0].stem + ".debug.mp4")
         overlay = OverlayBoxes(
-            analysis.tracks.frame, analysis.tracks.xyxy,
+            analysis.tracks.frame, analysis.tracks.xyxy.astype(np.float64),
             np.array([f"{lab} #{t}" for lab, t in zip(
                 analysis.cast.label_of_rows(), analysis.tracks.track_id, strict=True)]),
         )

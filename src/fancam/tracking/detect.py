@@ -436,9 +436,9 @@ class YoloxDetector:
         height, width = image.shape[:2]
         scale = min(self._size / height, self._size / width)
         w, h = max(1, int(round(width * scale))), max(1, int(round(height * scale)))
-        resized = image
+        resized: NDArray[np.uint8] = image
         if (w, h) != (width, height):
-            resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+            resized = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR), np.uint8)
         tensor = np.full((1, 3, self._size, self._size), YOLOX_PAD_VALUE, np.float32)
         tensor[0, :, :h, :w] = resized[:, :, ::-1].transpose(2, 0, 1)
         return tensor, scale
@@ -502,7 +502,7 @@ def _finish(
     valid = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
     boxes, scores = boxes[valid], scores[valid]
     keep = nms(boxes, scores, nms_iou)
-    return Detections(boxes[keep], scores[keep])
+    return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32))
 
 
 def _check_image(image: NDArray[np.uint8]) -> tuple[int, int]:

@@ -84,7 +84,7 @@ def _features(thumb_rgb: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArra
     # A std floor keeps near-black frames (fades) from amplifying noise into a "cut".
     grey = (grey - grey.mean()) / max(float(grey.std()), 8.0)
     hsv = cv2.cvtColor(thumb_rgb, cv2.COLOR_RGB2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256]).ravel()
+    hist = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256]).ravel().astype(np.float32)
     hist /= max(float(hist.sum()), 1.0)
     return grey, hist
 

@@ -415,7 +415,7 @@ class Tracker:
             self._tracks[ti].update(boxes[di], self._step, self._window_steps, cfg.direction_min_speed)
             updated.append((self._tracks[ti], di))
         survivors = [t for i, t in enumerate(self._tracks) if i in matched or self._survives(t)]
-        for di in high:
+        for di in high.tolist():
             track = _Track(boxes[di], self._step, self.step_s, cfg.motion)
             if self._step < self._confirm_hits:
                 self._confirm(track)

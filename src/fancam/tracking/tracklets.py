@@ -631,7 +631,8 @@ def _fill(pieces: list[_Piece]) -> TrackTable:
     for tid, piece in enumerate(pieces, start=1):
         frames, boxes, scores = piece.dense()
         observed = np.isin(frames, piece.frame)
-        tables.append(TrackTable(frames, np.full(len(frames), tid), boxes, scores, observed))
+        tables.append(TrackTable(frames, np.full(len(frames), tid), boxes.astype(np.float32),
+                                 scores.astype(np.float32), observed))
     return TrackTable.concat(tables).sorted()
 
 
