@@ -214,17 +214,19 @@ class CropPath:
             same aspect (width / height).
         mode: (F,) str, one of :data:`~fancam.io.tables.CROP_MODES` per frame.
         hidden: (F,) bool, True where the target is hidden behind others and the camera holds on her
-            estimated position (mode ``follow``); all False when not given.
+            estimated position (mode ``follow``); all False when not given (or empty).
     """
 
     xyxy: NDArray[np.float32]
     mode: NDArray[np.str_]
-    hidden: NDArray[np.bool_] | None = None
+    hidden: NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
 
     def __post_init__(self) -> None:
         xyxy = np.ascontiguousarray(self.xyxy, np.float32)
         mode = np.asarray(self.mode, dtype="<U6")
-        hidden = np.zeros(len(mode), bool) if self.hidden is None else np.asarray(self.hidden, bool)
+        hidden = np.asarray(self.hidden, bool)
+        if hidden.size == 0:  # not given
+            hidden = np.zeros(len(mode), bool)
         if xyxy.ndim != 2 or xyxy.shape[1] != 4 or mode.shape != (len(xyxy),) or hidden.shape != mode.shape:
             raise ValueError(f"CropPath needs xyxy (F, 4), mode (F,) and hidden (F,), got {xyxy.shape}, "
                              f"{mode.shape}, {hidden.shape}")
