@@ -282,16 +282,20 @@ def test_target_lost_in_place_is_held() -> None:
     path = plan_camera(boxes, FRAME, timeline(n), CameraConfig())
     assert (path.mode == "follow").all() and not path.hidden.any()
     assert np.ptp(path.height) < 1.0
-    # At the frame's edge she may have left the picture: the camera eases out instead.
+    # At the frame's edge she may have left the picture: held for a short while only (1.5 s), a 3 s
+    # gap eases out.
     edge = person(np.full(n, 40.0))
+    edge[90:135] = np.nan
+    assert (plan_camera(edge, FRAME, timeline(n), CameraConfig()).mode == "follow").all()
     edge[90:180] = np.nan
     path = plan_camera(edge, FRAME, timeline(n), CameraConfig())
     assert "wide" in set(path.mode[90:180])
-    # Longer than in_place_max_s: eases out too.
+    # Longer than in_place_max_s (8 s): eases out too.
+    n = 400
     long = person(np.full(n, 640.0))
-    long[30:250] = np.nan  # 7.3 s
+    long[30:330] = np.nan  # 10 s
     path = plan_camera(long, FRAME, timeline(n), CameraConfig())
-    assert "wide" in set(path.mode[30:250])
+    assert "wide" in set(path.mode[30:330])
 
 
 def test_wide_shot_frames_the_people_when_the_target_is_not_in_the_shot() -> None:

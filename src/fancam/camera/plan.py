@@ -182,7 +182,10 @@ class CameraConfig:
             the five of gillhung_dance2 are lost for 2.3-5.2 s in its pile-up, f265-f420, with YOLOX-nano
             tracks, up to 6.3 s with the SSD's) ...
         in_place_shift: ... when the boxes before and after the gap are at most this many box heights
-            apart and neither touches the frame's left or right edge (she may have left the frame).
+            apart ...
+        in_place_edge_s: ... and, when a box touches the frame's left or right edge (she may have left
+            the picture), the gap lasts at most this long (gillhung_dance2: P4 at the left edge, head
+            out of the picture, merged into his neighbour's box for 1.4 s, f175-f215).
     """
 
     framing: Framing = FRAMINGS["full"]
@@ -202,6 +205,7 @@ class CameraConfig:
     hidden_max_s: float = 10.0
     in_place_max_s: float = 8.0
     in_place_shift: float = 0.75
+    in_place_edge_s: float = 2.0
 
 
 # ----------------------------------------------------------------------------------------- path type
@@ -502,8 +506,7 @@ def _bridge(
             break
         lost = _span(t, a, b)
         inside = a > 0 and b < n
-        if inside and (lost <= config.bridge_gap_s
-                       or (lost <= config.in_place_max_s and _in_place(boxes[a - 1], boxes[b], frame, config))):
+        if inside and (lost <= config.bridge_gap_s or _in_place(boxes[a - 1], boxes[b], lost, frame, config)):
             w = ((t[a:b] - t[a - 1]) / (t[b] - t[a - 1]))[:, None]
             filled[a:b] = (1 - w) * boxes[a - 1] + w * boxes[b]
         elif (a == 0 or b == n) and lost <= config.hold_s:
@@ -514,12 +517,12 @@ def _bridge(
     return filled, in_segment
 
 
-def _in_place(before: NDArray, after: NDArray, frame: _Frame, config: CameraConfig) -> bool:
-    """Whether a target was found again where she was lost, away from the frame's sides."""
+def _in_place(before: NDArray, after: NDArray, lost_s: float, frame: _Frame, config: CameraConfig) -> bool:
+    """Whether a target lost for ``lost_s`` seconds was found again where she was lost."""
     margin = _SIDE_MARGIN * frame.width
-    for box in (before, after):
-        if box[0] <= margin or box[2] >= frame.width - margin:
-            return False
+    at_edge = any(box[0] <= margin or box[2] >= frame.width - margin for box in (before, after))
+    if lost_s > (config.in_place_edge_s if at_edge else config.in_place_max_s):
+        return False
     height = max((before[3] - before[1] + after[3] - after[1]) / 2, 1e-9)
     shift = np.hypot(*((after[:2] + after[2:] - before[:2] - before[2:]) / 2))
     return bool(shift <= config.in_place_shift * height)
