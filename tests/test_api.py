@@ -13,7 +13,8 @@ from fancam.io.progress import progress_bar
 PUBLIC = {
     "Analysis", "AnalysisSettings", "FancamError", "GalleryError", "InputError", "ModelError", "Person",
     "ProcessingError", "Progress", "ProgressEvent", "RenderOptions", "RenderResult", "Selection",
-    "UsageError", "VideoError", "__version__", "analyze", "make_fancams", "write_sheet",
+    "Snapshot", "UsageError", "VideoError", "__version__", "analyze", "make_fancams", "probe", "snapshot",
+    "write_sheet",
 }
 
 

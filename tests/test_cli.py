@@ -235,38 +235,47 @@ def test_missing_or_read_only_output_folder(
 ) -> None:
     extra = ["--person", "1"] if command == "render" else []
     name = "out.mp4" if command == "render" else "out.jpg"
+    # A missing folder is created when the output is written; a run that fails first leaves none.
     rc, _, err = run(capsys, command, video, *extra, "-o", tmp_path / "missing" / name)
-    assert rc == EXIT_INPUT
-    assert f"output folder does not exist: '{tmp_path / 'missing'}'; create it or choose another -o" in err
+    assert rc == EXIT_PROCESSING and "no people found" in err
     assert not (tmp_path / "missing").exists()
+    (tmp_path / "file").write_text("mine")
+    rc, _, err = run(capsys, command, video, *extra, "-o", tmp_path / "file" / name)
+    assert rc == EXIT_INPUT
+    assert f"cannot create the output folder '{tmp_path / 'file'}': '{tmp_path / 'file'}' is a file" in err
     locked = tmp_path / "locked"
     locked.mkdir()
     with read_only(locked):
         rc, _, err = run(capsys, command, video, *extra, "-o", locked / name)
-    assert rc == EXIT_INPUT
-    assert f"output folder '{locked}' is not writable; choose another -o" in err
+        assert rc == EXIT_INPUT
+        assert f"output folder '{locked}' is not writable; choose another -o" in err
+        rc, _, err = run(capsys, command, video, *extra, "-o", locked / "sub" / name)
+        assert rc == EXIT_INPUT
+        assert f"cannot create the output folder '{locked / 'sub'}': '{locked}' is read-only" in err
     assert list(locked.iterdir()) == []
 
 
 def test_read_only_video_folder(
     capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Outputs need -o there; the analysis itself goes to the user cache (a read-only media folder
-    still works, e.g. the README's command on ../shared)."""
+    """A read-only media folder (e.g. ../shared) works: nothing is ever written there; outputs go to
+    the current folder, which must be writable."""
     monkeypatch.setenv("FANCAM_HOME", str(tmp_path / "home"))
     folder = tmp_path / "downloads"
     folder.mkdir()
     path = synth_video(folder / "clip.mp4", n=10)
     before = snapshot(folder)
     with read_only(folder):
+        monkeypatch.chdir(folder)
         rc, _, err = run(capsys, "render", path, "--person", "1")
         assert rc == EXIT_INPUT
-        assert f"the video's folder '{folder}' is not writable; choose where the fancam goes with -o" in err
+        assert f"output folder '{folder}' is not writable; choose another -o" in err
+        monkeypatch.chdir(tmp_path)
         rc, _, err = run(capsys, "analyze", path)
         # the synthetic clip has nobody in it: the analysis ran, in the user cache
         assert rc == EXIT_PROCESSING and "no people found" in err
     assert snapshot(folder) == before
-    assert [p.name.startswith("clip-") for p in (tmp_path / "home" / "analyses").iterdir()] == [True]
+    assert len(list((tmp_path / "home" / "analyses").iterdir())) == 1
 
 
 def test_analysis_folder_that_is_a_file(capsys: pytest.CaptureFixture, video: Path, tmp_path: Path) -> None:

@@ -24,10 +24,16 @@ def run(capsys: pytest.CaptureFixture, *argv: object) -> tuple[int, str, str]:
     return rc, out, err
 
 
+def analysis_of(clip: Path, folder: Path) -> Path:
+    """``fancam analyze CLIP --out FOLDER`` (renders then read it with ``--analysis FOLDER``)."""
+    assert main(["-q", "analyze", str(clip), "--out", str(folder)]) == 0
+    return folder
+
+
 @pytest.fixture(scope="module")
 def fiyud_analysis(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Analysis folder of fiyud_dance3 (3 women side by side, portrait 720x1280, 8.9 s)."""
-    return tmp_path_factory.mktemp("fiyud") / "analysis"
+    return analysis_of(shared_file("data/fiyud_dance3/dance.mp4"), tmp_path_factory.mktemp("fiyud") / "analysis")
 
 
 def _width_share(crop_csv: Path, width: int) -> float:
@@ -41,7 +47,7 @@ def test_default_framing_makes_the_performer_the_subject_and_says_so(
     capsys: pytest.CaptureFixture, tmp_path: Path, fiyud_analysis: Path
 ) -> None:
     clip = shared_file("data/fiyud_dance3/dance.mp4")
-    common = ["--person", "1", "--out", fiyud_analysis, "--end", "3"]
+    common = ["--person", "1", "--analysis", fiyud_analysis, "--end", "3"]
     # Default (auto): upper body, said on one line; the crop is about a third of the frame's width.
     rc, out, err = run(capsys, "render", clip, *common, "-o", tmp_path / "auto.mp4")
     assert rc == 0, err
@@ -66,7 +72,7 @@ def test_small_crop_scaled_up_is_said_once_with_what_would_help(
 ) -> None:
     clip = shared_file("data/fiyud_dance3/dance.mp4")
     # Close-ups of 3 dancers: every crop is about 220 px tall, scaled up to 480: one notice in all.
-    rc, out, err = run(capsys, "render", clip, "--all", "--framing", "face", "--out", fiyud_analysis,
+    rc, out, err = run(capsys, "render", clip, "--all", "--framing", "face", "--analysis", fiyud_analysis,
                        "--end", "1", "-o", tmp_path / "faces")
     assert rc == 0, err
     notices = [line for line in err.splitlines() if "will look soft" in line]
@@ -74,7 +80,7 @@ def test_small_crop_scaled_up_is_said_once_with_what_would_help(
     assert "3 performers" in notices[0] and "source pixels" in notices[0] and "--framing full" in notices[0]
     # At the crop's own size (--height) nothing is scaled up: no notice.
     rc, out, err = run(capsys, "render", clip, "--person", "1", "--framing", "face", "--height", "200",
-                       "--out", fiyud_analysis, "--end", "1", "-o", tmp_path / "native.mp4")
+                       "--analysis", fiyud_analysis, "--end", "1", "-o", tmp_path / "native.mp4")
     assert rc == 0, err
     assert "will look soft" not in err
 
@@ -85,8 +91,9 @@ def test_landscape_wide_shot_shows_the_people_and_the_notice_reads_well(
 ) -> None:
     """hamilton: a TV clip with four shots; each performer is off screen in some of them."""
     clip = shared_file("data/face_recognition_hamilton/short_hamilton_clip.mp4")
-    analysis = tmp_path / "analysis"
-    rc, out, err = run(capsys, "render", clip, "--all", "--out", analysis, "-o", tmp_path / "all")
+    analysis = analysis_of(clip, tmp_path / "analysis")
+    capsys.readouterr()
+    rc, out, err = run(capsys, "render", clip, "--all", "--analysis", analysis, "-o", tmp_path / "all")
     assert rc == 0, err
     # The notice names the span in words (it said "43% of 0 s to the end").
     assert "s to the end" not in err

@@ -5,6 +5,7 @@ only the stages that depend on what changed are recomputed; corrupt or half-repl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -31,20 +32,32 @@ def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory: pytest.TempPathFactory, gillhung_clip: Path) -> Path:
+def analysed(tmp_path_factory: pytest.TempPathFactory, gillhung_clip: Path) -> tuple[Path, Path]:
     """1.2 s of one dancer, analysed with the default settings (the warm cache every test starts from)."""
     video = one_dancer_clip(gillhung_clip, tmp_path_factory.mktemp("cache") / "solo.mp4", 1.2, MIDDLE_DANCER)
-    analyze(video, progress=False)
-    return video
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FANCAM_HOME", str(tmp_path_factory.mktemp("warm-home")))
+        return video, analyze(video, progress=False).folder
 
 
 @pytest.fixture
-def warm(analysed: Path, tmp_path: Path) -> Path:
-    """A private copy of the video and its analysis folder (moved: the cache is keyed by content)."""
+def warm(analysed: tuple[Path, Path], tmp_path: Path, user_cache: None) -> Path:
+    """A private copy of the video (moved: the cache is keyed by content) and of its cached analysis."""
     video = tmp_path / "moved.mp4"
-    shutil.copyfile(analysed, video)
-    shutil.copytree(analysed.with_suffix(".fancam"), tmp_path / "moved.fancam")
+    shutil.copyfile(analysed[0], video)
+    shutil.copytree(analysed[1], cached_folder() / analysed[1].name)
     return video
+
+
+def cached_folder() -> Path:
+    """The analyses folder of this test's user cache."""
+    return Path(os.environ["FANCAM_HOME"]) / "analyses"
+
+
+def warm_folder() -> Path:
+    """The warm analysis in this test's user cache."""
+    [folder] = cached_folder().iterdir()
+    return folder
 
 
 @pytest.fixture
@@ -137,12 +150,13 @@ def test_new_bytes_under_the_same_name_are_analysed_again(
     new = analyze(warm, progress=False)
     assert set(computed) == {"scan", "appearance", "identity"}
     assert new.timeline.n_frames == 24 != old.timeline.n_frames
-    rows = (tmp_path / "moved.fancam" / "tracks.csv").read_text().splitlines()[1:]
+    assert new.folder != old.folder, "another content, another cache folder"
+    rows = (new.folder / "tracks.csv").read_text().splitlines()[1:]
     assert max(int(r.split(",")[0]) for r in rows) < 24, "tracks.csv describes the new video"
 
 
 def test_corrupt_cache_files_are_recomputed(warm: Path, computed: Counter, caplog) -> None:
-    folder = warm.with_suffix(".fancam")
+    folder = warm_folder()
     (folder / "scan.npz").write_bytes(b"PK\x03\x04 not really a zip")
     (folder / "cast.npz").write_bytes(b"")
     analyze(warm, progress=False)
@@ -166,7 +180,7 @@ def test_a_stage_killed_while_replacing_its_files_is_not_reused(
 ) -> None:
     """cast.npz is rewritten for new settings, then the run dies before the manifest is updated: the
     previous settings' entry must not vouch for the new file."""
-    folder = warm.with_suffix(".fancam")
+    folder = warm_folder()
     reference = (folder / "tracks.csv").read_text()
     real = fancam.pipeline.analyze.write_tracks
 

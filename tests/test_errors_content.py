@@ -36,6 +36,17 @@ def outputs(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if not p.name.startswith(".")}
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every command from the test's own folder (outputs without -o go to the current folder)."""
+    monkeypatch.chdir(tmp_path)
+
+
+def analysis_folder(video: Path) -> Path:
+    """The (cached) analysis folder of ``video`` in the user cache."""
+    return analyze(video, progress=False).folder
+
+
 @pytest.fixture(scope="module")
 def solo(tmp_path_factory: pytest.TempPathFactory, gillhung_clip: Path) -> Path:
     """2 s of one dancer (the gillhung clip with the two others blacked out), analysed once."""
@@ -50,12 +61,12 @@ def test_one_person(capsys: pytest.CaptureFixture, solo: Path, tmp_path: Path) -
     rc, out, err = run(capsys, "analyze", solo)
     assert rc == EXIT_OK, err
     assert len(out.splitlines()) == 2 and out.splitlines()[1].startswith("  person 1: person-1  seen 0.")
-    people = json.loads((solo.with_suffix(".fancam") / "people.json").read_text())["people"]
+    people = json.loads((analysis_folder(solo) / "people.json").read_text())["people"]
     assert len(people) == 1
     out_file = tmp_path / "one.mp4"
     rc, out, err = run(capsys, "render", solo, "--person", "1", "-o", out_file)
     assert rc == EXIT_OK, err
-    assert f"wrote {out_file} + one.crop.csv" in out
+    assert f"wrote {out_file} (" in out and f"wrote {tmp_path / 'one.crop.csv'}" in out
     info = probe(out_file)
     assert info.height > info.width and abs(info.duration_s - 2.0) < 0.1
     crop = load_crop(tmp_path / "one.crop.csv")
@@ -81,11 +92,13 @@ def test_existing_output_needs_force(capsys: pytest.CaptureFixture, solo: Path, 
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_default_outputs_beside_the_video(capsys: pytest.CaptureFixture, solo: Path) -> None:
+def test_default_outputs_in_the_current_folder(capsys: pytest.CaptureFixture, solo: Path, tmp_path: Path) -> None:
+    before = outputs(solo.parent)
     rc, out, _ = run(capsys, "render", solo, "--person", "1", "--end", "0.5")
     assert rc == EXIT_OK
-    fancam = solo.with_name("solo.person-1.mp4")
-    assert fancam.is_file() and solo.with_name("solo.person-1.crop.csv").is_file()
+    fancam = tmp_path / "solo.person-1.mp4"
+    assert fancam.is_file() and (tmp_path / "solo.person-1.crop.csv").is_file()
+    assert outputs(solo.parent) == before
     kept = digest(fancam)
     rc, _, err = run(capsys, "render", solo, "--all")
     assert rc == EXIT_INPUT and f"'{fancam}' already exists" in err
@@ -113,7 +126,7 @@ def test_no_people_gives_a_clear_message_and_no_video(capsys: pytest.CaptureFixt
         assert (f"fancam: error: no people found in '{video}': the person detector (ssd) found nobody "
                 "in 45 frames") in err
     assert digest(video) == before
-    assert outputs(tmp_path) == {"empty_stage.mp4", "empty_stage.fancam"}
+    assert outputs(tmp_path) == {"empty_stage.mp4"}
 
 
 def test_crowd_of_twenty(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
@@ -122,7 +135,7 @@ def test_crowd_of_twenty(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     video = trimmed_copy(source, tmp_path / "crowd.mp4", 1.5)
     rc, out, err = run(capsys, "analyze", video)
     assert rc == EXIT_OK, err
-    people = json.loads((tmp_path / "crowd.fancam" / "people.json").read_text())["people"]
+    people = json.loads((analysis_folder(video) / "people.json").read_text())["people"]
     assert len(people) >= 3
     assert len({p["name"] for p in people}) == len(people)
     rc, out, err = run(capsys, "render", video, "--person", "1", "-o", tmp_path / "p1.mp4")
@@ -137,7 +150,7 @@ def test_crowd_too_small_to_detect(capsys: pytest.CaptureFixture, tmp_path: Path
     rc, _, err = run(capsys, "render", video, "--person", "1")
     assert rc == EXIT_PROCESSING
     assert "the person detector (ssd) found nobody in" in err and "try --quality balanced" in err
-    assert outputs(tmp_path) == {"night.mp4", "night.fancam"}
+    assert outputs(tmp_path) == {"night.mp4"}
 
 
 def test_target_absent_for_most_of_the_video(
@@ -197,7 +210,9 @@ def test_inputs_of_a_crashed_render_are_untouched(
         return real(self, frame, t)
 
     monkeypatch.setattr(fancam.io.encode.VideoWriter, "write", failing)
-    analysis_before = snapshot(solo.with_suffix(".fancam"))
+    folder = analysis_folder(solo)
+    analysis_before = snapshot(folder)
+    del analysis_before["about.json"]  # its time stamp is the analysis' last use
     video_before = digest(solo)
     rc, _, err = run(capsys, "render", solo, "--person", "1", "-o", out_file, "--force")
     assert rc == EXIT_INPUT
@@ -205,4 +220,4 @@ def test_inputs_of_a_crashed_render_are_untouched(
     assert out_file.read_bytes() == b"yesterday's render"
     assert outputs(tmp_path) == {"keep.mp4"} and not list(tmp_path.glob(".*"))
     assert digest(solo) == video_before
-    assert snapshot(solo.with_suffix(".fancam")) == analysis_before
+    assert {k: v for k, v in snapshot(folder).items() if k != "about.json"} == analysis_before

@@ -9,6 +9,7 @@ sends the signal.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -83,6 +84,18 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".part" in p.name)
 
 
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A private user cache per test (the runs below share the content, so they would share a cache)."""
+    monkeypatch.setenv("FANCAM_HOME", str(tmp_path / "fancam-home"))
+
+
+def cache_folder() -> Path:
+    """The one analysis folder in this test's user cache."""
+    [folder] = (Path(os.environ["FANCAM_HOME"]) / "analyses").iterdir()
+    return folder
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory, gillhung_clip: Path) -> Path:
     """1.2 s of one dancer (not analysed)."""
@@ -97,11 +110,15 @@ def fresh(clip: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def analysed(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> Path:
+def analysed(tmp_path_factory: pytest.TempPathFactory, clip: Path) -> tuple[Path, Path]:
+    """The clip and the user cache holding its analysis."""
     video = tmp_path_factory.mktemp("analysed") / "solo.mp4"
     video.write_bytes(clip.read_bytes())
-    analyze(video, progress=False)
-    return video
+    home = tmp_path_factory.mktemp("analysed-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FANCAM_HOME", str(home))
+        analyze(video, progress=False)
+    return video, home
 
 
 def stages(folder: Path) -> set[str]:
@@ -114,9 +131,9 @@ def test_interrupted_analysis_keeps_a_valid_cache(
 ) -> None:
     before = digest(fresh)
     rc, err = interrupted_run(tmp_path, "fancam.identity.appearance:Appearance.save", 1, sig, "analyze", fresh)
-    folder = tmp_path / "solo.fancam"
+    folder = cache_folder()
     visible = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
-    assert visible == {"manifest.json", "scan.npz"}, "the appearance file was never published"
+    assert visible == {"about.json", "manifest.json", "scan.npz"}, "the appearance file was never published"
     assert stages(folder) == {"scan"}
     if sig == signal.SIGINT:
         assert rc == EXIT_INTERRUPTED
@@ -141,8 +158,8 @@ def test_ctrl_c_while_decoding_and_detecting(
     rc, err = interrupted_run(tmp_path, "fancam.tracking.scan:_detect_and_track", 3, signal.SIGINT, "analyze", fresh)
     assert rc == EXIT_INTERRUPTED
     assert err.strip() == "fancam: interrupted; no partial output was kept"
-    folder = tmp_path / "solo.fancam"
-    assert {p.name for p in folder.iterdir() if not p.name.startswith(".")} <= {"manifest.json"}
+    folder = cache_folder()
+    assert {p.name for p in folder.iterdir() if not p.name.startswith(".")} <= {"about.json", "manifest.json"}
     assert leftovers(folder) == []
     rc, out, err = run(capsys, "-q", "analyze", fresh)
     assert rc == EXIT_OK and "person 1" in out, err
@@ -152,8 +169,11 @@ def test_ctrl_c_while_decoding_and_detecting(
     "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "kill", "kill-9"]
 )
 def test_interrupted_render_leaves_no_output(
-    capsys: pytest.CaptureFixture, analysed: Path, tmp_path: Path, sig: signal.Signals
+    capsys: pytest.CaptureFixture, analysed: tuple[Path, Path], tmp_path: Path, sig: signal.Signals,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    analysed, home = analysed
+    monkeypatch.setenv("FANCAM_HOME", str(home))
     out = tmp_path / "fancam.mp4"
     before = digest(analysed)
     rc, err = interrupted_run(tmp_path, "fancam.io.encode:VideoWriter.write", 10, sig,
@@ -182,7 +202,7 @@ def test_two_runs_at_once_share_the_cache(fresh: Path, tmp_path: Path) -> None:
     assert results[0][1] == results[1][1], "both report the same performers"
     waited = [err for _, _, err in results if "another fancam process is using" in err]
     assert len(waited) == 1, "one run waited for the other, then reused its results"
-    folder = tmp_path / "solo.fancam"
+    folder = cache_folder()
     assert stages(folder) == {"scan", "appearance", "identity"}
     assert leftovers(folder) == []
     assert len(json.loads((folder / "people.json").read_text())["people"]) == 1

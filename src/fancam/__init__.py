@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     )
     from fancam.identity.people import Person
     from fancam.io.progress import Progress, ProgressEvent
+    from fancam.io.video import probe
     from fancam.pipeline.analyze import Analysis, AnalysisSettings, analyze
     from fancam.pipeline.produce import RenderOptions, Selection, make_fancams
     from fancam.report.sheet import write_sheet
+    from fancam.report.snapshot import Snapshot, snapshot
 
 # Public name -> module that defines it. Loaded on first use, so that ``import fancam.cli`` or
 # ``import fancam.models.download`` does not pay for OpenCV, SciPy and dlib until they are needed.
@@ -55,10 +57,13 @@ _EXPORTS = {
     "RenderOptions": "fancam.pipeline.produce",
     "RenderResult": "fancam.camera.render",
     "Selection": "fancam.pipeline.produce",
+    "Snapshot": "fancam.report.snapshot",
     "UsageError": "fancam.errors",
     "VideoError": "fancam.errors",
     "analyze": "fancam.pipeline.analyze",
     "make_fancams": "fancam.pipeline.produce",
+    "probe": "fancam.io.video",
+    "snapshot": "fancam.report.snapshot",
     "write_sheet": "fancam.report.sheet",
 }
 
@@ -76,11 +81,14 @@ __all__ = [
     "RenderOptions",
     "RenderResult",
     "Selection",
+    "Snapshot",
     "UsageError",
     "VideoError",
     "__version__",
     "analyze",
     "make_fancams",
+    "probe",
+    "snapshot",
     "write_sheet",
 ]
 

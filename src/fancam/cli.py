@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -39,18 +40,25 @@ exit status:
   Errors are one line on stderr naming the file and what to do; --verbose adds the traceback.
 
 files:
-  Inputs are never modified. Outputs are written under a temporary name and renamed when complete.
-  An existing output is replaced only with --force (eval --json reports are always replaced); an
-  output equal to the input is refused. The analysis folder is a cache: it is reused only when the
-  video bytes, settings, gallery photos and models are the same, and recomputed otherwise.
+  Inputs are never modified, and nothing is written beside a video or into a gallery. The analysis
+  (tracks.csv, people.json) is cached in the user cache ($FANCAM_HOME, default ~/.cache/fancam): one
+  folder per video content and model choice (each --quality keeps its own), reused while the video
+  bytes, settings, gallery photos and models are the same; least recently used ones are removed above
+  $FANCAM_CACHE_MAX_GB (default 5); see `fancam cache list`. `analyze --out DIR` writes the analysis
+  into DIR instead, and people, render and eval read it with `--analysis DIR`. Outputs (-o) go to
+  the current folder by default; a missing output folder is created. They are written under a
+  temporary name and renamed when complete. An existing output is replaced only with --force (eval
+  --json reports are always replaced); an output equal to the input is refused.
 
 examples:
-  fancam analyze dance.mp4                      # writes dance.fancam/ (tracks.csv, people.json)
-  fancam people dance.mp4                       # contact sheet: who is person 1, 2, ...
-  fancam render dance.mp4 --person 2            # dance.person-2.mp4 (+ .crop.csv)
+  fancam people dance.mp4                       # ./dance.people.jpg: who is person 1, 2, ...
+  fancam render dance.mp4 --person 2            # ./dance.person-2.mp4 (+ .crop.csv)
   fancam render dance.mp4 --member Jisoo --gallery photos/
-  fancam render dance.mp4 --all --framing upper --aspect 4:5
-  fancam eval dance.mp4 --gt dance.gt.csv --gallery photos/
+  fancam render dance.mp4 --all --framing upper --aspect 4:5 -o fancams/
+  fancam analyze dance.mp4 --out dance-analysis/   # tracks.csv + people.json into a folder of yours
+  fancam render dance.mp4 --person 2 --analysis dance-analysis/
+  fancam eval dance.mp4 --gt dance.gt.csv --gallery photos/ --json scores.json
+  fancam cache list
   fancam models list
 """
 
@@ -63,12 +71,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"fancam: error: {message}\n")
 
 
-def _add_analysis_options(p: argparse.ArgumentParser, *, gallery: bool = True) -> None:
-    if gallery:
-        p.add_argument("--gallery", type=Path, metavar="DIR",
-                       help="reference photos: DIR/<group>/<member>/*.jpg (names performers)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="analysis folder (default: VIDEO_STEM.fancam/ beside the video)")
+class _MisplacedOut(argparse.Action):
+    """``--out`` given to a command that reads an analysis: say which option was meant."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        parser.error("--out belongs to `fancam analyze` (where to write an analysis folder); here use "
+                     "-o FILE for the output, or --analysis DIR to read an analysis folder")
+
+
+def _add_analysis_options(p: argparse.ArgumentParser, *, writes: bool = False) -> None:
+    p.add_argument("--gallery", type=Path, metavar="DIR",
+                   help="reference photos: DIR/<group>/<member>/*.jpg (names performers)")
+    if writes:
+        p.add_argument("--out", type=Path, metavar="DIR",
+                       help="write the analysis folder (tracks.csv, people.json) into DIR, for other "
+                            "programs or `--analysis DIR` (default: the user cache, see `fancam cache`)")
+    else:
+        p.add_argument("--analysis", type=Path, metavar="DIR",
+                       help="use the analysis folder written by `fancam analyze VIDEO --out DIR` "
+                            "(default: the user cache)")
+        p.add_argument("--out", nargs="?", action=_MisplacedOut, help=argparse.SUPPRESS)
     p.add_argument("--quality", choices=list(models.PRESETS), default=models.DEFAULT_QUALITY,
                    help="model preset: fast = offline PyPI models (default); balanced/best download "
                         "stronger models on first use")
@@ -90,21 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("analyze", help="detect, track and identify everyone (cached)",
-                       description="Write the analysis folder: tracks.csv, people.json and caches.")
+                       description="Analyse a video into the user cache, or with --out DIR into DIR: "
+                                   "tracks.csv, people.json and caches.")
     p.add_argument("video", help="video file (or a URL, with the `url` extra: pip install 'fancam[url]')")
-    _add_analysis_options(p)
+    _add_analysis_options(p, writes=True)
     p.set_defaults(run=_cmd_analyze)
 
     p = sub.add_parser("people", help="contact sheet of the performers, numbered for --person N")
     p.add_argument("video", help="video file or URL")
     _add_analysis_options(p)
     p.add_argument("-o", "--output", type=Path, metavar="SHEET.jpg",
-                   help="output image (default: VIDEO_STEM.people.jpg beside the video)")
+                   help="output image: .jpg, .png or .webp, or a folder (default: ./VIDEO_STEM.people.jpg)")
     p.add_argument("--force", action="store_true", help="overwrite an existing output")
     p.set_defaults(run=_cmd_people)
 
     p = sub.add_parser("render", help="render the fancam of one performer (or all)",
-                       description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer.")
+                       description="Write VIDEO_STEM.<person>.mp4 (+ .crop.csv) following a performer, in "
+                                   "the current folder or -o.")
     p.add_argument("video", help="video file or URL")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", type=int, metavar="N", help="performer number from `fancam people`")
@@ -120,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=float, default=0.0, metavar="S", help="start time in seconds")
     p.add_argument("--end", type=float, metavar="S", help="end time in seconds")
     p.add_argument("-o", "--output", type=Path, metavar="OUT.mp4",
-                   help="output file (a folder with --all); default: beside the video")
+                   help="output video (.mp4 or .mov), or a folder (with --all: a folder); default: "
+                        "./VIDEO_STEM.<person>.mp4")
     p.add_argument("--debug", action="store_true", help="also write OUT.debug.mp4 with every box drawn")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(run=_cmd_render)
@@ -134,8 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=Path, metavar="OUT.crop.csv", help="camera path of a render to score")
     p.add_argument("--target", metavar="NAME", help="GT person the --crop render follows")
     p.add_argument("--json", type=Path, metavar="OUT.json",
-                   help="also write the metrics as JSON (replaced if it exists)")
+                   help="also write the metrics as JSON to this file (replaced if it exists)")
     p.set_defaults(run=_cmd_eval)
+
+    p = sub.add_parser("cache", help="list or clear the user cache (analyses, gallery embeddings)",
+                       description="The user cache ($FANCAM_HOME): analyses (one per video and settings, "
+                                   "capped by $FANCAM_CACHE_MAX_GB, default 5), gallery embeddings, models.")
+    csub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    csub.required = True
+    csub.add_parser("list", help="cached analyses: size, video, preset, last use").set_defaults(run=_cmd_cache_list)
+    c = csub.add_parser("clear", help="remove cached analyses and gallery embeddings",
+                        description="Remove cached analyses, gallery embeddings and video digests (kept: "
+                                    "models and downloaded videos, unless --all).")
+    when = c.add_mutually_exclusive_group()
+    when.add_argument("--older-than", metavar="AGE",
+                      help="only what was last used more than AGE ago: days, or 12h, 7d, 2w")
+    when.add_argument("--all", action="store_true",
+                      help="everything in the cache folder, downloaded models and videos included")
+    c.set_defaults(run=_cmd_cache_clear)
+
+    p = sub.add_parser("ui", help="local web app: drop a video, click the performer, watch the fancam",
+                       description="Serve the web app (needs the ui extra: pip install 'fancam[ui]').")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    p.add_argument("--workdir", type=Path, metavar="DIR", help="jobs folder (default: $FANCAM_HOME/ui)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a --host other computers can reach")
+    p.add_argument("--max-upload-mb", type=int, metavar="MB", help="largest video upload (default 4096)")
+    p.set_defaults(run=_cmd_ui)
 
     p = sub.add_parser("models", help="list, download or verify models")
     msub = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
@@ -158,14 +209,26 @@ def _settings(args: argparse.Namespace):
 def _analyze(args: argparse.Namespace):
     from fancam.pipeline.analyze import analyze
 
+    folder = getattr(args, "out", None)
+    if getattr(args, "analysis", None) is not None:
+        folder = args.analysis
+        if not folder.is_dir():
+            what = "is not a folder" if folder.exists() else "not found"
+            raise InputError(f"analysis folder {what}: {str(folder)!r}; write one with `fancam analyze VIDEO "
+                             "--out DIR`, or leave out --analysis to use the user cache")
     return analyze(
-        args.video, out=args.out, gallery=args.gallery, settings=_settings(args), progress=not args.quiet
+        args.video, out=folder, gallery=args.gallery, settings=_settings(args), progress=not args.quiet
     )
+
+
+def _full(path: Path) -> str:
+    """A path as printed to the user: absolute, normalised."""
+    return os.path.abspath(path)
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
     result = _analyze(args)
-    print(f"analysis: {result.folder}")
+    print(f"analysis: {_full(result.folder)}")
     for person in result.cast.people:
         span = f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s"
         print(f"  person {person.id}: {person.label}  seen {span}")
@@ -173,13 +236,13 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_people(args: argparse.Namespace) -> int:
-    from fancam.report.sheet import check_sheet_output, default_sheet_path, write_sheet
+    from fancam.report.sheet import check_sheet_output, sheet_path, write_sheet
 
-    output = args.output or default_sheet_path(args.video)
+    output = sheet_path(args.output, args.video)
     check_sheet_output(output, args.video, force=args.force)
     result = _analyze(args)
     write_sheet(result, output, force=args.force)
-    print(f"contact sheet: {output}")
+    print(f"wrote {_full(output)}")
     return EXIT_OK
 
 
@@ -196,8 +259,9 @@ def _cmd_render(args: argparse.Namespace) -> int:
     check_output_location(args.video, selection, options)
     result = _analyze(args)
     for done in make_fancams(result, selection, options, progress=not args.quiet):
-        extra = f" + {done.crop_csv.name}" if done.crop_csv else ""
-        print(f"wrote {done.output}{extra} ({done.frames} frames, {done.duration_s:.1f} s)")
+        print(f"wrote {_full(done.output)} ({done.frames} frames, {done.duration_s:.1f} s)")
+        if done.crop_csv:
+            print(f"wrote {_full(done.crop_csv)}")
         if done.note:
             print(f"  {done.note}")
     return EXIT_OK
@@ -205,7 +269,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from fancam.eval.metrics import evaluate, format_report
-    from fancam.io.cache import write_text_atomic
+    from fancam.io.cache import check_output_folder, ensure_writable_dir, write_text_atomic
     from fancam.io.tables import load_gt
     from fancam.io.video import check_readable_file
 
@@ -219,8 +283,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if any(args.json.resolve() == Path(f).resolve() for f in inputs):
             raise InputError(f"refusing to overwrite the input {str(args.json)!r} with the report; "
                              "choose another --json")
-        if not args.json.parent.is_dir():
-            raise InputError(f"output folder does not exist: {str(args.json.parent)!r}")
+        if args.json.is_dir():
+            raise InputError(f"--json {str(args.json)!r} is a folder; give it a file name such as scores.json")
+        check_output_folder(args.json.parent, "--json")
     result = _analyze(args)
     gt = load_gt(args.gt, n_frames=result.timeline.n_frames)
     report = evaluate(
@@ -229,8 +294,52 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     print(format_report(report))
     if args.json:
+        ensure_writable_dir(args.json.parent, "output folder", "--json")
         write_text_atomic(args.json, report.to_json())
+        print(f"wrote {_full(args.json)}")
     return EXIT_OK
+
+
+def _cmd_cache_list(args: argparse.Namespace) -> int:
+    import time
+
+    from fancam.io import usercache as uc
+
+    home = models.fancam_home()
+    entries = uc.list_analyses(home)
+    total = sum(e.size_bytes for e in entries)
+    print(f"user cache: {_full(home)}")
+    print(f"analyses: {len(entries)}, {uc.format_size(total)} (cap {uc.format_size(uc.max_cache_bytes())}, "
+          f"${uc.ENV_MAX_GB})")
+    now = time.time()
+    if entries:
+        print(f"  {'size':>9}  {'last used':<13} {'preset':<9} video")
+        for e in entries:
+            print(f"  {uc.format_size(e.size_bytes):>9}  {uc.format_age(now - e.last_used):<13} {e.preset:<9} "
+                  f"{e.video}  ({e.folder.name})")
+    for part, (count, size) in uc.cache_summary(home).items():
+        print(f"{part}: {count} item{'s' * (count != 1)}, {uc.format_size(size)}")
+    return EXIT_OK
+
+
+def _cmd_cache_clear(args: argparse.Namespace) -> int:
+    from fancam.io import usercache as uc
+
+    older = uc.parse_age(args.older_than) if args.older_than is not None else None
+    home = models.fancam_home()
+    done = uc.clear(older_than_s=older, everything=args.all, home=home)
+    print(f"removed {len(done.removed)} item{'s' * (len(done.removed) != 1)} "
+          f"({uc.format_size(done.freed_bytes)}) from {_full(home)}")
+    for folder in done.in_use:
+        print(f"kept {_full(folder)}: another fancam process is using it")
+    return EXIT_OK
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from fancam.ui.server import serve
+
+    return serve(args.host, args.port, args.workdir, allow_remote=args.allow_remote,
+                 max_upload_mb=args.max_upload_mb)
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:

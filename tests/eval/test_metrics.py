@@ -5,6 +5,7 @@ The loaders' own validation is tested in test_tables.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -338,3 +339,21 @@ def test_empty_tracks_score_zero(trio, tmp_path: Path, caplog) -> None:
     assert (report.identity.accuracy, report.identity.unmatched) == (0.0, 11)
     assert (report.tracking.idf1, report.tracking.hota) == (0.0, 0.0)
     assert "nobody was tracked" in caplog.text
+
+
+@pytest.mark.slow
+def test_idf1_of_motmetrics_equals_trackeval_on_the_bench_clip(gillhung_analysis, bench_gt: Path) -> None:
+    """IDF1 comes from motmetrics (the `eval` extra); trackeval's Identity gives the same numbers."""
+    from trackeval.metrics import Identity
+
+    from fancam.eval.metrics import MATCH_IOU, motmetrics_identity, trackeval_data
+
+    gt = load_gt(bench_gt)
+    tracks = load_tracks(gillhung_analysis.folder / "tracks.csv")
+    for labels in (tracks.person, np.char.add("t", tracks.tracklet.astype(str))):  # names, then tracklets
+        variant = dataclasses.replace(tracks, person=np.asarray(labels))
+        data, _ = trackeval_data(gt, variant, match_keyframes(gt, variant))
+        expected = Identity({"THRESHOLD": MATCH_IOU, "PRINT_CONFIG": False}).eval_sequence(data)
+        got = motmetrics_identity(data)
+        assert got == pytest.approx((expected["IDF1"], expected["IDP"], expected["IDR"]), abs=1e-9)
+    assert 0.5 < got[0] < 1.0, "tracklets are fragments of the performers: a real test of the matching"

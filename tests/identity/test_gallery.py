@@ -15,7 +15,7 @@ import pytest
 from conftest import shared_file
 from fancam.errors import GalleryError
 from fancam.identity.faces import DlibHogDetector, FaceAnalyzer, FaceConfig, FaceDetections
-from fancam.identity.gallery import CACHE_NAME, Gallery, GalleryMember, decode_image, load_gallery, pick_face
+from fancam.identity.gallery import Gallery, GalleryMember, decode_image, load_gallery, pick_face
 
 HAMILTON = "data/face_recognition_hamilton"
 
@@ -82,7 +82,7 @@ def messy_gallery(tmp_path: Path) -> Path:
     return g
 
 
-def test_messy_gallery_reports_problems_and_caches(messy_gallery: Path, counting: Counting) -> None:
+def test_messy_gallery_reports_problems_and_caches(messy_gallery: Path, user_cache: Path, counting: Counting) -> None:
     analyzer, detector = counting
     gallery = load_gallery(messy_gallery, analyzer)
     keys = ["band/obama", "hamilton/biden", "hamilton/kit", "hamilton/obama"]
@@ -94,8 +94,9 @@ def test_messy_gallery_reports_problems_and_caches(messy_gallery: Path, counting
         assert name in text, f"{name} not reported: {text}"
     assert "no face" in text and "faces of similar size" in text and "no usable photo" in text
     assert len(gallery.warnings) == 6
-    # The cache sits beside the photos; a second load embeds nothing.
-    assert gallery.cache_path == messy_gallery / CACHE_NAME and gallery.cache_path.is_file()
+    # The cache is in the user cache, never in the gallery; a second load embeds nothing.
+    assert gallery.cache_path is not None and gallery.cache_path.is_relative_to(user_cache)
+    assert gallery.cache_path.is_file() and not list(messy_gallery.glob(".*"))
     calls = detector.calls
     again = load_gallery(messy_gallery, analyzer)
     assert detector.calls == calls
@@ -106,7 +107,7 @@ def test_messy_gallery_reports_problems_and_caches(messy_gallery: Path, counting
         assert (gallery.similarity(member.embeddings).argmax(axis=1) == j).all()
 
 
-def test_changed_photo_is_re_embedded(tmp_path: Path, counting: Counting) -> None:
+def test_changed_photo_is_re_embedded(tmp_path: Path, user_cache: Path, counting: Counting) -> None:
     analyzer, detector = counting
     g = tmp_path / "g"
     _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "grp/obama/x.jpg")
@@ -141,7 +142,7 @@ def test_read_only_gallery_caches_in_user_folder(
         for folder in folders:
             folder.chmod(0o755)
     assert len(gallery) == 2 and not gallery.warnings
-    assert not (g / CACHE_NAME).exists()
+    assert not list(g.glob(".*"))
     assert gallery.cache_path is not None and gallery.cache_path.is_relative_to(user_cache)
     assert gallery.cache_path.is_file() and detector.calls == calls
     assert again.cache_path == gallery.cache_path

@@ -17,8 +17,16 @@ from badmedia import (
     synth_video,
     truncated_copy,
 )
+from conftest import shared_file
 from fancam.errors import InputError, VideoError
-from fancam.io.video import DecodeReport, check_readable_file, iter_frames, mp4_structure_problem, probe
+from fancam.io.video import (
+    DecodeReport,
+    check_readable_file,
+    frame_at,
+    iter_frames,
+    mp4_structure_problem,
+    probe,
+)
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +160,29 @@ def test_variable_frame_rate_times_come_from_timestamps(tmp_path: Path) -> None:
     times = np.array([f.t for f in iter_frames(path)])
     expected = np.concatenate([[0.0], np.cumsum(durations[:-1]) / 1000])
     np.testing.assert_allclose(times, expected, atol=1.5e-3)
+
+
+def _frames_by_decoding(path: Path, every: int) -> dict[int, tuple[float, np.ndarray]]:
+    return {f.index: (f.t, f.rgb()) for f in iter_frames(path) if f.index % every == 3}
+
+
+@pytest.mark.parametrize("clip_name", ["fiyud", "vfr-rotated"])
+def test_frame_at_seeks_to_the_same_frame_decoding_finds(tmp_path: Path, clip_name: str) -> None:
+    if clip_name == "fiyud":  # real phone clip, key frame every few seconds, B-frames
+        path, every = shared_file("data/fiyud_dance3/dance.mp4"), 41
+    else:
+        durations = [20 if i % 3 else 100 for i in range(60)]
+        path = synth_video(tmp_path / "vfr.mp4", n=60, size=(160, 96), rotation=90,
+                           frame_ms=lambda i: durations[i])
+        every = 7
+    expected = _frames_by_decoding(path, every)
+    assert len(expected) >= 6
+    for index, (t, image) in expected.items():
+        found = frame_at(path, t, index=index)
+        assert found.index == index
+        assert found.t == pytest.approx(t, abs=1e-6)
+        np.testing.assert_array_equal(found.rgb(), image)
+    # Past the end: the last frame; before the start: the first.
+    last_t = max(t for t, _ in expected.values())
+    assert frame_at(path, 1e6).t >= last_t
+    assert frame_at(path, -5.0).t == 0.0

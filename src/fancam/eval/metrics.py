@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from fancam.errors import FancamError, UsageError
+from fancam.errors import UsageError
 from fancam.geometry import head_point, iou_matrix
 from fancam.io.tables import (
     UNKNOWN,
@@ -188,9 +188,17 @@ def identity_scores(
 
 
 # ----------------------------------------------------------------------------------------- IDF1/HOTA
+IDF1_HINT = "IDF1 needs motmetrics: pip install 'fancam[eval]'"
+HOTA_HINT = "HOTA needs trackeval: pip install --no-deps trackeval==1.3.0"
+"""What to install when a score is not available (trackeval's own dependencies would pull in a second,
+GUI OpenCV over the headless one fancam uses, hence ``--no-deps``; it needs only numpy and scipy)."""
+
+
 @dataclass(frozen=True)
 class TrackingScores:
-    """IDF1 and HOTA on the GT keyframes, computed by ``trackeval``.
+    """IDF1 (``motmetrics``, else ``trackeval``) and HOTA (``trackeval``) on the GT keyframes.
+
+    A score whose library is not installed is None (see :data:`IDF1_HINT`, :data:`HOTA_HINT`).
 
     Attributes:
         idf1: Identity F1.
@@ -204,12 +212,12 @@ class TrackingScores:
         duplicates: Boxes at keyframes that repeated a name already used in their frame.
     """
 
-    idf1: float
-    idp: float
-    idr: float
-    hota: float
-    deta: float
-    assa: float
+    idf1: float | None
+    idp: float | None
+    idr: float | None
+    hota: float | None
+    deta: float | None
+    assa: float | None
     predictions: int
     unknown: int
     duplicates: int
@@ -270,29 +278,52 @@ def trackeval_data(gt: GroundTruth, tracks: PredictedTracks, match: NDArray[np.i
     return data, counts
 
 
-def _trackeval_metrics() -> tuple[type, type]:
-    """Import trackeval's HOTA and Identity classes (heavy; only when scoring)."""
+def _trackeval_metrics() -> tuple[type, type] | None:
+    """The HOTA and Identity classes of trackeval, or None when trackeval is not installed."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # it prints about optional datasets
             from trackeval.metrics import HOTA, Identity
     except ImportError as exc:
-        raise FancamError(
-            f"IDF1/HOTA need trackeval ({exc}); install it with: pip install --no-deps trackeval==1.3.0"
-        ) from exc
+        logger.debug("trackeval unavailable: %s", exc)
+        return None
     return HOTA, Identity
 
 
+def motmetrics_identity(data: dict) -> tuple[float, float, float] | None:
+    """(IDF1, IDP, IDR) by motmetrics from a :func:`trackeval_data` dict; None without motmetrics.
+
+    Pairs with IoU >= 0.5 are candidate matches in each frame (as in trackeval's Identity metric); the
+    identities are then matched globally to maximise the frames they share.
+    """
+    try:
+        import motmetrics
+    except ImportError as exc:
+        logger.debug("motmetrics unavailable: %s", exc)
+        return None
+    acc = motmetrics.MOTAccumulator(auto_id=True)
+    for gt_ids, pred_ids, sim in zip(data["gt_ids"], data["tracker_ids"], data["similarity_scores"], strict=True):
+        sim = np.asarray(sim, np.float64).reshape(len(gt_ids), len(pred_ids))
+        acc.update(gt_ids.tolist(), pred_ids.tolist(), np.where(sim >= MATCH_IOU, 1.0 - sim, np.nan))
+    row = motmetrics.metrics.create().compute(acc, metrics=["idf1", "idp", "idr"], name="video").iloc[0]
+    return float(row["idf1"]), float(row["idp"]), float(row["idr"])
+
+
 def tracking_scores(gt: GroundTruth, tracks: PredictedTracks, match: NDArray[np.int64]) -> TrackingScores:
-    """IDF1 and HOTA of the ``person`` column on the GT keyframes (trackeval's Identity and HOTA)."""
-    HOTA, Identity = _trackeval_metrics()
+    """IDF1 (motmetrics, else trackeval) and HOTA (trackeval) of the ``person`` column on the keyframes."""
     data, counts = trackeval_data(gt, tracks, match)
-    ident = Identity({"THRESHOLD": MATCH_IOU, "PRINT_CONFIG": False}).eval_sequence(data)
-    hota = HOTA().eval_sequence(data)
+    classes = _trackeval_metrics()
+    ident = motmetrics_identity(data)
+    if ident is None and classes is not None:
+        scores = classes[1]({"THRESHOLD": MATCH_IOU, "PRINT_CONFIG": False}).eval_sequence(data)
+        ident = float(scores["IDF1"]), float(scores["IDP"]), float(scores["IDR"])
+    hota: tuple[float | None, ...] = (None, None, None)
+    if classes is not None:
+        h = classes[0]().eval_sequence(data)
+        hota = float(np.mean(h["HOTA"])), float(np.mean(h["DetA"])), float(np.mean(h["AssA"]))
+    idf1, idp, idr = ident if ident is not None else (None, None, None)
     return TrackingScores(
-        idf1=float(ident["IDF1"]), idp=float(ident["IDP"]), idr=float(ident["IDR"]),
-        hota=float(np.mean(hota["HOTA"])), deta=float(np.mean(hota["DetA"])),
-        assa=float(np.mean(hota["AssA"])), predictions=int(data["num_tracker_dets"]),
-        unknown=counts["unknown"], duplicates=counts["duplicates"],
+        idf1=idf1, idp=idp, idr=idr, hota=hota[0], deta=hota[1], assa=hota[2],
+        predictions=int(data["num_tracker_dets"]), unknown=counts["unknown"], duplicates=counts["duplicates"],
     )
 
 
@@ -578,10 +609,13 @@ def format_report(report: EvalReport) -> str:
     ]
     if ident.mapping:
         lines.append(f"{'  mapping':<20}{'':>8}  " + ", ".join(f"{p}->{g}" for p, g in ident.mapping))
+    idf1 = f"IDP {_fmt(trk.idp)}, IDR {_fmt(trk.idr)}" if trk.idf1 is not None else IDF1_HINT
+    hota = f"DetA {_fmt(trk.deta)}, AssA {_fmt(trk.assa)}" if trk.hota is not None else HOTA_HINT
     lines += [
-        f"{'IDF1':<20}{_fmt(trk.idf1):>8}  IDP {_fmt(trk.idp)}, IDR {_fmt(trk.idr)}",
-        f"{'HOTA':<20}{_fmt(trk.hota):>8}  DetA {_fmt(trk.deta)}, AssA {_fmt(trk.assa)}; "
-        f"{trk.predictions} boxes, {trk.unknown} unknown left out, {trk.duplicates} repeated names",
+        f"{'IDF1':<20}{_fmt(trk.idf1):>8}  {idf1}",
+        f"{'HOTA':<20}{_fmt(trk.hota):>8}  {hota}",
+        f"{'boxes scored':<20}{trk.predictions:>8}  {trk.unknown} unknown left out, {trk.duplicates} "
+        "repeated names",
     ]
     if report.crop is not None:
         c = report.crop

@@ -10,11 +10,10 @@ several faces of similar size, and members left without a usable photo each add 
 :attr:`Gallery.warnings` naming the file or folder. Only a missing gallery or one without any usable
 member raises :class:`~fancam.errors.GalleryError`.
 
-Embeddings are cached in ``GALLERY/.fancam-cache.npz``, keyed by each photo's sha256 and the face
-models' id, so a changed photo (or model) is re-embedded and everything else reused. When the gallery
-folder is read-only (no write permission bits, which is honoured even for root), the cache goes to
-``<fancam home>/galleries/`` instead (``$FANCAM_HOME``, else ``platformdirs.user_cache_dir("fancam")``;
-see :func:`fancam.models.registry.fancam_home`).
+Embeddings are cached in the user cache, ``<fancam home>/galleries/`` (``$FANCAM_HOME``, else
+``platformdirs.user_cache_dir("fancam")``; see :func:`fancam.models.registry.fancam_home`), one file per
+gallery folder whose entries are keyed by each photo's sha256 and the face models' id, so a changed
+photo (or model) is re-embedded and everything else reused. Nothing is ever written into the gallery.
 """
 
 from __future__ import annotations
@@ -31,13 +30,12 @@ from numpy.typing import NDArray
 
 from fancam.errors import GalleryError
 from fancam.identity.faces import EMBEDDING_DIM, UNKNOWN_SIMILARITY, FaceAnalyzer, FaceCandidate
-from fancam.io.cache import atomic_path, dir_is_writable
+from fancam.io.cache import atomic_path
 from fancam.models.registry import fancam_home
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_NAME = ".fancam-cache.npz"
 CACHE_VERSION = 1
 DOMINANCE = 1.6
 """The largest face of a photo with several faces is used only if its side is at least this many times
@@ -217,8 +215,8 @@ def load_gallery(path: Path, analyzer: FaceAnalyzer, cache_dir: Path | None = No
     Args:
         path: ``GALLERY`` folder (``GALLERY/<group>/<member>/*.jpg|png``).
         analyzer: Face analyzer that detects and embeds the faces.
-        cache_dir: Where to keep the cache if the gallery folder is read-only (default: the user
-            cache folder, see the module docstring).
+        cache_dir: Where to keep the embedding cache (default: ``<fancam home>/galleries``, see the
+            module docstring).
 
     Returns:
         The gallery; problems are listed in ``Gallery.warnings``.
@@ -406,8 +404,6 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _cache_file(root: Path, cache_dir: Path | None) -> Path:
-    if dir_is_writable(root):
-        return root / CACHE_NAME
     folder = Path(cache_dir) if cache_dir is not None else fancam_home() / "galleries"
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     return folder / f"{root.name}-{tag}.npz"

@@ -196,6 +196,27 @@ def ensure_writable_dir(path: Path, what: str = "output folder", option: str = "
     return path
 
 
+def check_output_folder(path: Path, option: str = "-o") -> None:
+    """Check, without creating anything, that outputs can be written into folder ``path``.
+
+    It may be missing (it is created when the output is written, see :func:`ensure_writable_dir`) as
+    long as the nearest existing folder above it is writable; an output that fails before then leaves
+    no empty folder behind.
+
+    Raises:
+        InputError: a file is in the way, or the folder (or the one it would be created in) is read-only.
+    """
+    path = Path(path)
+    hint = f"choose another {option}"
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    if not existing.is_dir():
+        raise InputError(f"cannot create the output folder {str(path)!r}: {str(existing)!r} is a file; {hint}")
+    if not dir_is_writable(existing):
+        if existing == path:
+            raise InputError(f"output folder {str(path)!r} is not writable; {hint}")
+        raise InputError(f"cannot create the output folder {str(path)!r}: {str(existing)!r} is read-only; {hint}")
+
+
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
     """Hold an exclusive inter-process lock on ``folder`` (blocks while another process holds it)."""

@@ -307,3 +307,60 @@ def _decode_tolerant(
 def count_frames(path: Path) -> int:
     """Count decodable frames by demuxing (fast, no pixel conversion)."""
     return sum(1 for _ in iter_frames(path))
+
+
+def frame_at(path: Path, t: float, *, index: int = -1) -> DecodedFrame:
+    """The frame on display at ``t`` seconds from the first frame, found by seeking (not decoding from 0).
+
+    Seeks to the key frame before ``t`` and decodes forward to the last frame that starts at or
+    before ``t``, so the cost is one group of pictures whatever ``t`` is.
+
+    Args:
+        path: Video file.
+        t: Seconds from the first decoded frame (as in :class:`fancam.types.Timeline`); clamped to
+            the video.
+        index: Decode index to label the frame with (the caller knows it from its timeline; a seek
+            cannot count frames).
+
+    Raises:
+        VideoError: the file has no decodable frame.
+    """
+    with _open(Path(path)) as container:
+        stream = container.streams.video[0]
+        time_base = stream.time_base or Fraction(1, 90000)
+        first = next((f for f in _decode_tolerant(container, stream, DecodeReport(), time_base)
+                      if f.pts is not None), None)
+        if first is None:
+            raise VideoError(f"{str(path)!r} has no decodable video frame with a timestamp")
+        turns, first_pts = _quarter_turns(first.rotation), int(first.pts or 0)
+        found: av.VideoFrame | None = first
+        found_pts = first_pts
+        if t > FRAME_TIME_TOLERANCE_S:
+            container.seek(int(first_pts + Fraction(t) / time_base), stream=stream, backward=True)
+            found = None
+            for frame in _decode_tolerant(container, stream, DecodeReport(), time_base):
+                if frame.pts is None:
+                    continue
+                if found is not None and float((frame.pts - first_pts) * time_base) > t + FRAME_TIME_TOLERANCE_S:
+                    break
+                found, found_pts = frame, int(frame.pts)
+        if found is None:  # the seek landed nowhere (a damaged index): decode from the start
+            return _frame_at_by_decoding(path, t, index)
+        return DecodedFrame(index=index, t=float((found_pts - first_pts) * time_base), av_frame=found,
+                            turns=turns)
+
+
+FRAME_TIME_TOLERANCE_S = 1e-3
+"""Frame times closer than this (1 ms, below any frame duration) are the same time."""
+
+
+def _frame_at_by_decoding(path: Path, t: float, index: int) -> DecodedFrame:
+    """:func:`frame_at` without seeking: the last frame at or before ``t``."""
+    found = None
+    for frame in iter_frames(path):
+        if found is not None and frame.t > t + FRAME_TIME_TOLERANCE_S:
+            break
+        found = frame
+    if found is None:
+        raise VideoError(f"{str(path)!r} has no decodable video frame")
+    return DecodedFrame(index=index, t=found.t, av_frame=found.av_frame, turns=found.turns)

@@ -7,7 +7,9 @@ Stages and what invalidates them (see :mod:`fancam.io.cache`):
 - ``identity``: faces, bodies, linking, naming. Key: tracklets key + face models + gallery photos +
   identity settings. Writes the contract files ``tracks.csv`` and ``people.json``.
 
-The folder is ``VIDEO_STEM.fancam/`` beside the video unless ``out`` is given. Every file is written
+The folder is in the user cache (:mod:`fancam.io.usercache`: one folder per video content and model
+choice, so each ``--quality`` preset keeps its analysis; least recently used ones are evicted above a
+size cap) unless ``out`` is given. Nothing is ever written beside the video. Every file is written
 atomically and the folder is locked while a process works in it, so an interrupted run or two runs at
 once never leave a corrupt cache.
 """
@@ -27,9 +29,9 @@ from fancam.identity.gallery import Gallery, load_gallery
 from fancam.identity.identify import IdentityConfig, identify
 from fancam.identity.people import Cast, crowding, make_people
 from fancam.identity.sampling import SamplingConfig, sample_rows
+from fancam.io import usercache
 from fancam.io.cache import (
     Manifest,
-    dir_is_writable,
     ensure_writable_dir,
     file_sha256,
     folder_lock,
@@ -118,12 +120,6 @@ MIN_FRAME_SIDE = 64
 """Smallest frame side (pixels) a video can have: below it there is nobody to detect or show."""
 
 
-def default_folder(video: Path) -> Path:
-    """``VIDEO_STEM.fancam/`` beside the video."""
-    video = Path(video)
-    return video.with_name(video.stem + ".fancam")
-
-
 def analyze(
     video: Path,
     *,
@@ -133,6 +129,14 @@ def analyze(
     progress: Progress = True,
 ) -> Analysis:
     """Analyse ``video`` or reuse a valid analysis folder (see the module docstring).
+
+    Args:
+        video: The video file (never written to, nor its folder).
+        out: Analysis folder to use (``fancam analyze --out DIR``, ``--analysis DIR``); None: the
+            user cache.
+        gallery: Reference photos naming the performers.
+        settings: Models and stage settings.
+        progress: Progress bars (see :mod:`fancam.io.progress`).
 
     Raises:
         InputError: unusable video, gallery or analysis folder (checked before any work).
@@ -146,15 +150,18 @@ def analyze(
     if min(info.width, info.height) < MIN_FRAME_SIDE:
         raise VideoError(f"{str(video)!r} is {info.width}x{info.height} pixels, too small to find people "
                          f"in (fancam needs at least {MIN_FRAME_SIDE} pixels on each side)")
-    folder = ensure_writable_dir(Path(out) if out else analysis_folder(video), "analysis folder")
+    digest = usercache.video_digest(video)
+    folder = _analysis_folder(video, digest, out, settings)
     names = settings.model_names()
     with folder_lock(folder):
         run = _Run(video, info, folder, Manifest(folder), settings, progress)
         detector_id = models.model_id(names["detector"])
-        scan_key = stage_key(file_sha256(video), {
+        scan_key = stage_key(digest, {
             "detector": detector_id, "detector_settings": detector_settings(names["detector"]),
             "stride": settings.scan.stride(info.fps, names["detector"]), "scan": settings.scan,
         })
+        if out is not None and run.manifest.info("scan") and not run.manifest.valid("scan", scan_key):
+            log.warning("%s holds an analysis of another video or other settings; replacing it", folder)
         scanned = _scan_stage(run, scan_key, names["detector"])
         tracks, report = build_tracklets_explained(
             scanned.raw, scanned.timeline, (info.width, info.height), settings.tracklets
@@ -170,25 +177,26 @@ def analyze(
             "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
         })
         cast = _identity_stage(run, identity_key, (tracks, report, scanned.timeline, appearance), loaded)
+    if out is None:
+        usercache.evict(keep=folder)
     times = {**scanned.timer.seconds, **run.seconds}
     members = tuple(m.key for m in loaded.members) if loaded is not None else ()
     return Analysis(folder, info, scanned.timeline, tracks, cast, times, members)
 
 
-def analysis_folder(video: Path) -> Path:
-    """Where the analysis of ``video`` goes without ``--out``.
-
-    ``VIDEO_STEM.fancam/`` beside the video; when that folder is read-only (a shared or mounted
-    media folder) and has no analysis yet, a folder in the user cache named after the video's path,
-    so a read-only video still works.
-    """
-    beside = default_folder(video)
-    if dir_is_writable(beside) or (not beside.exists() and dir_is_writable(video.parent)):
-        return beside
-    tag = hashlib.sha256(str(video.resolve()).encode()).hexdigest()[:12]
-    fallback = models.fancam_home() / "analyses" / f"{video.stem}-{tag}.fancam"
-    log.info("%s is read-only: keeping the analysis in %s (choose with --out)", video.parent, fallback)
-    return fallback
+def _analysis_folder(video: Path, digest: str, out: Path | None, settings: AnalysisSettings) -> Path:
+    """``out``, or the user-cache folder of this video's content and model choice (marked as used)."""
+    if out is not None:
+        return ensure_writable_dir(Path(out), "analysis folder", "--out")
+    usercache.max_cache_bytes()  # a bad $FANCAM_CACHE_MAX_GB fails now, not after the analysis
+    # One folder per model choice (each --quality keeps its analysis); other settings are stage keys in it.
+    key = stage_key(digest, {"quality": settings.quality, "detector": settings.detector,
+                             "face_model": settings.face_model})
+    folder = usercache.analysis_dir(digest, settings.quality, key)
+    folder = ensure_writable_dir(folder, "analysis folder in the user cache", f"${models.ENV_HOME}")
+    usercache.mark_used(folder, {"video": video.name, "sha256": digest, "preset": settings.quality,
+                                 "detector": settings.detector, "face_model": settings.face_model})
+    return folder
 
 
 def check_gallery_folder(gallery: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from fancam.camera.render import (
 )
 from fancam.errors import InputError, UsageError
 from fancam.identity.people import UNKNOWN, Person
-from fancam.io.cache import dir_is_writable, ensure_writable_dir
+from fancam.io.cache import check_output_folder, ensure_writable_dir
 from fancam.io.progress import Progress
 from fancam.pipeline.analyze import Analysis
 
@@ -65,7 +66,8 @@ class RenderOptions:
         height: Output height in pixels (None: the crop's native size, within sensible bounds).
         start_s: Start time in seconds.
         end_s: End time in seconds (None: the end).
-        output: Output file (one performer) or folder (``--all``); None: beside the video.
+        output: Output file (one performer; ``.mp4`` or ``.mov``) or folder (created if missing);
+            None: the current folder.
         debug: Also write a debug overlay video.
         force: Overwrite existing outputs.
     """
@@ -101,10 +103,14 @@ def select_people(analysis: Analysis, selection: Selection) -> list[Person]:
 
 
 def _member(analysis: Analysis, name: str) -> Person:
-    """The performer named ``name`` (``member`` or ``group/member``); UsageError listing valid names."""
+    """The performer named ``name`` (``member`` or ``group/member``, any case).
+
+    An unknown name is a UsageError listing the valid names and suggesting the closest one.
+    """
     named = [p for p in analysis.cast.people if p.member and p.label != UNKNOWN]
-    hits = [p for p in named if name in (p.label, p.member)]
-    hits = hits or [p for p in named if (p.member or "").split("/", 1)[-1] == name]
+    key = name.strip().casefold()
+    hits = [p for p in named if key in (p.label.casefold(), (p.member or "").casefold())]
+    hits = hits or [p for p in named if (p.member or "").split("/", 1)[-1].casefold() == key]
     if len({p.member for p in hits}) > 1:
         raise UsageError(f"member name {name!r} is ambiguous; use one of: "
                          + ", ".join(sorted({str(p.member) for p in hits})))
@@ -114,12 +120,22 @@ def _member(analysis: Analysis, name: str) -> Person:
     if not members:
         raise UsageError("--member needs --gallery (reference photos naming the performers)")
     recognised = ", ".join(sorted({p.label for p in named})) or "nobody"
-    if any(name in (m, m.split("/", 1)[-1]) for m in members):
+    if any(key in (m.casefold(), m.split("/", 1)[-1].casefold()) for m in members):
         raise UsageError(f"member {name!r} is in the gallery but was not recognised in this video "
                          f"(recognised: {recognised}); see `fancam people VIDEO --gallery DIR` and use "
                          "--person N")
-    raise UsageError(f"no member {name!r} in the gallery; its members are: {', '.join(members)} "
-                     f"(recognised in this video: {recognised})")
+    raise UsageError(f"no member {name!r} in the gallery{_suggestion(key, members)}; its members are: "
+                     f"{', '.join(members)} (recognised in this video: {recognised})")
+
+
+def _suggestion(key: str, members: tuple[str, ...]) -> str:
+    """`` (did you mean 'X'?)`` for the gallery name closest to ``key`` (difflib), or nothing."""
+    spelled: dict[str, str] = {}
+    for member in members:
+        for form in (member, member.split("/", 1)[-1]):
+            spelled.setdefault(form.casefold(), form)
+    close = difflib.get_close_matches(key, list(spelled), n=1, cutoff=0.6)
+    return f" (did you mean {spelled[close[0]]!r}?)" if close else ""
 
 
 def target_boxes(analysis: Analysis, person: Person) -> NDArray[np.float64]:
@@ -133,20 +149,34 @@ def target_boxes(analysis: Analysis, person: Person) -> NDArray[np.float64]:
     return boxes
 
 
+VIDEO_SUFFIXES = (".mp4", ".mov")
+"""Output file types: H.264 + AAC in an MP4 or QuickTime container (chosen by the suffix)."""
+
+
+def names_folder(output: Path) -> bool:
+    """Whether ``-o`` names a folder: an existing folder, or a name without a file extension."""
+    return Path(output).is_dir() or not Path(output).suffix
+
+
 def output_paths(analysis: Analysis, people: list[Person], options: RenderOptions) -> list[Path]:
-    """Where each performer's fancam goes (checked: writable, not the input, not existing)."""
+    """Where each performer's fancam goes (checked; missing folders are created).
+
+    One performer with ``-o FILE.mp4``: that file; otherwise ``STEM.<name>.mp4`` in the ``-o`` folder, or
+    in the current folder without ``-o``.
+    """
     video = analysis.info.path
-    stem = video.stem
-    if options.output is not None and len(people) == 1 and options.output.suffix:
-        paths = [options.output]
+    out = options.output
+    if out is not None and len(people) == 1 and not names_folder(out):
+        paths = [Path(out)]
     else:
-        folder = options.output if options.output is not None else video.parent
-        if options.output is not None and options.output.suffix:
+        if out is not None and not names_folder(out):
             raise UsageError("with several performers, -o must be a folder (no file extension)")
-        ensure_writable_dir(folder, "output folder", "-o")
-        paths = [folder / f"{stem}.{_file_label(p)}.mp4" for p in people]
+        folder = Path(out) if out is not None else Path.cwd()
+        paths = [folder / f"{video.stem}.{_file_label(p)}.mp4" for p in people]
     for path in paths:
         _check_output(path, video, options.force, debug=options.debug)
+    for folder in sorted({p.parent for p in paths}):
+        ensure_writable_dir(folder, "output folder", "-o")
     return paths
 
 
@@ -154,26 +184,24 @@ def check_output_location(video: Path, selection: Selection, options: RenderOpti
     """Check where the outputs will go before the (long) analysis: fail fast on a bad ``-o``.
 
     Output rules: an input is never overwritten (not even with ``--force``); an existing output (or
-    its ``.crop.csv``/``.debug.mp4``) is replaced only with ``--force``; the folder of an output file
-    must exist; a folder given to ``-o`` without a file extension is created.
+    its ``.crop.csv``/``.debug.mp4``) is replaced only with ``--force``; a file must end in ``.mp4`` or
+    ``.mov``; a missing folder (of ``-o FILE.mp4``, or ``-o DIR``) is created when the render starts;
+    without ``-o`` the fancams go to the current folder.
 
     Raises:
-        InputError: the output is the input, exists, or its folder is missing or read-only.
-        UsageError: a file name given with ``--all``.
+        InputError: the output is the input, exists, or its folder cannot be created or written.
+        UsageError: a file name given with ``--all``, or a file type other than MP4/MOV.
     """
     video = Path(video)
     out = options.output
-    if out is not None and out.suffix:
+    if out is not None and not names_folder(out):
         if selection.all:
             raise UsageError("with --all, -o must be a folder (no file extension)")
         _check_output(out, video, options.force, debug=options.debug)
-    elif out is not None:
-        if _same_file(out, video):
-            raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
-        ensure_writable_dir(out, "output folder", "-o")
-    elif not dir_is_writable(video.parent):
-        raise InputError(f"the video's folder {str(video.parent)!r} is not writable; choose where the "
-                         "fancam goes with -o")
+        return
+    if out is not None and _same_file(out, video):
+        raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
+    check_output_folder(Path(out) if out is not None else Path.cwd(), "-o")
 
 
 def _file_label(person: Person) -> str:
@@ -194,19 +222,18 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _check_output(path: Path, video: Path, force: bool, *, debug: bool = False) -> None:
-    """Refuse an output that is the input, lies in a missing or read-only folder, or exists (no --force)."""
+    """Refuse an output that is the input, is not an MP4/MOV, cannot be written, or exists (no --force)."""
+    path = Path(path)
     companions = [path, path.with_suffix(".crop.csv")]
     if debug:
         companions.append(path.with_name(path.stem + ".debug.mp4"))
     for file in companions:
         if _same_file(file, video):
             raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
-    if not path.parent.is_dir():
-        raise InputError(
-            f"output folder does not exist: {str(path.parent)!r}; create it or choose another -o"
-        )
-    if not dir_is_writable(path.parent):
-        raise InputError(f"output folder {str(path.parent)!r} is not writable; choose another -o")
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise UsageError(f"fancam writes H.264 MP4 video: give -o a name ending in .mp4 (or .mov), or a "
+                         f"folder; {str(path)!r} has the extension {path.suffix!r}")
+    check_output_folder(path.parent, "-o")
     if path.is_dir():
         raise InputError(f"{str(path)!r} is a folder; give -o a file name ending in .mp4")
     for file in companions:

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fancam.errors import InputError
+from fancam.errors import InputError, UsageError
 from fancam.identity.people import Person
-from fancam.io.cache import atomic_path, dir_is_writable
+from fancam.io.cache import atomic_path, check_output_folder, ensure_writable_dir
 from fancam.io.video import iter_frames
 from fancam.pipeline.analyze import Analysis
 
@@ -18,41 +18,66 @@ TILE_W, TILE_H, CAPTION_H = 240, 400, 64
 MAX_COLUMNS = 6
 
 
-def default_sheet_path(video: Path) -> Path:
-    """``VIDEO_STEM.people.jpg`` beside the video."""
-    video = Path(video)
-    return video.with_name(video.stem + ".people.jpg")
+IMAGE_TYPES = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".webp": ".webp"}
+"""Sheet file extensions and the encoder each one gets (the data always matches the name)."""
+
+
+def default_sheet_path(video: Path, folder: Path | None = None) -> Path:
+    """``VIDEO_STEM.people.jpg`` in ``folder`` (default: the current folder)."""
+    return (Path(folder) if folder is not None else Path.cwd()) / (Path(video).stem + ".people.jpg")
+
+
+def sheet_path(output: Path | None, video: Path) -> Path:
+    """Where ``people -o OUTPUT`` writes.
+
+    The file itself, or the default name in a folder (an existing folder or a name without extension)
+    or, without ``-o``, in the current folder.
+    """
+    if output is None:
+        return default_sheet_path(video)
+    output = Path(output)
+    if output.is_dir() or not output.suffix:
+        return default_sheet_path(video, output)
+    return output
 
 
 def check_sheet_output(output: Path, video: Path, *, force: bool = False) -> None:
-    """Refuse a sheet path that is the input video, exists (without ``force``) or has no writable folder.
+    """Refuse a sheet path that is the input, is not an image, exists (without ``force``) or is unwritable.
+
+    A missing folder is fine: it is created when the sheet is written.
 
     Raises:
-        InputError: with what to do about it.
+        InputError: the path is the input, exists, or its folder cannot be created or written.
+        UsageError: an extension other than .jpg, .jpeg, .png or .webp.
     """
     output, video = Path(output), Path(video)
     if output.resolve() == video.resolve() or (output.exists() and output.samefile(video)):
         raise InputError(f"refusing to overwrite the input video {str(video)!r}; choose another -o")
+    if output.suffix.lower() not in IMAGE_TYPES:
+        raise UsageError(f"the contact sheet is an image: give -o a name ending in .jpg, .png or .webp, or a "
+                         f"folder; {str(output)!r} has the extension {output.suffix!r}")
     if output.is_dir():
         raise InputError(f"{str(output)!r} is a folder; give -o a file name ending in .jpg")
-    folder = output.parent
-    if not folder.is_dir():
-        raise InputError(f"output folder does not exist: {str(folder)!r}; create it or choose another -o")
-    if not dir_is_writable(folder):
-        raise InputError(f"output folder {str(folder)!r} is not writable; choose another -o")
+    check_output_folder(output.parent, "-o")
     if output.exists() and not force:
         raise InputError(f"{str(output)!r} already exists; use --force to overwrite it")
 
 
 def write_sheet(analysis: Analysis, output: Path, *, force: bool = False) -> Path:
-    """Write the contact sheet JPEG (atomically); refuse to overwrite unless ``force``."""
+    """Write the contact sheet (JPEG, PNG or WebP by the extension), atomically.
+
+    An existing file is replaced only with ``force``; a missing folder is created.
+    """
     output = Path(output)
     check_sheet_output(output, analysis.info.path, force=force)
     tiles = [_tile(person, crop) for person, crop in zip(analysis.cast.people, _crops(analysis), strict=True)]
     sheet = _grid(tiles)
+    ensure_writable_dir(output.parent, "output folder", "-o")
+    kind = IMAGE_TYPES[output.suffix.lower()]
+    params = [cv2.IMWRITE_JPEG_QUALITY, 90] if kind == ".jpg" else []
     with atomic_path(output) as tmp:
         bgr = cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
-        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        ok, data = cv2.imencode(kind, bgr, params)
         if not ok:
             raise InputError(f"could not encode the contact sheet for {str(output)!r}")
         tmp.write_bytes(data.tobytes())
