@@ -51,18 +51,19 @@ def test_default_framing_makes_the_performer_the_subject_and_says_so(
     # Default (auto): upper body, said on one line; the crop is about a third of the frame's width.
     rc, out, err = run(capsys, "render", clip, *common, "-o", tmp_path / "auto.mp4")
     assert rc == 0, err
-    lines = [line.strip() for line in out.splitlines() if "framing:" in line]
-    assert len(lines) == 1 and lines[0].startswith("framing: upper body (a 9:16 full-body crop shows")
+    lines = [line for line in err.splitlines() if "framing:" in line]
+    assert len(lines) == 1 and "auto.mp4: framing: upper body (a 9:16 full-body crop shows" in lines[0]
+    assert all(line.startswith("wrote ") for line in out.splitlines())  # stdout: the files written
     assert _width_share(tmp_path / "auto.crop.csv", 720) < 0.4  # measured 0.32
     # An explicit preset is kept and not commented on: full body shows most of the group (0.58).
     rc, out, err = run(capsys, "render", clip, *common, "--framing", "full", "-o", tmp_path / "full.mp4")
     assert rc == 0, err
-    assert "framing:" not in out
+    assert "framing:" not in out + err
     assert _width_share(tmp_path / "full.crop.csv", 720) > 0.5
     # 4:5 (a full-body crop 82-86 % of the width): upper body too.
     rc, out, err = run(capsys, "render", clip, *common, "--aspect", "4:5", "-o", tmp_path / "45.mp4")
     assert rc == 0, err
-    assert "framing: upper body (a 4:5 full-body crop shows" in out
+    assert "framing: upper body (a 4:5 full-body crop shows" in err
     assert _width_share(tmp_path / "45.crop.csv", 720) < 0.55
 
 

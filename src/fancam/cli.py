@@ -262,8 +262,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"wrote {_full(done.output)} ({done.frames} frames, {done.duration_s:.1f} s)")
         if done.crop_csv:
             print(f"wrote {_full(done.crop_csv)}")
-        if done.note:
-            print(f"  {done.note}")
+        if done.note:  # a choice made for the user: said on stderr, stdout lists the files written
+            print(f"fancam: {_full(done.output)}: {done.note}", file=sys.stderr)
     return EXIT_OK
 
 
