@@ -56,7 +56,7 @@ from seed import (
 )
 
 SANITY_CLIP = SHARED / "data/openpose_street_dance/video.avi"
-FRAMINGS = ("full", "upper")
+FRAMINGS = ("auto", "full", "upper")
 LEAVE_ONE_OUT = {"bench": ("P1", "P3")}
 """Members left out of the gallery in extra runs (P1 and P3 of the bench clip wear the same outfit)."""
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"

@@ -142,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--member", metavar="NAME", help="gallery member (group/member if ambiguous)")
     who.add_argument("--all", action="store_true", help="every performer (every member with --gallery)")
     _add_analysis_options(p)
-    p.add_argument("--framing", choices=["full", "upper", "face"], default="full",
-                   help="full body with headroom (default), head and torso, or close-up")
+    p.add_argument("--framing", choices=["auto", "full", "upper", "face"], default="auto",
+                   help="auto (default): full body where that crop is clearly narrower than the group, "
+                        "otherwise upper body (says which); or full body, head and torso, close-up")
     p.add_argument("--aspect", choices=["9:16", "4:5", "1:1", "16:9"], default="9:16", help="default 9:16")
     p.add_argument("--height", type=int, metavar="PX",
                    help="output height (default: the crop's own size, 480-1920 px)")
@@ -277,6 +278,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         print(f"wrote {_full(done.output)} ({done.frames} frames, {done.duration_s:.1f} s)")
         if done.crop_csv:
             print(f"wrote {_full(done.crop_csv)}")
+        if done.note:  # a choice made for the user: said on stderr, stdout lists the files written
+            print(f"fancam: {_full(done.output)}: {done.note}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -33,7 +33,7 @@ from fancam.types import Timeline
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_HEIGHT = 480
-"""Smallest default output height: smaller crops are scaled up to this (and a notice is logged)."""
+"""Smallest default output height: smaller crops are scaled up to this (the caller says so)."""
 DEFAULT_MAX_HEIGHT = 1920
 """Largest default output height: larger crops (4K sources) are scaled down to this."""
 _EPS = 1e-6
@@ -124,6 +124,7 @@ class RenderResult:
         duration_s: Output duration in seconds.
         person: Id of the performer followed (:attr:`fancam.Person.id`); None for a debug video or
             when rendered without an analysis.
+        note: One line for the user about a choice made for them (e.g. the framing), or None.
     """
 
     output: Path
@@ -132,6 +133,7 @@ class RenderResult:
     first_frame: int
     duration_s: float
     person: int | None = None
+    note: str | None = None
 
 
 def output_size(
@@ -145,30 +147,29 @@ def output_size(
 
     Args:
         crop_path: The camera path.
-        height: Requested output height in pixels; None = the crop's native height (median over the
-            ``follow`` frames), kept within [``min_height``, ``max_height``].
-        min_height: Smallest default height (a smaller crop is scaled up, and a notice logged).
+        height: Requested output height in pixels; None = the crop's native height
+            (:func:`native_height`), kept within [``min_height``, ``max_height``].
+        min_height: Smallest default height (a smaller crop is scaled up).
         max_height: Largest default height.
 
     Raises:
         UsageError: A requested height below 16 pixels.
     """
-    crop_h = crop_path.height.astype(np.float64)
     aspect = crop_aspect(crop_path)
     if height is not None:
         if height < 16:
             raise UsageError(f"output height must be at least 16 pixels, got {height}")
         out_h = _even(height)
     else:
-        follow = crop_path.mode == "follow"
-        native = float(np.median(crop_h[follow] if follow.any() else crop_h))
-        out_h = _even(min(max(native, min_height), max_height))
-        if out_h > native * 1.25:
-            log.info(
-                "the crop is about %d px tall; scaling it up to %d px (use --height to choose)",
-                round(native), out_h,
-            )
+        out_h = _even(min(max(native_height(crop_path), min_height), max_height))
     return _even(out_h * aspect), out_h
+
+
+def native_height(crop_path: CropPath) -> float:
+    """Typical crop height in source pixels: the median over the ``follow`` frames (all if none)."""
+    crop_h = crop_path.height.astype(np.float64)
+    follow = crop_path.mode == "follow"
+    return float(np.median(crop_h[follow] if follow.any() else crop_h))
 
 
 def _even(value: float) -> int:
@@ -398,7 +399,8 @@ class _DebugSink(_Sink):
         for name, path in self._job.crop_paths:
             if frame.index < len(path):
                 box = path.xyxy[frame.index].astype(np.float64) * [sx, sy, sx, sy]
-                _draw_box(image, box, f"crop {name} {path.mode[frame.index]}", (255, 255, 255), 3, below=True)
+                state = "hidden" if path.hidden[frame.index] else path.mode[frame.index]
+                _draw_box(image, box, f"crop {name} {state}", (255, 255, 255), 3, below=True)
         return av.VideoFrame.from_ndarray(image, format="rgb24")
 
 

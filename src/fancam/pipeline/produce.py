@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from fancam.camera.plan import CameraConfig, CropPath, framing_preset, parse_aspect, plan_camera
-from fancam.camera.render import DebugJob, OverlayBoxes, RenderJob, RenderResult, output_size, render
+from fancam.camera.plan import (
+    AUTO,
+    CameraConfig,
+    CropPath,
+    FramingChoice,
+    SceneBoxes,
+    check_framing,
+    choose_framing,
+    framing_preset,
+    parse_aspect,
+    plan_camera,
+)
+from fancam.camera.render import (
+    DebugJob,
+    OverlayBoxes,
+    RenderJob,
+    RenderResult,
+    native_height,
+    output_size,
+    render,
+)
 from fancam.errors import InputError, UsageError
 from fancam.identity.people import UNKNOWN, Cast, Person
 from fancam.io.cache import check_output_folder, ensure_writable_dir
@@ -46,7 +64,8 @@ class RenderOptions:
     """How to render.
 
     Attributes:
-        framing: ``full``, ``upper`` or ``face``.
+        framing: ``auto`` (full body where that crop is clearly narrower than the group on screen,
+            otherwise upper body; chosen per performer), ``full``, ``upper`` or ``face``.
         aspect: ``W:H`` such as ``9:16``.
         height: Output height in pixels (None: the crop's native size, within sensible bounds).
         start_s: Start time in seconds.
@@ -57,7 +76,7 @@ class RenderOptions:
         force: Overwrite existing outputs.
     """
 
-    framing: str = "full"
+    framing: str = AUTO
     aspect: str = "9:16"
     height: int | None = None
     start_s: float = 0.0
@@ -231,38 +250,27 @@ def _check_output(path: Path, video: Path, force: bool, *, debug: bool = False) 
 
 
 VISIBLE_WARNING = 0.5
-"""A warning is logged when the performer is on screen for less than this share of the render."""
+"""A warning is logged when the camera is on the performer for less than this share of the render."""
 
 
 def _on_screen(
     analysis: Analysis, people: list[Person], options: RenderOptions, *, several: bool
 ) -> list[Person]:
-    """The performers seen in the render's time range; warn about those seen only briefly.
+    """The performers seen in the render's time range.
 
     Raises:
         UsageError: nobody selected is on screen in the range (a single performer, or all of them).
     """
-    t = analysis.timeline.t
-    end = np.inf if options.end_s is None else options.end_s
-    in_range = (t >= options.start_s - 1e-6) & (t < end - 1e-6)
-    span = f"{options.start_s:g} s to {'the end' if options.end_s is None else f'{options.end_s:g} s'}"
-    if not in_range.any():
-        length = float(t[-1]) if len(t) else 0.0
-        raise UsageError(f"no video frame in {span}: the video is {length:.1f} s long")
+    in_range = _in_range(analysis, options)
+    span = _span_text(options.start_s, options.end_s)
     kept = []
     for person in people:
-        seen = ~np.isnan(target_boxes(analysis, person)[:, 0])
-        share = float(seen[in_range].mean())
-        seen_at = f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s"
-        where = f"{person.label} (person {person.id}, on screen {seen_at})"
-        if share == 0.0:
+        if not np.isfinite(target_boxes(analysis, person)[in_range, 0]).any():
+            where = f"{person.label} (person {person.id}, on screen {_seen_at(person)})"
             if not several:
                 raise UsageError(f"{where} is not on screen in {span}; choose another --start/--end")
             log.warning("skipping %s: not on screen in %s", where, span)
             continue
-        if share < VISIBLE_WARNING:
-            log.warning("%s is on screen for only %.0f%% of %s; the camera shows a wider view while "
-                        "they are away", where, 100 * share, span)
         kept.append(person)
     if not kept:
         raise UsageError(f"nobody selected is on screen in {span}")
@@ -283,11 +291,89 @@ def uncertain_warnings(cast: Cast, people: list[Person], start_s: float, end_s: 
     return lines
 
 
+def _in_range(analysis: Analysis, options: RenderOptions) -> NDArray[np.bool_]:
+    """(F,) frames inside the render's time range; UsageError when there are none."""
+    t = analysis.timeline.t
+    end = np.inf if options.end_s is None else options.end_s
+    in_range = (t >= options.start_s - 1e-6) & (t < end - 1e-6)
+    if not in_range.any():
+        length = float(t[-1]) if len(t) else 0.0
+        span = _span_text(options.start_s, options.end_s)
+        raise UsageError(f"no video frame in {span}: the video is {length:.1f} s long")
+    return in_range
+
+
+def _seen_at(person: Person) -> str:
+    return f"{person.first_seen_s:.1f}-{person.last_seen_s:.1f} s"
+
+
+def _warn_if_rarely_followed(
+    analysis: Analysis, person: Person, path: CropPath, options: RenderOptions
+) -> None:
+    """Warn when the camera is on the performer (mode ``follow``) for less than half of the render."""
+    share = float(np.mean(path.mode[_in_range(analysis, options)] == "follow"))
+    if share < VISIBLE_WARNING:
+        whole = options.start_s <= 0 and options.end_s is None
+        log.warning("%s (person %d, on screen %s) can be followed for only %.0f%% of %s; the rest of the "
+                    "time the camera holds where they were last seen or shows the people on screen",
+                    person.label, person.id, _seen_at(person), 100 * share,
+                    "the video" if whole else _span_text(options.start_s, options.end_s))
+
+
+def scene_boxes(analysis: Analysis, person: Person) -> SceneBoxes:
+    """Everybody else's boxes: every identified row (performers and unknowns) not of ``person``."""
+    rows = (analysis.cast.person != person.id) & (analysis.cast.person != 0)
+    return SceneBoxes(analysis.tracks.frame[rows], analysis.tracks.xyxy[rows])
+
+
+def framing_for(analysis: Analysis, person: Person, options: RenderOptions) -> FramingChoice | None:
+    """The preset ``auto`` picks for ``person`` (None when ``options.framing`` names a preset)."""
+    if check_framing(options.framing) != AUTO:
+        return None
+    size = (analysis.info.width, analysis.info.height)
+    return choose_framing(target_boxes(analysis, person), size, parse_aspect(options.aspect),
+                          scene_boxes(analysis, person))
+
+
+def _span_text(start_s: float, end_s: float | None) -> str:
+    """``"2 s to the end"``, ``"0-12.5 s"``: the render's time range in words."""
+    if end_s is None:
+        return f"{start_s:g} s to the end"
+    return f"{start_s:g}-{end_s:g} s"
+
+
 def plan(analysis: Analysis, person: Person, options: RenderOptions) -> CropPath:
     """The camera path following ``person``."""
-    config = CameraConfig(framing=framing_preset(options.framing), aspect=parse_aspect(options.aspect))
+    choice = framing_for(analysis, person, options)
+    framing = choice.framing if choice is not None else framing_preset(options.framing)
+    config = CameraConfig(framing=framing, aspect=parse_aspect(options.aspect))
     size = (analysis.info.width, analysis.info.height)
-    return plan_camera(target_boxes(analysis, person), size, analysis.timeline, config)
+    return plan_camera(target_boxes(analysis, person), size, analysis.timeline, config,
+                       scene_boxes(analysis, person))
+
+
+UPSCALE_NOTICE = 1.25
+"""A notice says that the output is soft when it is this many times taller than the crop in the source."""
+
+
+def _notice_upscaling(jobs: list[tuple[Person, RenderJob]], options: RenderOptions) -> None:
+    """Say once (not only with ``-v``) that small crops are scaled up, and what would help."""
+    small = []
+    for person, job in jobs:
+        native = native_height(job.crop_path)
+        if job.size[1] > UPSCALE_NOTICE * native:
+            small.append((native, person, job))
+    if not small:
+        return
+    native, person, job = min(small, key=lambda item: item[0])
+    width = native * job.size[0] / job.size[1]
+    who = f"person {person.id}" if len(small) == 1 else f"{len(small)} performers (smallest: person {person.id})"
+    helps = ["a sharper, higher-resolution source"]
+    if options.framing in ("upper", "face"):
+        helps.insert(0, "--framing full (a larger crop)")
+    log.warning("the crop of %s is only about %dx%d source pixels; it is scaled up to %dx%d and will look "
+                "soft. What would help: %s", who, round(width), round(native), job.size[0], job.size[1],
+                " or ".join(helps))
 
 
 def make_fancams(
@@ -300,16 +386,23 @@ def make_fancams(
     """
     if options.end_s is not None and options.end_s <= options.start_s:
         raise UsageError(f"--end ({options.end_s}) must be after --start ({options.start_s})")
+    check_framing(options.framing)
     several = selection.all or len(selection.people) > 1
     people = _on_screen(analysis, select_people(analysis, selection), options, several=several)
     outputs = output_paths(analysis, people, options)
     for line in uncertain_warnings(analysis.cast, people, options.start_s, options.end_s):
         log.warning("%s", line)
+    choices = [framing_for(analysis, person, options) for person in people]
     paths = [plan(analysis, person, options) for person in people]
-    jobs: list[RenderJob | DebugJob] = [
+    for person, path in zip(people, paths, strict=True):
+        _warn_if_rarely_followed(analysis, person, path, options)
+    crops = [
         RenderJob(out, path, output_size(path, options.height), options.start_s, options.end_s)
         for out, path in zip(outputs, paths, strict=True)
     ]
+    if options.height is None:
+        _notice_upscaling(list(zip(people, crops, strict=True)), options)
+    jobs: list[RenderJob | DebugJob] = list(crops)
     if options.debug:
         debug_out = outputs[0].with_name(outputs[0].stem + ".debug.mp4")
         overlay = OverlayBoxes(
@@ -320,5 +413,8 @@ def make_fancams(
         named = tuple((p.label, path) for p, path in zip(people, paths, strict=True))
         jobs.append(DebugJob(debug_out, overlay, named, options.start_s, options.end_s))
     results = render(analysis.info.path, jobs, progress=progress)
-    fancams = [dataclasses.replace(r, person=p.id) for r, p in zip(results, people, strict=False)]
+    for k, choice in enumerate(choices):  # the fancams come first, in the order of ``people``
+        if choice is not None:
+            results[k] = replace(results[k], note=f"framing: {choice.reason}")
+    fancams = [replace(r, person=p.id) for r, p in zip(results, people, strict=False)]
     return fancams + results[len(people):]
