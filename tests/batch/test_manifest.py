@@ -48,7 +48,7 @@ def test_csv_rows_with_defaults_lists_times_and_relative_paths(folder):
 @pytest.mark.parametrize(("cells", "message"), [
     ("missing.mp4,all", "video not found: 'missing.mp4'"),
     ("photos,all", "video 'photos' is not a file"),
-    ("a.mp4,all,wide", "unknown framing 'wide'; choose one of full, upper, face"),
+    ("a.mp4,all,wide", "unknown framing 'wide'; choose one of auto, full, upper, face"),
     ("a.mp4,all,,9-16", "bad aspect '9-16'"),
     ("a.mp4,all,,,tall", "height: expected a number of pixels"),
     ("a.mp4,all,,,8", "at least 16"),

@@ -343,9 +343,9 @@ def _member(entry: Any) -> int | str | None:
 def _framing(value: Any) -> str | None:
     if value is None:
         return None
-    from fancam.camera.plan import framing_preset  # the owner of the preset names
+    from fancam.camera.plan import check_framing  # the owner of the framing names (presets and auto)
 
-    return _checked(lambda: framing_preset(str(value).lower()).name)
+    return _checked(lambda: check_framing(str(value).lower()))
 
 
 def _aspect(value: Any) -> str | None:

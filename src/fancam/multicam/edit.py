@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -41,7 +41,7 @@ from fancam.multicam.beats import Beats, beats_of
 from fancam.multicam.choose import AngleView, ChooseConfig, Scores, Shot, bridge_gaps, choose_shots, score_angles
 from fancam.multicam.quality import QualityConfig, measure_angle
 from fancam.pipeline.analyze import Analysis, AnalysisSettings, make_face_analyzer
-from fancam.pipeline.produce import RenderOptions, Selection, plan, target_boxes
+from fancam.pipeline.produce import RenderOptions, Selection, framing_for, plan, target_boxes
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,7 @@ def make_multicam(  # noqa: PLR0913 - the render's independent inputs
     check_output(output, paths, options.force)
     reference = angles[audio_index]
     t_out = _output_times(reference.analysis, options)
+    options = _resolve_framing(angles, audio_index, options)
     views, crop_paths = _views(angles, options, settings or AnalysisSettings(), progress)
     config = choose or ChooseConfig(aspect=parse_aspect(options.aspect))
     scores = score_angles(t_out, views, framing_preset(options.framing), config)
@@ -261,6 +262,23 @@ def _output_times(analysis: Analysis, options: RenderOptions) -> NDArray[np.floa
                          f"{'the end' if options.end_s is None else f'{end:g} s'}: the sound's video is "
                          f"{float(t[-1]) if len(t) else 0:.1f} s long")
     return np.asarray(t[keep], np.float64)
+
+
+def _resolve_framing(angles: Sequence[Angle], reference: int, options: RenderOptions) -> RenderOptions:
+    """One framing preset for the whole edit, so that every shot is framed alike.
+
+    ``auto`` is decided on the reference angle (the one whose sound plays), or else on the first angle
+    where the performer was found.
+    """
+    order = [angles[reference], *(a for a in angles if a.index != reference)]
+    angle = next((a for a in order if a.person is not None), None)
+    if angle is None or angle.person is None:
+        return options
+    choice = framing_for(angle.analysis, angle.person, options)
+    if choice is None:
+        return options
+    log.info("framing: %s", choice.reason)
+    return replace(options, framing=choice.framing.name)
 
 
 def _views(
