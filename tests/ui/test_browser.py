@@ -44,7 +44,9 @@ def test_drop_a_video_click_a_performer_watch_and_download(server: Server, page:
     job_id = _upload(page, server, shared_file("data/fiyud_dance3/dance.mp4"))
     # Progress streams in per stage, with the time left.
     expect(page.locator(".stages li").first).to_contain_text("detect+track")
-    time_left = re.compile(r"\d+% · about .+ left")
+    # With the shipped detector a short clip's stages last a few seconds: the estimate may go straight
+    # from "estimating" to "almost done" (under 1 s left), which is the page's time left too.
+    time_left = re.compile(r"\d+% · (about .+ left|almost done)")
     expect(page.locator(".stages li.running .small")).to_have_text(time_left, timeout=ANALYSIS_TIMEOUT_MS)
 
     # The contact sheet: three women, numbered, with a confidence each.
