@@ -185,6 +185,15 @@ class TrackTable:
         )
 
 
+FALLBACK_FPS = 30.0
+"""Frame rate assumed where a video states none and has fewer than two frames to measure one from."""
+
+
+def frame_step_s(t: NDArray) -> float:
+    """Typical seconds between frames: the median step of ``t`` (``1 / FALLBACK_FPS`` for < 2 frames)."""
+    return float(np.median(np.diff(t))) if len(t) > 1 else 1.0 / FALLBACK_FPS
+
+
 @dataclass(frozen=True)
 class Timeline:
     """Per-frame timing and shot structure of a decoded video.
@@ -205,6 +214,11 @@ class Timeline:
     def n_frames(self) -> int:
         """Number of decoded frames."""
         return len(self.t)
+
+    @property
+    def step_s(self) -> float:
+        """Typical seconds between frames (see :func:`frame_step_s`)."""
+        return frame_step_s(self.t)
 
     def shot_of(self, frame: NDArray[np.int64] | int) -> NDArray[np.int64]:
         """Shot number (0-based) of each frame index."""

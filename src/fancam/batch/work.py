@@ -42,6 +42,7 @@ import fancam
 from fancam.batch.items import Item, Render
 from fancam.batch.manifest import URL_PREFIXES
 from fancam.errors import FancamError, InputError
+from fancam.io.cache import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -344,15 +345,6 @@ def _safe(text: str) -> str:
 
 def _key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def gallery_fingerprint(folder: Path) -> str:

@@ -49,7 +49,7 @@ from scipy.optimize import linprog
 from fancam.errors import UsageError
 from fancam.geometry import head_point
 from fancam.io.tables import CROP_MODES, CropTable, write_crop
-from fancam.types import Timeline
+from fancam.types import Timeline, frame_step_s
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +484,7 @@ _MAX_CANDIDATES = 400
 
 def _span(t: NDArray, a: int, b: int) -> float:
     """Duration in seconds of frames [a, b) (one frame interval per frame)."""
-    step = float(np.median(np.diff(t))) if len(t) > 1 else 1 / 30
+    step = frame_step_s(t)
     return float(t[b - 1] - t[a]) + step
 
 

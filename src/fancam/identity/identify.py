@@ -68,7 +68,7 @@ def expected_performers(tracks: TrackTable, timeline: Timeline, min_together_s: 
     if not len(tracks):
         return 0
     counts = np.bincount(tracks.frame, minlength=timeline.n_frames)
-    fps = 1.0 / float(np.median(np.diff(timeline.t))) if timeline.n_frames > 1 else 30.0
+    fps = 1.0 / timeline.step_s
     window = max(1, int(round(min_together_s * fps)))
     if window >= len(counts):
         return int(counts.min())

@@ -217,7 +217,7 @@ def make_people(
         frame_height: Displayed frame height in pixels.
         membership: Probability that each tracklet (by id) belongs to its cluster (default 1).
     """
-    dt = float(np.median(np.diff(timeline.t))) if timeline.n_frames > 1 else 1.0 / 30.0
+    dt = timeline.step_s
     stats = []
     for c in np.unique(cluster[cluster >= 0]):
         mask = cluster == c

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from fancam.errors import InputError, ProcessingError
 from fancam.io.cache import publish, temp_path_beside
+from fancam.types import FALLBACK_FPS
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class VideoWriter:
             raise ValueError(f"output size must be positive and even, got {width}x{height}")
         self.path = Path(path)
         self.size = (width, height)
-        self._rate = Fraction(rate if rate > 0 else 30.0).limit_denominator(1001)
+        self._rate = Fraction(rate if rate > 0 else FALLBACK_FPS).limit_denominator(1001)
         self._audio_source = audio
         self._config = config or EncodeConfig()
         self._colour = colour or ColourTags()

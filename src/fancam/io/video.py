@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.errors import InputError, VideoError
-from fancam.types import VideoInfo
+from fancam.types import FALLBACK_FPS, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +258,7 @@ def iter_frames(
             stream.codec_context.thread_count = threads
         time_base = stream.time_base or Fraction(1, 90000)
         rate = stream.average_rate or stream.guessed_rate
-        step = 1.0 / float(rate) if rate else 1.0 / 30.0
+        step = 1.0 / float(rate) if rate else 1.0 / FALLBACK_FPS
         index, first_pts, last_t, turns = 0, None, None, None
         for frame in _decode_tolerant(container, stream, report, time_base):
             if turns is None:

@@ -14,7 +14,6 @@ import.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import logging
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from fancam.errors import ModelError
+from fancam.io.cache import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +86,6 @@ class WantedFile:
     def max_size(self) -> int:
         """Largest known-good size in bytes: a transfer beyond it cannot produce a good file."""
         return max(size for _, size in self.digests)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _offline() -> bool:

@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from fancam.camera.plan import Framing
 from fancam.multicam.quality import AngleQuality
-from fancam.types import Timeline, TrackTable
+from fancam.types import Timeline, TrackTable, frame_step_s
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def bridge_gaps(boxes: NDArray, t: NDArray, max_gap_s: float) -> NDArray[np.floa
 
 
 def _frame_step(t: NDArray) -> float:
-    return float(np.median(np.diff(t))) if len(t) > 1 else 1 / 30
+    return frame_step_s(t)
 
 
 def covered_by(t: NDArray, other: NDArray) -> float:

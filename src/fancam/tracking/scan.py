@@ -24,7 +24,7 @@ from fancam.models import registry as models
 from fancam.tracking.detect import Detector
 from fancam.tracking.shots import ShotConfig, ShotDetector, thumb_size
 from fancam.tracking.track import Tracker, TrackerConfig
-from fancam.types import Detections, Timeline, TrackTable, VideoInfo
+from fancam.types import FALLBACK_FPS, Detections, Timeline, TrackTable, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def scan(
 ) -> ScanResult:
     """Decode ``video`` once: cut detection on every frame, detection + tracking every k-th frame."""
     stride = config.stride(info.fps, detector.name)
-    tracker = Tracker(config.tracker, step_s=stride / info.fps if info.fps > 0 else stride / 30.0)
+    tracker = Tracker(config.tracker, step_s=stride / (info.fps if info.fps > 0 else FALLBACK_FPS))
     shots = ShotDetector(config.shots, fps=info.fps)
     timer = StageTimer()
     report = DecodeReport()

@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fancam.types import FALLBACK_FPS
+
 THUMB_WIDTH = 64
 """Width in pixels of the thumbnails the detector expects (height keeps the aspect ratio)."""
 
@@ -50,7 +52,7 @@ class ShotDetector:
 
     def __init__(self, config: ShotConfig | None = None, fps: float = 30.0) -> None:
         self.config = config or ShotConfig()
-        self._fps = fps if fps > 0 else 30.0
+        self._fps = fps if fps > 0 else FALLBACK_FPS
         self._history: deque[float] = deque(maxlen=max(3, int(self.config.history_s * self._fps)))
         self._prev: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
         self._last_cut_t: float | None = None
