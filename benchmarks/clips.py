@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from make_gallery import make_gallery
-
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 GT_DIR = REPO / "benchmarks" / "gt"
@@ -54,6 +52,9 @@ class LabelledClip:
                 link.symlink_to(self.photos.resolve(), target_is_directory=True)
             return root
         if not (root / self.group).is_dir():
+            # Imported here: bench_trackers.py's reference step imports this table in a venv without fancam.
+            from make_gallery import make_gallery
+
             make_gallery(self.video, self.gt, root, self.group)
         return root
 
