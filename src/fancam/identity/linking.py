@@ -47,7 +47,9 @@ class LinkingConfig:
             moments (a fade to black, a spin into the light): one cue must not veto alone.
         continuity_gap_s: Longest pause between the end of one tracklet and the start of the next
             for a continuity bonus.
-        continuity_shift: Largest distance between end and start box centres, in box heights.
+        continuity_shift: Largest distance between end and start box centres, in box heights. Looser than
+            the tracklet stage's final join (``TrackletConfig.link_max_shift`` = 0.5): here it only adds
+            ``continuity_log_odds`` that face and body evidence can outweigh.
         continuity_log_odds: Log-odds of a continuation.
         min_calibration_pairs: Fewest same and different pairs needed to calibrate a cue on the video.
         merge_threshold: Mean evidence above which two clusters are merged.

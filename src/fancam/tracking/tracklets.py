@@ -93,7 +93,9 @@ class TrackletConfig:
         min_height: Smallest median box height kept, as a fraction of the frame height.
         link_max_gap_s: Longest pause (seconds) between a track's end and a new track's start that
             can be linked; at most ``max_gap_s``.
-        link_max_shift: Largest distance between the end and start box centres, in box heights.
+        link_max_shift: Largest distance between the end and start box centres, in box heights. Stricter
+            than identity's soft continuity bonus (``LinkingConfig.continuity_shift`` = 0.6): this join
+            is final and no face or body evidence can undo it.
         link_max_size_change: Largest relative change of box height between end and start.
         hidden_gap_s: Gaps (seconds between two observations) at least this long are checked for a
             person hidden behind someone else (rule 5).
