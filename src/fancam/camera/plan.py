@@ -196,8 +196,15 @@ class CameraConfig:
     hold_s: float = 0.5
     ease_s: float = 1.0
     min_follow_s: float = 0.4
-    position: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.01, 1.0, 0.5, 0.15, 0.02))
-    zoom: PathSmoothing = field(default_factory=lambda: PathSmoothing(0.10, 0.25, 3.0, 1.0, 0.1))
+    # Measured on the bench clip (benchmarks/bench_render.py): a 4% dead zone made the path trail the
+    # dancers by 8-17 frames under DESIGN.md's lag metric; 1% with centring 1.0 keeps |lag| <= 4 frames
+    # at a jitter of 0.0004 crop heights per frame^2 (tests/pipeline/test_produce.py pins both).
+    position: PathSmoothing = field(default_factory=lambda: PathSmoothing(
+        dead_zone=0.01, centring=1.0, velocity=0.5, acceleration=0.15, jerk=0.02))
+    # Deliberately much stiffer than the position (10% dead zone, 3 s before a change of size is worth
+    # it): a fancam must not zoom with every raised arm. Chosen by eye on the bench and dance2 renders.
+    zoom: PathSmoothing = field(default_factory=lambda: PathSmoothing(
+        dead_zone=0.10, centring=0.25, velocity=3.0, acceleration=1.0, jerk=0.1))
     plan_rate_hz: float = 10.0
     window_s: float = 60.0
     hidden_cover: float = 0.5

@@ -44,7 +44,10 @@ class LinkingConfig:
         face_weight: Weight of face log-odds.
         max_cue_log_odds: Each cue's log-odds are clipped to +-this. The per-video calibrations are
             fitted on pairs a few seconds apart at most, so they are overconfident for distant
-            moments (a fade to black, a spin into the light): one cue must not veto alone.
+            moments (a fade to black, a spin into the light): one cue must not veto alone. Measured
+            on the bench clip: uncapped, the body cue gave -6 to P1's last 1.3 s (a fade to black)
+            against her face and made her a fourth performer; capped at 4, 3 performers (identity
+            0.976), and gillhung_dance2's close-up joins its man (5 performers, not 6).
         continuity_gap_s: Longest pause between the end of one tracklet and the start of the next
             for a continuity bonus.
         continuity_shift: Largest distance between end and start box centres, in box heights. Looser than
@@ -54,7 +57,8 @@ class LinkingConfig:
         min_calibration_pairs: Fewest same and different pairs needed to calibrate a cue on the video.
         merge_threshold: Mean evidence above which two clusters are merged.
         veto_log_odds: In the second phase (too many clusters), pairs with mean evidence below this
-            are never merged.
+            are never merged (-2.5: below one capped cue's -4, so one strongly disagreeing cue can be
+            outvoted by the other; measured with max_cue_log_odds on the same two clips).
     """
 
     body_weight: float = 1.0
