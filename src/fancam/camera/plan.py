@@ -202,7 +202,7 @@ class CameraConfig:
     position: PathSmoothing = field(default_factory=lambda: PathSmoothing(
         dead_zone=0.01, centring=1.0, velocity=0.5, acceleration=0.15, jerk=0.02))
     # Deliberately much stiffer than the position (10% dead zone, 3 s before a change of size is worth
-    # it): a fancam must not zoom with every raised arm. Chosen by eye on the bench and dance2 renders.
+    # it): a fancam must not zoom with every raised arm. The exact values are not measured yet.
     zoom: PathSmoothing = field(default_factory=lambda: PathSmoothing(
         dead_zone=0.10, centring=0.25, velocity=3.0, acceleration=1.0, jerk=0.1))
     plan_rate_hz: float = 10.0
