@@ -15,7 +15,14 @@ import pytest
 from conftest import shared_file
 from fancam.errors import GalleryError
 from fancam.identity.faces import DlibHogDetector, FaceAnalyzer, FaceConfig, FaceDetections
-from fancam.identity.gallery import Gallery, GalleryMember, decode_image, load_gallery, pick_face
+from fancam.identity.gallery import (
+    Gallery,
+    GalleryMember,
+    decode_image,
+    is_person_crop,
+    load_gallery,
+    pick_face,
+)
 
 HAMILTON = "data/face_recognition_hamilton"
 
@@ -232,6 +239,20 @@ def test_pick_face(sizes: list[float], picked: int | None) -> None:
     faces = _fake_candidates(sizes)
     result = pick_face(faces)
     assert result is (None if picked is None else faces[picked])
+
+
+@pytest.mark.parametrize(
+    ("box", "size", "crop"),
+    [
+        ((3, 67, 90, 346), (92, 346), True),    # YOLOX-nano on a head-blurred GT crop: starts a head down
+        ((0, 30, 90, 342), (92, 346), True),    # the SSD on the same crop
+        ((40, 60, 90, 346), (200, 400), False),  # a person in a wider scene: the box is the body
+        ((3, 67, 90, 346), (92, 120), False),   # not a tall photo (a landscape scene)
+        ((3, 300, 90, 346), (92, 346), False),  # a small box at the bottom of a tall photo
+    ],
+)
+def test_person_crop_is_described_on_the_photo(box, size, crop) -> None:
+    assert is_person_crop(np.array(box, np.float32), *size) is crop
 
 
 def test_gallery_similarity_uses_best_photo() -> None:

@@ -9,8 +9,9 @@ Every cue a photo offers is used: its face (embedded like the faces of the video
 shows a whole person, that person's body (the colour-stripe descriptor of :mod:`fancam.identity.body`),
 so a gallery of back views or full-body photos works too. The body of a photo is the person box the
 person detector finds in it: the box holding the photo's face, else the one person of the photo (or
-the clearly largest one); a tall photo in which the detector finds nobody is taken as a person crop
-itself. Only boxes that show the whole person count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`).
+the clearly largest one); a tall photo in which the detector finds nobody, or whose person fills its
+width (:data:`CROP_FILL`), is taken as a person crop itself. Only boxes that show the whole person
+count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`).
 
 Bad input is reported, not fatal: unreadable or non-image files, photos with no usable cue (no face,
 or several faces of similar size, and no whole person), and members left without a usable photo each
@@ -47,7 +48,7 @@ from fancam.types import Detections
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 DOMINANCE = 1.6
 """The largest face (or person) of a photo with several is used only if its side (height) is at least
 this many times the second largest's; otherwise the photo is ambiguous."""
@@ -66,6 +67,18 @@ face-less upper-body crops of the ballet 1.39-1.53."""
 BODY_PAD = 0.15
 """Share of each side added around a photo before person detection: detectors miss people cut exactly
 at the photo's edges, which is how full-body crops are made."""
+
+CROP_FILL = 0.8
+"""A tall photo (:data:`BODY_ASPECT`) whose person box spans at least this share of its width and half
+its height is a crop of that person, cut at the person's edges as the video's boxes are: the photo
+itself is the body box. The detector's box on such a crop drops what it does not see as a person (a
+blurred or cut head, the feet), and the body stripes are fractions of the box height, so a box short
+of a head shifts every stripe against the video's. Measured on the faceless crops of
+tests/identity/test_identify.py (gillhung_dance GT boxes, frames 30 and 60, head blurred): YOLOX-nano
+boxes span 0.92-0.98 of the width but start 0.17-0.20 of the height down (the SSD's 0.09-0.15);
+describing the photo instead raises the genuine body log-odds of the clip's eight tracklets with body samples
+from -5.3..-0.9 to -2.1..+1.1 (SSD analysis and boxes: -3.3..0.0), above NamingConfig.body_floor, so the
+body votes name them again (benchmarks/bench_gallery_body.py's votes)."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
 _BODY_OK, _BODY_NONE, _BODY_PARTIAL, _BODY_CROWD = "ok", "no person", "not the whole person", "several people"
@@ -356,7 +369,8 @@ def load_gallery(
 
 def gallery_model_id(analyzer: FaceAnalyzer, people: PersonDetector | None) -> str:
     """Id of everything that turns a photo into cues (face models, person detector, body descriptor)."""
-    body = f"body{BODY_CONFIG.layout.dim}:{people.name if people is not None else 'photo'}"
+    # "crop": person crops are described on the photo itself (CROP_FILL); the tag re-describes old caches.
+    body = f"body{BODY_CONFIG.layout.dim}:{people.name if people is not None else 'photo'}:crop"
     return f"{analyzer.model_id}|{body}"
 
 
@@ -546,6 +560,8 @@ class _PhotoAnalyzer:
             box = np.array([0.0, 0.0, w, h], np.float32)
             if self.people is not None and h < BODY_ASPECT * w:
                 return _BODY_NONE, zero
+        elif is_person_crop(box, w, h):
+            box = np.array([0.0, 0.0, w, h], np.float32)
         if not shows_whole_person(box, face.xyxy if face is not None else None):
             return _BODY_PARTIAL, zero
         desc = describe_bodies(image, np.concatenate([box[None], boxes[~_same_box(boxes, box)]]),
@@ -592,6 +608,13 @@ def dominant_person(boxes: NDArray, dominance: float = DOMINANCE) -> tuple[NDArr
     if len(b) > 1 and heights[0] < dominance * heights[1]:
         return None, True
     return b[0], False
+
+
+def is_person_crop(box: NDArray, width: int, height: int) -> bool:
+    """Whether a tall photo (width x height) is a crop of the person in ``box`` (see :data:`CROP_FILL`)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return (height >= BODY_ASPECT * width and x2 - x1 >= CROP_FILL * width
+            and y2 - y1 >= 0.5 * height)
 
 
 def shows_whole_person(box: NDArray, face_xyxy: NDArray | None) -> bool:
