@@ -332,3 +332,14 @@ def test_bugs_and_os_errors_are_one_line_without_verbose(
     assert rc == EXIT_INPUT
     assert "fancam: error: No space left on device: " in err and "free disk space" in err
     assert "Traceback" not in err
+
+
+def test_cli_framing_and_aspect_choices_are_the_camera_planners():
+    # One owner (fancam.camera.plan); the parser spells them out only to start without SciPy.
+    from fancam.camera.plan import ASPECTS, AUTO, FRAMINGS
+    from fancam.cli import build_parser
+
+    render = build_parser()._subparsers._group_actions[0].choices["render"]  # type: ignore[union-attr]
+    actions = {a.dest: a for a in render._actions}
+    assert list(actions["framing"].choices) == [AUTO, *FRAMINGS]
+    assert list(actions["aspect"].choices) == list(ASPECTS)

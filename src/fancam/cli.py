@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--member", metavar="NAME", help="gallery member (group/member if ambiguous)")
     who.add_argument("--all", action="store_true", help="every performer (every member with --gallery)")
     _add_analysis_options(p)
+    # The names are owned by fancam.camera.plan (not imported here: it loads SciPy, and the parser is
+    # built on every start); tests/test_cli.py checks that these lists equal the owner's.
     p.add_argument("--framing", choices=["auto", "full", "upper", "face"], default="auto",
                    help="auto (default): full body where that crop is clearly narrower than the group, "
                         "otherwise upper body (says which); or full body, head and torso, close-up")

@@ -148,7 +148,7 @@ class Evidence:
     """Pairwise evidence between tracklets.
 
     Attributes:
-        log_odds: (T, T) summed log-odds "same person" (0 where no cue applies).
+        log_odds: (T, T) log-odds "same person": the weighted mean over the cues that apply (0 where none).
         weight: (T, T) how much evidence there is (0 = none), used to average over clusters.
         body_calibration: The video's body similarity -> log-odds map (None if it could not be fitted).
         face_calibration: The video's face similarity -> log-odds map (None: still-photo thresholds).
@@ -163,7 +163,7 @@ class Evidence:
 def pairwise_evidence(
     tracklets: Tracklets, appearance: Appearance, timeline: Timeline, config: LinkingConfig
 ) -> Evidence:
-    """Sum the body, face and continuity evidence of every pair of tracklets."""
+    """The body, face and continuity evidence of every pair of tracklets, as a weighted mean per pair."""
     n = len(tracklets)
     total, weight = np.zeros((n, n)), np.zeros((n, n))
     body = _body_evidence(tracklets, appearance, timeline, config)
