@@ -126,7 +126,7 @@ def test_every_output_is_valid_and_named_from_content_settings_and_version(kille
         digest = hashlib.sha256((clips / name).read_bytes()).hexdigest()
         assert item["folder"] == f"{Path(name).stem}-{digest[:10]}"
         for fancam in item["fancams"]:
-            assert re.fullmatch(rf"{item['folder']}/{Path(name).stem}\.[\w-]+\.(full|upper|face)-\d+x\d+"
+            assert re.fullmatch(rf"{item['folder']}/{Path(name).stem}\.[\w-]+\.(auto|full|upper|face)-\d+x\d+"
                                 r"(\.[\d.]+-[\d.]+s)?\.[0-9a-f]{8}\.mp4", fancam["output"]), fancam["output"]
     gill = items["gill4.mp4"]
     assert [(f["label"], Path(f["output"]).name.split(".")[2]) for f in gill["fancams"]] == [
