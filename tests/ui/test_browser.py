@@ -42,12 +42,8 @@ def _running_percent(page: Page) -> int:
 
 def test_drop_a_video_click_a_performer_watch_and_download(server: Server, page: Page, tmp_path: Path) -> None:
     job_id = _upload(page, server, shared_file("data/fiyud_dance3/dance.mp4"))
-    # Progress streams in per stage, with the time left.
+    # Progress streams in per stage (the time left: test_progress_shows_the_time_left, on a longer clip).
     expect(page.locator(".stages li").first).to_contain_text("detect+track")
-    # With the shipped detector a short clip's stages last a few seconds: the estimate may go straight
-    # from "estimating" to "almost done" (under 1 s left), which is the page's time left too.
-    time_left = re.compile(r"\d+% · (about .+ left|almost done)")
-    expect(page.locator(".stages li.running .small")).to_have_text(time_left, timeout=ANALYSIS_TIMEOUT_MS)
 
     # The contact sheet: three women, numbered, with a confidence each.
     cards = page.locator(".people .person")
@@ -115,11 +111,26 @@ def test_drop_a_video_click_a_performer_watch_and_download(server: Server, page:
     expect(page.locator("#stretches li").first).to_be_visible()
 
 
+def test_progress_shows_the_time_left(page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # The page estimates the time left once a stage has run ETA_AFTER_S (2 s); with the shipped detector
+    # the stages of a 9 s clip can end sooner, so this uses the 24 s 1080x1920 HEVC clip.
+    work = tmp_path_factory.mktemp("ui-eta")
+    server = Server(work)
+    try:
+        _upload(page, server, shared_file("data/gillhung_dance/dance2.mp4"))
+        expect(page.locator(".stages li").first).to_contain_text("detect+track")
+        time_left = re.compile(r"\d+% · about .+ left")
+        expect(page.locator(".stages li.running .small")).to_have_text(time_left, timeout=ANALYSIS_TIMEOUT_MS)
+    finally:
+        server.stop(signal.SIGKILL)
+
+
 def test_reload_and_server_restart_do_not_lose_the_job(page: Page, tmp_path_factory: pytest.TempPathFactory) -> None:
     work = tmp_path_factory.mktemp("ui-restart")
     first = Server(work)
     try:
-        job_id = _upload(page, first, shared_file("data/fiyud_dance3/dance.mp4"))
+        # A 27.5 s clip, so that the analysis is still running after the reload.
+        job_id = _upload(page, first, shared_file("data/gillhung_dance/dance.mp4"))
         before = _running_percent(page)
         page.reload()  # the page reattaches: same job, progress not lost
         expect(page.locator(".stages li").first).to_be_visible()
@@ -130,8 +141,10 @@ def test_reload_and_server_restart_do_not_lose_the_job(page: Page, tmp_path_fact
     second = Server(work)
     try:
         page.goto(f"{second.url}jobs/{job_id}")  # a new server finds the job and finishes it
-        expect(page.locator(".people .person")).to_have_count(3, timeout=ANALYSIS_TIMEOUT_MS)
-        assert _job_state(second, job_id)["state"] == "ready"
+        expect(page.locator(".people .person").first).to_be_visible(timeout=ANALYSIS_TIMEOUT_MS)
+        state = _job_state(second, job_id)
+        assert state["state"] == "ready" and len(state["people"]) >= 3  # the three dancers at least
+        expect(page.locator(".people .person")).to_have_count(len(state["people"]))
     finally:
         assert second.stop() == 0, second.log()
 
