@@ -127,22 +127,24 @@ def targets_section(acc: dict | None) -> list[str]:
         f"Preset `{DEFAULT_QUALITY}`. Bars: identity accuracy >= {TARGETS['identity_gallery']} with a gallery and "
         f">= {TARGETS['identity_no_gallery']} without; detected share (GT boxes matched by a `tracks.csv` box "
         f"at IoU >= 0.5) >= {TARGETS['detected']}; crop hit rate >= {TARGETS['crop_hit']} for every performer "
-        f"(camera `{camera}`, with the gallery; the lowest performer is shown).",
+        f"(camera `{camera}`; the lowest performer is shown).",
         "",
     ]
     rows = []
     for clip in clips:
         runs = _runs(acc, clip, DEFAULT_QUALITY)
         g, n = runs.get("gallery"), runs.get("no-gallery")
-        hit, who = _min_hit(g, camera)
+        hits = [_min_hit(run, camera) for run in (g, n)]
         rows.append([
             clip, _check(g and g["fancam"]["identity_accuracy"], TARGETS["identity_gallery"]),
             _check(n and n["fancam"]["identity_accuracy"], TARGETS["identity_no_gallery"]),
             _check(n and n["fancam"]["detected_share"], TARGETS["detected"]),
-            f"{_check(hit, TARGETS['crop_hit'])} ({who})" if who else "n/a",
+            *(f"{_check(hit, TARGETS['crop_hit'])} ({who})" if who else "n/a" for hit, who in hits),
         ])
     out += table(["clip", "identity, gallery", "identity, no gallery", "detected share",
-                  "lowest crop hit rate"], rows)
+                  "lowest crop hit, gallery", "lowest crop hit, no gallery"], rows)
+    out += ["", "A crop hit rate of 0 means the camera had nobody to follow for that performer (the gallery "
+            "named nobody as them)."]
     return out + [""]
 
 
