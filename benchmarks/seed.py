@@ -25,7 +25,6 @@ Outputs (:func:`write_seed`): ``tracks.csv`` (DESIGN.md columns, every tracklet 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +37,8 @@ from fancam.camera.plan import CropPath, write_crop_path
 from fancam.errors import UsageError
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery, load_gallery
-from fancam.io.cache import atomic_path, ensure_writable_dir
-from fancam.io.tables import TRACKS_COLUMNS, PredictedTracks
+from fancam.io.cache import ensure_writable_dir
+from fancam.io.tables import PredictedTracks, write_tracks_csv
 from fancam.pipeline.analyze import APPEARANCE_FILE, Analysis, AnalysisSettings, make_face_analyzer
 from fancam.types import Timeline, TrackTable
 
@@ -146,21 +145,6 @@ def seed_tracks(tracks: TrackTable, timeline: Timeline, identity: SeedIdentity) 
     )
 
 
-def write_tracks(path: Path, rows: PredictedTracks) -> Path:
-    """Write rows as a ``tracks.csv`` (DESIGN.md columns, same number format as the analysis), atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(TRACKS_COLUMNS)
-        for i in range(len(rows.frame)):
-            x1, y1, x2, y2 = rows.xyxy[i]
-            out.writerow([
-                int(rows.frame[i]), f"{rows.t[i]:.4f}", int(rows.tracklet[i]), rows.person[i],
-                f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}", f"{rows.score[i]:.3f}",
-            ])
-    return path
-
-
 # ----------------------------------------------------------------------------------------- camera
 def seed_target_boxes(
     tracks: TrackTable, identity: SeedIdentity, name: str, n_frames: int
@@ -265,7 +249,7 @@ def write_seed(
     appearance = Appearance.load(analysis.folder / APPEARANCE_FILE)
     identity = seed_identity(analysis.tracks, appearance, gallery)
     rows = seed_tracks(analysis.tracks, analysis.timeline, identity)
-    tracks_csv = write_tracks(out_dir / "tracks.csv", rows)
+    tracks_csv = write_tracks_csv(out_dir / "tracks.csv", rows)
     if targets is None:
         targets = sorted(set(identity.names.values())) if gallery is not None else []
     size = (analysis.info.width, analysis.info.height)

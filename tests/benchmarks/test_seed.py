@@ -13,7 +13,7 @@ from fancam.eval.metrics import crop_lag, crop_scores, evaluate
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery, GalleryMember
 from fancam.identity.people import Cast
-from fancam.io.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks
+from fancam.io.tables import CropTable, GroundTruth, load_crop, load_gt, load_tracks, write_tracks_csv
 from fancam.pipeline.analyze import Analysis
 from fancam.types import Timeline, TrackTable, VideoInfo
 from seed import (
@@ -23,7 +23,6 @@ from seed import (
     seed_target_boxes,
     seed_tracks,
     write_seed,
-    write_tracks,
 )
 
 FPS = 30.0
@@ -112,7 +111,7 @@ def test_tracks_csv_round_trip(tmp_path: Path) -> None:
     tracks = _tracks({2: (0, 4), 1: (3, 8)})
     identity = seed_identity(tracks, _appearance(tracks, {}), None)
     rows = seed_tracks(tracks, Timeline(np.arange(9) / FPS, np.array([0])), identity)
-    loaded = load_tracks(write_tracks(tmp_path / "tracks.csv", rows))
+    loaded = load_tracks(write_tracks_csv(tmp_path / "tracks.csv", rows))
     assert loaded.frame.tolist() == rows.frame.tolist() and loaded.person.tolist() == rows.person.tolist()
     assert loaded.frame.tolist() == sorted(loaded.frame.tolist())
     np.testing.assert_allclose(loaded.xyxy, rows.xyxy, atol=0.05)
