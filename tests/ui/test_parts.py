@@ -132,8 +132,8 @@ def test_jobs_survive_a_restart_and_ids_are_checked(tmp_path: Path) -> None:
 
 
 def test_messages_hide_server_paths() -> None:
-    error = InputError("cannot open '/srv/work/jobs/abc/input/video.mp4' as a video: it is a text file")
-    assert J.user_message(error, {"/srv/work/jobs/abc/input/video.mp4": "notes.mp4"}) == (
+    error = InputError("cannot open '/srv/fancam-jobs/abc/input/video.mp4' as a video: it is a text file")
+    assert J.user_message(error, {"/srv/fancam-jobs/abc/input/video.mp4": "notes.mp4"}) == (
         "cannot open 'notes.mp4' as a video: it is a text file")
     assert J.user_message(ValueError("boom")).startswith("internal error: ValueError: boom (please report")
     assert "free disk space" in J.user_message(OSError(28, "No space left on device"))
