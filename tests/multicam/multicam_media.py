@@ -25,7 +25,10 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import pytest
 from numpy.typing import NDArray
+
+from conftest import shared_file
 
 AUDIO_RATE = 44100
 FPS = 30.0
@@ -222,3 +225,10 @@ def build_angles(folder: Path, source: Path, other_sound: Path) -> dict[str, Ang
     made = {name: make_angle(source, folder / f"{name}.mp4", spec, FPS) for name, spec in SPECS.items()}
     made["X"] = make_angle(source, folder / "X.mp4", AngleSpec(1.0, 8.0, height=256, audio_from=other_sound), FPS)
     return made
+
+
+@pytest.fixture(scope="session")
+def angles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Angle]:
+    """The test angles of the gillhung clip (and a video with other sound), built once per test run."""
+    return build_angles(tmp_path_factory.mktemp("angles"), shared_file("data/gillhung_dance/dance.mp4"),
+                        shared_file("data/fiyud_dance3/dance.mp4"))

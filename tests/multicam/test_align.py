@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from multicam_media import FPS, Angle, build_angles
+from multicam_media import FPS, Angle, angles  # noqa: F401 - fixture
 from scipy import signal
 
 from conftest import shared_file
@@ -24,12 +24,6 @@ from fancam.multicam.align import (
 from fancam.multicam.edit import choose_audio
 
 FRAME_S = 1 / FPS
-
-
-@pytest.fixture(scope="module")
-def angles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Angle]:
-    return build_angles(tmp_path_factory.mktemp("angles"), shared_file("data/gillhung_dance/dance.mp4"),
-                        shared_file("data/fiyud_dance3/dance.mp4"))
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from multicam_media import FPS, MEMBER, Angle, build_angles
+from multicam_media import FPS, MEMBER, Angle, angles  # noqa: F401 - fixture
 from scipy.optimize import linear_sum_assignment
 
 from conftest import shared_file
@@ -29,12 +29,6 @@ from fancam.multicam.edit import (
 from fancam.pipeline.produce import RenderOptions, Selection, target_boxes
 
 FRAME_S = 1 / FPS
-
-
-@pytest.fixture(scope="module")
-def angles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Angle]:
-    return build_angles(tmp_path_factory.mktemp("angles"), shared_file("data/gillhung_dance/dance.mp4"),
-                        shared_file("data/fiyud_dance3/dance.mp4"))
 
 
 @pytest.fixture(scope="module")
