@@ -20,6 +20,7 @@ from fancam.camera.plan import (
     framing_preset,
     parse_aspect,
     plan_camera,
+    uncertain_spans,
     write_crop_path,
 )
 from fancam.errors import InputError, UsageError
@@ -462,6 +463,26 @@ def test_target_absent_after_a_cut_goes_wide_then_reacquires() -> None:
     assert np.allclose(path.centre[240:, 0], 1000, atol=1)
     # Shot 1's crop ends on the target, not easing towards shot 2 or 3.
     assert np.allclose(path.xyxy[100:120], path.xyxy[100], atol=0.01)
+
+
+# ----------------------------------------------------------------------------------------- uncertainty
+def test_uncertain_spans_are_where_the_camera_follows_a_doubtful_box() -> None:
+    n = 300  # 10 s
+    path = plan_camera(person(np.full(n, 640.0)), FRAME, timeline(n), CameraConfig())
+    conf = np.full(n, 0.9)
+    conf[30:60] = 0.3  # 1.0-2.0 s doubtful
+    conf[60:66] = np.nan  # no box (bridged): joins the two doubtful runs
+    conf[66:90] = 0.2
+    conf[150:180] = 0.4  # 5.0-6.0 s
+    assert uncertain_spans(path, timeline(n), conf, 0.5) == [(1.0, 89 / FPS), (5.0, 179 / FPS)]
+    # Not where the camera follows nobody (wide), nor outside the rendered frames.
+    wide = CropPath(path.xyxy, np.where(np.arange(n) >= 150, "wide", path.mode))
+    assert uncertain_spans(wide, timeline(n), conf, 0.5) == [(1.0, 89 / FPS)]
+    assert uncertain_spans(path, timeline(n), conf, 0.5, frames=np.arange(n) >= 75) == [
+        (2.5, 89 / FPS), (5.0, 179 / FPS)]
+    # Spans more than join_s apart stay apart; a higher threshold finds more.
+    assert len(uncertain_spans(path, timeline(n), conf, 0.5, join_s=0.1)) == 3
+    assert uncertain_spans(path, timeline(n), conf, 0.95) == [(0.0, 299 / FPS)]
 
 
 # ----------------------------------------------------------------------------------------- csv

@@ -112,21 +112,43 @@ def test_unknown_performers_get_distinct_file_names():
     assert labels == ["Jisoo", "unknown-2", "unknown-3", "a_b_c"]
 
 
-def test_render_says_when_and_where_the_followed_performer_is_uncertain():
-    from fancam.identity.people import Cast, Person, Stretch
-    from fancam.pipeline.produce import uncertain_warnings
+def test_render_says_when_and_where_the_followed_performer_is_uncertain(gillhung_analysis):
+    import dataclasses
 
-    p2 = Person(2, "person-2", None, 0.7, 0.0, 20.0, 20.0, 1.0, (4, 5, 6), 0, (0.0, 0.0, 1.0, 1.0))
-    cast = Cast(np.zeros(0, np.int64), (p2,), (
-        Stretch(2, 4, 0.0, 9.7, 0.95), Stretch(2, 5, 9.8, 12.1, 0.3), Stretch(2, 6, 12.2, 20.0, 0.9),
-    ))
-    assert uncertain_warnings(cast, [p2], 0.0, None) == [
-        "person-2 (person 2) is uncertain from 9.8 s to 12.1 s: the camera may follow someone else there "
-        "(see `fancam people` and the identity timeline)"
-    ]
-    # Only the part inside --start/--end is reported; nothing when the range avoids it.
-    assert "from 10.0 s to 11.0 s" in uncertain_warnings(cast, [p2], 10.0, 11.0)[0]
-    assert uncertain_warnings(cast, [p2], 13.0, None) == []
+    from fancam.pipeline.produce import followed_confidence, uncertain_warnings
+
+    analysis = gillhung_analysis
+    p2 = next(p for p in analysis.cast.people if p.label == "P2")
+    stretches = analysis.cast.stretches_of(p2.id)
+    longest = max(stretches, key=lambda s: s.end_s - s.start_s)
+    # The same analysis, with the identity of P2's longest stretch made doubtful.
+    doubtful = tuple(dataclasses.replace(s, confidence=0.3) if s == longest else s
+                     for s in analysis.cast.stretches)
+    shaky = dataclasses.replace(analysis, cast=dataclasses.replace(analysis.cast, stretches=doubtful))
+    conf = followed_confidence(shaky, p2)
+    t = analysis.timeline.t
+    in_stretch = (t >= longest.start_s - 1e-6) & (t <= longest.end_s + 1e-6)
+    assert np.allclose(conf[in_stretch & np.isfinite(conf)], 0.3)
+    path = plan(shaky, p2, RenderOptions())
+    [line] = uncertain_warnings(shaky, [p2], [path], RenderOptions())
+    follow = path.mode == "follow"
+    first, last = t[in_stretch & follow][[0, -1]]
+    step = analysis.timeline.step_s
+    assert line.startswith(f"P2 (person {p2.id}) is uncertain at {first:.1f}-{last + step:.1f} s (")
+    assert "the camera may follow someone else there" in line
+    # Only the part inside --start/--end is reported, with its share of that range.
+    mid = (longest.start_s + longest.end_s) / 2
+    options = RenderOptions(start_s=mid - 1.0, end_s=mid + 1.0)
+    [line] = uncertain_warnings(shaky, [p2], [path], options)
+    assert f"at {mid - 1.0:.1f}-" in line and "(100% of the render)" in line
+    # Nothing when the range avoids it, or when the identity is sure.
+    assert uncertain_warnings(shaky, [p2], [path], RenderOptions(end_s=max(longest.start_s - 1.0, 0.1))) == []
+    sure = tuple(dataclasses.replace(s, confidence=1.0) for s in analysis.cast.stretches)
+    sure_analysis = dataclasses.replace(analysis, cast=dataclasses.replace(analysis.cast, stretches=sure))
+    assert uncertain_warnings(sure_analysis, [p2], [path], RenderOptions()) == []
+    # Frames where the camera does not follow her (held, eased out) are not the identity's doing.
+    wide = dataclasses.replace(path, mode=np.where(in_stretch, "wide", path.mode))
+    assert uncertain_warnings(shaky, [p2], [wide], RenderOptions()) == []
 
 
 def test_several_people_by_number_and_name_render_in_one_pass(gillhung_analysis, tmp_path):

@@ -944,6 +944,48 @@ def _solve_l1(
     return result.x[:k]
 
 
+# ----------------------------------------------------------------------------------------- uncertainty
+def uncertain_spans(
+    path: CropPath,
+    timeline: Timeline,
+    confidence: NDArray,
+    threshold: float,
+    *,
+    frames: NDArray[np.bool_] | None = None,
+    join_s: float = 0.5,
+) -> list[tuple[float, float]]:
+    """Time spans in which the camera follows a box whose identity confidence is below ``threshold``.
+
+    Only frames the camera follows (mode ``follow``) count: where it holds, searches or shows the wide
+    shot it follows nobody, and a stretch it ignores (a flicker) cannot put it on someone else. Spans
+    closer than ``join_s`` are reported as one (also across the frames in between where the camera
+    follows an estimate of her position, without a box).
+
+    Args:
+        path: The camera path (F frames).
+        timeline: Frame times.
+        confidence: (F,) confidence of the box the camera follows in each frame; NaN where it follows
+            no box (bridged, held, hidden, lost).
+        threshold: Confidence below which a box is uncertain.
+        frames: (F,) bool, the frames rendered (default: all).
+        join_s: Largest gap (s) between two uncertain spans reported as one.
+
+    Returns:
+        (start_s, end_s) per span, in time order.
+    """
+    low = (path.mode == "follow") & (np.nan_to_num(np.asarray(confidence, np.float64), nan=1.0) < threshold)
+    if frames is not None:
+        low &= np.asarray(frames, bool)
+    t = timeline.t
+    spans: list[list[float]] = []
+    for a, b in _runs(low):
+        if spans and t[a] - spans[-1][1] <= join_s + 1e-9:
+            spans[-1][1] = float(t[b - 1])
+        else:
+            spans.append([float(t[a]), float(t[b - 1])])
+    return [(a, b) for a, b in spans]
+
+
 # ----------------------------------------------------------------------------------------- crop.csv
 def write_crop_path(path: Path, crop_path: CropPath, timeline: Timeline, frames: NDArray) -> Path:
     """Write the output frames' crops as ``OUT.crop.csv`` (format owned by :mod:`fancam.io.tables`).

@@ -21,6 +21,7 @@ from fancam.camera.plan import (
     framing_preset,
     parse_aspect,
     plan_camera,
+    uncertain_spans,
 )
 from fancam.camera.render import (
     DebugJob,
@@ -32,7 +33,7 @@ from fancam.camera.render import (
     render,
 )
 from fancam.errors import InputError, UsageError
-from fancam.identity.people import UNKNOWN, Cast, Person
+from fancam.identity.people import UNCERTAIN_BELOW, UNKNOWN, Person
 from fancam.io.cache import check_output_folder, ensure_writable_dir
 from fancam.io.progress import Progress
 from fancam.pipeline.analyze import Analysis
@@ -277,17 +278,44 @@ def _on_screen(
     return kept
 
 
-def uncertain_warnings(cast: Cast, people: list[Person], start_s: float, end_s: float | None) -> list[str]:
-    """One line per performer followed with low confidence during part of ``start_s``-``end_s``."""
-    end = np.inf if end_s is None else end_s
+def followed_confidence(analysis: Analysis, person: Person) -> NDArray[np.float64]:
+    """(F,) identity confidence of the box of ``person`` in every frame (its stretch's), NaN where none.
+
+    The box is the one :func:`target_boxes` gives the camera.
+    """
+    confidence = np.full(analysis.timeline.n_frames, np.nan)
+    of_tracklet = {s.tracklet: s.confidence for s in analysis.cast.stretches_of(person.id)}
+    rows = np.flatnonzero(analysis.cast.person == person.id)
+    frames = analysis.tracks.frame[rows]
+    _, first = np.unique(frames, return_index=True)
+    tracklets = analysis.tracks.track_id[rows[first]]
+    confidence[frames[first]] = [of_tracklet.get(int(k), np.nan) for k in tracklets]
+    return confidence
+
+
+def uncertain_warnings(
+    analysis: Analysis, people: list[Person], paths: list[CropPath], options: RenderOptions
+) -> list[str]:
+    """One line per performer whom the camera follows with low confidence during part of the render.
+
+    Says when (time ranges, and the share of the render): the frames in which the camera is on a box of
+    an identity stretch below :data:`~fancam.identity.people.UNCERTAIN_BELOW` (see
+    :func:`~fancam.camera.plan.uncertain_spans`).
+    """
+    in_range = _in_range(analysis, options)
+    step = analysis.timeline.step_s
     lines = []
-    for person in people:
-        spans = [(max(a, start_s), min(b, end)) for a, b in cast.uncertain_spans(person.id)
-                 if b >= start_s and a < end]
-        if spans:
-            where = ", ".join(f"{a:.1f} s to {b:.1f} s" for a, b in spans)
-            lines.append(f"{person.label} (person {person.id}) is uncertain from {where}: the camera may "
-                         "follow someone else there (see `fancam people` and the identity timeline)")
+    for person, path in zip(people, paths, strict=True):
+        spans = uncertain_spans(path, analysis.timeline, followed_confidence(analysis, person),
+                                UNCERTAIN_BELOW, frames=in_range)
+        if not spans:
+            continue
+        total = float(np.ptp(analysis.timeline.t[in_range])) + step
+        share = sum(b - a + step for a, b in spans) / total
+        where = ", ".join(f"{a:.1f}-{b + step:.1f} s" for a, b in spans)
+        lines.append(f"{person.label} (person {person.id}) is uncertain at {where} ({100 * share:.0f}% of the "
+                     "render): the camera may follow someone else there (see `fancam people` and the "
+                     "identity timeline)")
     return lines
 
 
@@ -390,10 +418,10 @@ def make_fancams(
     several = selection.all or len(selection.people) > 1
     people = _on_screen(analysis, select_people(analysis, selection), options, several=several)
     outputs = output_paths(analysis, people, options)
-    for line in uncertain_warnings(analysis.cast, people, options.start_s, options.end_s):
-        log.warning("%s", line)
     choices = [framing_for(analysis, person, options) for person in people]
     paths = [plan(analysis, person, options) for person in people]
+    for line in uncertain_warnings(analysis, people, paths, options):
+        log.warning("%s", line)
     for person, path in zip(people, paths, strict=True):
         _warn_if_rarely_followed(analysis, person, path, options)
     crops = [
