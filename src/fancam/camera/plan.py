@@ -698,13 +698,15 @@ def _plan_segment(
     half = max(1, int(round(_CLAMP_EASE_S / frame_step_s(t))))
     for k in range(2):
         p, lo, hi = path[:, k], aim[:, k] - reach[:, k], aim[:, k] + reach[:, k]
-        moved = p + _smooth_correction(np.clip(p, lo, hi) - p, half)
         # The eased correction must not carry the camera past where the target is (no overshoot).
-        env_lo = minimum_filter1d(aim[:, k], 2 * half + 1, mode="nearest")
-        env_hi = maximum_filter1d(aim[:, k], 2 * half + 1, mode="nearest")
-        moved = np.clip(moved, np.minimum(p, env_lo), np.maximum(p, env_hi))
-        # Easing one frame's correction into its neighbours may push them too far the other way
-        # (a crouch right after the head was high): the frame-level limit is hard.
+        env_lo = np.minimum(p, minimum_filter1d(aim[:, k], 2 * half + 1, mode="nearest"))
+        env_hi = np.maximum(p, maximum_filter1d(aim[:, k], 2 * half + 1, mode="nearest"))
+        moved = p.copy()
+        # Easing one frame's correction into its neighbours may push them too far the other way (a
+        # crouch right after the head was high): correct what is left with narrower ramps, and in the
+        # end the frame-level limit is hard.
+        for width in (half, max(1, half // 2), max(1, half // 4)):
+            moved = np.clip(moved + _smooth_correction(np.clip(moved, lo, hi) - moved, width), env_lo, env_hi)
         path[:, k] = np.clip(moved, lo, hi)
     return frame.crop(path[:, 0], path[:, 1], path[:, 2])
 
