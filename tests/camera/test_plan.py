@@ -229,6 +229,11 @@ def test_target_lost_at_the_frame_edge_is_not_held() -> None:
     assert np.allclose(path.height[90: 90 + exit_hold], path.height[89], atol=0.01)  # no zoom yet
     assert "wide" in set(path.mode[90:210])
     assert (path.mode[240 - int(cfg.hold_s * FPS):] == "follow").all()  # found inside: held before
+    # Coming in at the side (partly in the picture before she is detected): the camera meets her there.
+    enters = np.full((n, 4), np.nan)
+    enters[240:] = person(np.full(n - 240, 1240.0))  # box x from 1180 to 1300: touches the right edge
+    path = plan_camera(enters, FRAME, timeline(n), cfg)
+    assert (path.mode[:150] == "wide").all() and (path.mode[240 - int(cfg.hold_s * FPS):] == "follow").all()
 
 
 def test_gap_inside_the_picture_up_to_twice_hold_s_is_bridged() -> None:
