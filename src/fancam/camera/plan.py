@@ -569,8 +569,7 @@ def _hold_ends(
     The last box is not held when it touches the frame's left or right edge (she may have left the
     picture). Offline, the next box is held *before* she is found again: undetected is not absent, and
     one who walks in at the side is partly in the picture before the detector finds her (gillhung_dance2
-    P4: 1.2 s).
-    Between two sightings, at least ``ease_s`` is left for the move from one to the other (the holds
+    P4: 1.2 s). Between two sightings, at least ``ease_s`` is left for the move from one to the other (the holds
     are shortened in a shorter gap), so the camera never whips across.
 
     Returns:
