@@ -123,6 +123,27 @@ def test_crossing_cuts_both_tracks_at_the_overlap_episode():
     ]
 
 
+def test_brief_piece_after_a_cut_is_kept_unlike_a_brief_track():
+    # the crossing again, but dancer 1 leaves 0.3 s after it: that piece is the end of someone followed
+    # for 5 s (kept: min_cut_piece_s 0.2 s), while a track of 0.3 s on its own is noise (min_duration_s)
+    a, b = moving(100, 2.0), moving(700, -2.0)
+    source = raw(track(1, range(0, 172, 3), a), track(2, range(0, 301, 3), b), track(3, range(0, 10, 3), moving(900)))
+    table, report = build_tracklets_explained(source, timeline(301), FRAME, CFG)
+    assert (162, 171) in spans(table)
+    assert [(d.source_id, d.reason) for d in report.dropped if d.first_frame == 0] == [(3, SHORT)]
+
+
+def test_brief_stretch_inside_an_overlap_is_still_dropped():
+    # a crossing of 0.3 s (the stretch inside, where a swap may be, is dropped whatever its length
+    # is, when shorter than min_duration_s)
+    a, b = moving(100, 4.0), moving(700, -4.0)
+    source = raw(track(1, range(0, 151, 3), a), track(2, range(0, 151, 3), b))
+    table, report = build_tracklets_explained(source, timeline(151), FRAME, CFG)
+    inside = [i for i in report.tracklets if i.start_reason == OVERLAP and i.end_reason == OVERLAP]
+    assert inside == []
+    assert sum(d.reason == SHORT for d in report.dropped) == 2
+
+
 def _side_by_side(f: int) -> np.ndarray:
     """A back-row dancer who steps in beside a standing one (x 200 -> 140 -> 200), overlapping her box
     heavily (IoU 0.42) from about f27 to f93."""

@@ -38,7 +38,10 @@ The rules, applied in this order (only the observed rows of the raw tracks are u
    (``link_max_size_change``), the straight path between them overlaps nobody heavily, and neither
    piece has another candidate.
 8. **Short pieces.** Pieces lasting less than ``min_duration_s`` or with fewer than
-   ``min_observations`` observations are dropped (detector noise, brief passers-by).
+   ``min_observations`` observations are dropped (detector noise, brief passers-by). A piece that
+   starts or ends at a cut of rules 4-6 is a stretch of someone the tracker followed longer, not
+   noise: it only needs ``min_cut_piece_s``, unless it is the stretch inside an overlap or merge
+   episode (where the switch may be).
 9. **Filling.** Every frame between a tracklet's first and last observation gets a row, linearly
    interpolated (``observed=False``). Tracklets are renumbered 1, 2, ... by first frame.
 
@@ -100,6 +103,11 @@ class TrackletConfig:
             miryala_stage_dance 0.771 -> 0.801, no new switch in a tracklet but one row of miryala where
             one box covers two men); 0.8 keeps fewer (line dance 0.871), 1.2 almost none.
         min_duration_s: Shortest tracklet kept (first to last observation, seconds).
+        min_cut_piece_s: Shortest tracklet kept when it starts or ends at a cut of rules 4-6 and is not
+            the stretch inside an overlap or merge episode (seconds). Measured on the labelled clips
+            (GT rows covered by tracklets, 0.5 s -> 0.2 s): gillhung 0.970 -> 0.976,
+            miryala_stage_dance 0.801 -> 0.821, divyanshu_line_dance 0.882 -> 0.888, the others
+            unchanged, no tracklet covering two people more.
         min_observations: Fewest observations (detections) a kept tracklet has.
         min_height: Smallest median box height kept, as a fraction of the frame height.
         link_max_gap_s: Longest pause (seconds) between a track's end and a new track's start that
@@ -133,6 +141,7 @@ class TrackletConfig:
     overlap_merge_s: float = 0.3
     overlap_keep_margin: float = 0.5
     min_duration_s: float = 0.5
+    min_cut_piece_s: float = 0.2
     min_observations: int = 3
     min_height: float = 0.1
     link_max_gap_s: float = 0.7
@@ -147,7 +156,7 @@ class TrackletConfig:
     jump_window_s: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("max_gap_s", "overlap_merge_s", "min_duration_s", "min_height", "link_max_gap_s",
+        for name in ("max_gap_s", "overlap_merge_s", "min_duration_s", "min_cut_piece_s", "min_height", "link_max_gap_s",
                      "link_max_shift", "link_max_size_change", "hidden_gap_s", "merge_window_s",
                      "jump_window_s"):
             value = getattr(self, name)
@@ -309,19 +318,28 @@ def build_tracklets_explained(
     min_h = config.min_height * frame_size[1]
     pieces = _keep(pieces, lambda p: bool(np.median(p.xyxy[:, 3] - p.xyxy[:, 1]) >= min_h), SMALL, dropped)
     cuts: list[TrackletCut] = []
-    pieces = _apply_cuts(pieces, _overlap_cuts(pieces, timeline, config), OVERLAP_EPISODE, cuts)
+    inside: list[tuple[int, int, int]] = []  # (source id, first, last) of every overlap or merge episode cut
+    pieces = _apply_cuts(pieces, _overlap_cuts(pieces, timeline, config, inside), OVERLAP_EPISODE, cuts)
     pieces = _apply_cuts(pieces, _hidden_gap_cuts(pieces, timeline, config), HIDDEN_GAP, cuts)
-    pieces = _apply_cuts(pieces, _merge_cuts(pieces, timeline, config), MERGE, cuts)
+    pieces = _apply_cuts(pieces, _merge_cuts(pieces, timeline, config, inside), MERGE, cuts)
     pieces = _apply_cuts(pieces, _jump_cuts(pieces, timeline, frame_size, config), JUMP, cuts)
     pieces = _link(pieces, timeline, config)
 
     def long_enough(p: _Piece) -> bool:
         duration = timeline.t[p.frame[-1]] - timeline.t[p.frame[0]]
-        return len(p.frame) >= config.min_observations and bool(duration >= config.min_duration_s - 1e-9)
+        cut = OVERLAP in (p.start_reason, p.end_reason) and not _within(p, inside)
+        shortest = min(config.min_duration_s, config.min_cut_piece_s) if cut else config.min_duration_s
+        return len(p.frame) >= config.min_observations and bool(duration >= shortest - 1e-9)
 
     pieces = _keep(pieces, long_enough, SHORT, dropped)
     pieces.sort(key=lambda p: (int(p.frame[0]), p.source_ids))
     return _fill(pieces), TrackletReport(_infos(pieces), tuple(dropped), tuple(cuts))
+
+
+def _within(piece: _Piece, episodes: list[tuple[int, int, int]]) -> bool:
+    """Whether the piece lies inside one of the overlap or merge episodes (source id, first, last)."""
+    src, first, last = piece.source_ids[0], int(piece.frame[0]), int(piece.frame[-1])
+    return any(s == src and a <= first and last <= b for s, a, b in episodes)
 
 
 def _validate(observed: TrackTable, timeline: Timeline) -> None:
@@ -418,8 +436,13 @@ def _episodes(frames: list[int], timeline: Timeline, merge_s: float) -> list[tup
     return out
 
 
-def _overlap_cuts(pieces: list[_Piece], timeline: Timeline, config: TrackletConfig) -> dict[int, set[int]]:
-    """Rule 4: cut both pieces of every ambiguous heavy-overlap episode at its start and after its end."""
+def _overlap_cuts(
+    pieces: list[_Piece], timeline: Timeline, config: TrackletConfig, inside: list[tuple[int, int, int]]
+) -> dict[int, set[int]]:
+    """Rule 4: cut both pieces of every ambiguous heavy-overlap episode at its start and after its end.
+
+    Appends (source id, first, last) of every episode cut to ``inside``.
+    """
     cuts: dict[int, set[int]] = {}
     detected = np.unique(np.concatenate([p.frame for p in pieces])) if pieces else np.zeros(0, np.int64)
     for (i, j), frames in _overlap_frames(pieces, config).items():
@@ -428,6 +451,7 @@ def _overlap_cuts(pieces: list[_Piece], timeline: Timeline, config: TrackletConf
                 continue
             for k in (i, j):
                 cuts.setdefault(k, set()).update((first, last + 1))
+                inside.append((pieces[k].source_ids[0], first, last))
     return cuts
 
 
@@ -514,8 +538,13 @@ def _hidden_gap_cuts(pieces: list[_Piece], timeline: Timeline, config: TrackletC
     return cuts
 
 
-def _merge_cuts(pieces: list[_Piece], timeline: Timeline, config: TrackletConfig) -> dict[int, set[int]]:
-    """Rule 6a: cut a box that grew over a neighbour who just vanished (or shrank to let one out)."""
+def _merge_cuts(
+    pieces: list[_Piece], timeline: Timeline, config: TrackletConfig, inside: list[tuple[int, int, int]]
+) -> dict[int, set[int]]:
+    """Rule 6a: cut a box that grew over a neighbour who just vanished (or shrank to let one out).
+
+    Appends (source id, first, last) of every merged stretch cut out to ``inside``.
+    """
     cuts: dict[int, set[int]] = {}
     t = timeline.t
     for b, vanished in enumerate(pieces):
@@ -550,6 +579,7 @@ def _merge_cuts(pieces: list[_Piece], timeline: Timeline, config: TrackletConfig
                     last += step
                 first, last = sorted((int(carrier.frame[k]), int(carrier.frame[last])))
                 cuts.setdefault(a, set()).update((first, last + 1))
+                inside.append((carrier.source_ids[0], first, last))
     return cuts
 
 
