@@ -156,8 +156,8 @@ class TrackletConfig:
     jump_window_s: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("max_gap_s", "overlap_merge_s", "min_duration_s", "min_cut_piece_s", "min_height", "link_max_gap_s",
-                     "link_max_shift", "link_max_size_change", "hidden_gap_s", "merge_window_s",
+        for name in ("max_gap_s", "overlap_merge_s", "min_duration_s", "min_cut_piece_s", "min_height",
+                     "link_max_gap_s", "link_max_shift", "link_max_size_change", "hidden_gap_s", "merge_window_s",
                      "jump_window_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
