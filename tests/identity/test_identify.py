@@ -24,14 +24,14 @@ def test_gallery_mode_names_every_dancer(gillhung_analysis, bench_gt):
 
 
 def _main_labels(analysis) -> list[str]:
-    """Labels of the people seen for 1 s or more; the others must be brief and unnamed.
+    """Labels of the people, each seen for 1 s or more.
 
-    With YOLOX-nano (the default since issue 10) the tracklet rules cut P2 and P3 where they overlap
-    near the end (f795-f804); the last pieces (f807-f822, 0.5 s) are too short to link or name.
+    With YOLOX-nano (the default since issue 10) the tracklet rules cut P2 and P3 where they pile up
+    near the end (f795-f804); P2's last piece (f807-f822, 0.5 s, one spoilt appearance sample) is
+    still hers: it shares frames with the two others (linking's ``join_only_partner``).
     """
-    brief = [p for p in analysis.cast.people if p.seen_s < 1.0]
-    assert len(brief) <= 2 and all(p.member is None and p.last_seen_s >= 26.0 for p in brief), brief
-    return sorted(p.label for p in analysis.cast.people if p.seen_s >= 1.0)
+    assert all(p.seen_s >= 1.0 for p in analysis.cast.people), analysis.cast.people
+    return sorted(p.label for p in analysis.cast.people)
 
 
 def test_no_member_in_two_places_at_once(gillhung_analysis):

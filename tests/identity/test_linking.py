@@ -90,3 +90,35 @@ def test_expected_performers_counts_people_seen_together_long_enough():
     assert expected_performers(table, timeline, min_together_s=0.5) == 2
     # Nobody is seen for 10 frames in the middle, so no count is sustained over 2 s.
     assert expected_performers(table, timeline, min_together_s=2.0) == 0
+
+
+def _without_samples_of(table: TrackTable, appearance: Appearance, tid: int) -> Appearance:
+    keep = table.track_id[appearance.rows] != tid
+    return Appearance(
+        rows=appearance.rows[keep], frames=appearance.frames[keep], body=appearance.body[keep],
+        face=appearance.face[keep], face_quality=appearance.face_quality[keep], face_size=appearance.face_size[keep],
+    )
+
+
+def test_piece_without_appearance_joins_the_only_performer_it_can_be():
+    # A and B, then A again beside a piece of B with no appearance sample (cut out of a pile-up): it
+    # shares frames with A, so with two performers it can only be B
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 60, "A", 150.0), (4, 60, "B", 450.0)]  # 1 s apart
+    table, timeline, appearance = _scene(plan, 90)
+    appearance = _without_samples_of(table, appearance, 4)
+    tracklets, labels = _link(table, timeline, appearance, expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[1] == by_id[3] != by_id[2] == by_id[4]
+    # without a known number of performers nothing says who it is: it stays apart
+    _, labels = _link(table, timeline, appearance)
+    assert len(set(labels.tolist())) == 3
+
+
+def test_piece_without_appearance_is_not_forced_when_two_performers_are_free():
+    # the same piece, but a third performer C could be it as well: no guess
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 60, "A", 150.0), (4, 60, "B", 450.0)]  # 1 s apart
+    table, timeline, appearance = _scene(plan, 90)
+    appearance = _without_samples_of(table, appearance, 4)
+    tracklets, labels = _link(table, timeline, appearance, expected=1)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[1] == by_id[3] and by_id[4] not in (by_id[1],)

@@ -21,6 +21,7 @@ from fancam.tracking.tracklets import (
     JUMP,
     MERGE,
     OVERLAP,
+    OVERLAP_EPISODE,
     SHORT,
     SHOT_CUT,
     SMALL,
@@ -120,6 +121,67 @@ def test_crossing_cuts_both_tracks_at_the_overlap_episode():
         (1, OVERLAP, OVERLAP), (1, OVERLAP, TRACK_END), (1, TRACK_START, OVERLAP),
         (2, OVERLAP, OVERLAP), (2, OVERLAP, TRACK_END), (2, TRACK_START, OVERLAP),
     ]
+
+
+def test_brief_piece_after_a_cut_is_kept_unlike_a_brief_track():
+    # the crossing again, but dancer 1 leaves 0.3 s after it: that piece is the end of someone followed
+    # for 5 s (kept: min_cut_piece_s 0.2 s), while a track of 0.3 s on its own is noise (min_duration_s)
+    a, b = moving(100, 2.0), moving(700, -2.0)
+    source = raw(track(1, range(0, 172, 3), a), track(2, range(0, 301, 3), b), track(3, range(0, 10, 3), moving(900)))
+    table, report = build_tracklets_explained(source, timeline(301), FRAME, CFG)
+    assert (162, 171) in spans(table)
+    assert [(d.source_id, d.reason) for d in report.dropped if d.first_frame == 0] == [(3, SHORT)]
+
+
+def test_brief_stretch_inside_an_overlap_is_still_dropped():
+    # a crossing of 0.3 s (the stretch inside, where a swap may be, is dropped whatever its length
+    # is, when shorter than min_duration_s)
+    a, b = moving(100, 4.0), moving(700, -4.0)
+    source = raw(track(1, range(0, 151, 3), a), track(2, range(0, 151, 3), b))
+    table, report = build_tracklets_explained(source, timeline(151), FRAME, CFG)
+    inside = [i for i in report.tracklets if i.start_reason == OVERLAP and i.end_reason == OVERLAP]
+    assert inside == []
+    assert sum(d.reason == SHORT for d in report.dropped) == 2
+
+
+def _side_by_side(f: int) -> np.ndarray:
+    """A back-row dancer who steps in beside a standing one (x 200 -> 140 -> 200), overlapping her box
+    heavily (IoU 0.42) from about f27 to f93."""
+    return moving(140 + 2.0 * max(0, abs(f - 60) - 30), w=90, h=280, y=190)(f)
+
+
+def test_neighbours_kept_apart_through_an_overlap_are_not_cut():
+    # both detected all along and each box clearly its own at every step: the tracker cannot have
+    # confused them, so cutting would only cost the stretch inside and a link to make
+    front = moving(100)
+    source = raw(track(1, range(0, 121, 3), front), track(2, range(0, 121, 3), _side_by_side))
+    assert heavy_overlap(front(60)[None], _side_by_side(60)[None], CFG)[0, 0]
+    assert not heavy_overlap(front(0)[None], _side_by_side(0)[None], CFG)[0, 0]
+    table, report = build_tracklets_explained(source, timeline(121), FRAME, CFG)
+    assert spans(table) == [(0, 120), (0, 120)]
+    assert report.cuts == ()
+
+
+def test_overlap_with_a_missed_detection_is_cut():
+    # the same pair, but the back-row dancer is not detected once inside the overlap (f60): whoever
+    # the tracker gives her box to afterwards is a guess, so both tracks are cut around the episode
+    frames = [f for f in range(0, 121, 3) if f != 60]
+    source = raw(track(1, range(0, 121, 3), moving(100)), track(2, frames, _side_by_side))
+    table, report = build_tracklets_explained(source, timeline(121), FRAME, CFG)
+    assert {c.rule for c in report.cuts} == {OVERLAP_EPISODE}
+    assert {c.source_id for c in report.cuts} == {1, 2}
+    assert all(first > 0 or last < 90 for first, last in spans(table))
+
+
+def test_boxes_that_nearly_coincide_are_cut_even_when_both_are_detected():
+    # a dancer passing right behind another (her box 80% inside the other's at the closest): at
+    # some step each box is about as close to the other's previous box as to its own
+    def behind(f: int) -> np.ndarray:
+        return moving(110 + 1.5 * abs(f - 60), w=90, h=280, y=190)(f)
+
+    source = raw(track(1, range(0, 121, 3), moving(100)), track(2, range(0, 121, 3), behind))
+    _, report = build_tracklets_explained(source, timeline(121), FRAME, CFG)
+    assert {c.source_id for c in report.cuts if c.rule == OVERLAP_EPISODE} == {1, 2}
 
 
 def test_merged_detection_cuts_the_track_whose_box_swallowed_a_neighbour():
@@ -356,6 +418,7 @@ def test_rejects_inconsistent_input(source, message):
         {"jump_ratio": 0.9},
         {"hidden_cover": 0.0},
         {"hidden_gap_s": -0.1},
+        {"overlap_keep_margin": 2.5},
     ],
 )
 def test_config_rejects_bad_values(kwargs):
