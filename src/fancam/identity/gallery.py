@@ -48,7 +48,7 @@ from fancam.types import Detections
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 DOMINANCE = 1.6
 """The largest face (or person) of a photo with several is used only if its side (height) is at least
 this many times the second largest's; otherwise the photo is ambiguous."""
@@ -58,6 +58,11 @@ FULL_BODY_FACE_SHARE = 0.13
 share of the box height. Measured on 45 photos (make_gallery crops of gillhung, gillhung_dance2,
 fiyud_dance3, tiktok_stage_ballet, and face_recognition_hamilton/identities): full-body crops
 0.073-0.107, upper-body crops 0.153-0.26, portraits 0.143-0.52."""
+
+MIN_OWN_FACE_SHARE = 0.05
+"""A face smaller than this share of a person box's height is not that person's (a bystander behind
+them): full-body crops measure 0.073-0.107 (see :data:`FULL_BODY_FACE_SHARE`); the bystanders' faces
+on divyanshu_line_dance's make_gallery crops of P2 measure 0.035-0.056."""
 
 BODY_ASPECT = 1.8
 """Without a face (a back view), a person box (or a photo taken as one) shows the whole person when it
@@ -532,8 +537,14 @@ class _PhotoAnalyzer:
         if image is None:
             return _PhotoResult(_STATUS_UNREADABLE, zero, 0.0, 0)
         faces = self.faces.faces_in_image(image)
+        boxes = self._people(image)
         face = pick_face(faces)
-        body_status, body = self.body(image, face, len(faces))
+        if face is None and len(faces) > 1:
+            # Several faces: a crop of one performer often shows bystanders' faces around them; only
+            # the faces on the photo's own person (its dominant person box) are theirs.
+            faces = faces_of_main_person(faces, boxes, image.shape[1], image.shape[0])
+            face = pick_face(faces)
+        body_status, body = self.body(image, boxes, face, len(faces))
         if face is None:
             status = _STATUS_SEVERAL if faces else _STATUS_NO_FACE
             return _PhotoResult(status, zero, 0.0, len(faces), body_status, body)
@@ -541,12 +552,11 @@ class _PhotoAnalyzer:
         return _PhotoResult(_STATUS_OK, sample.embedding, sample.quality.score, len(faces), body_status, body)
 
     def body(
-        self, image: NDArray[np.uint8], face: FaceCandidate | None, n_faces: int
+        self, image: NDArray[np.uint8], boxes: NDArray[np.float32], face: FaceCandidate | None, n_faces: int
     ) -> tuple[str, NDArray[np.float32]]:
         """(status, (D,) descriptor) of the whole person the photo shows (see the module docstring)."""
         zero = np.zeros(BODY_CONFIG.layout.dim, np.float32)
         h, w = image.shape[:2]
-        boxes = self._people(image)
         if face is not None:
             box = person_of_face(boxes, face.xyxy)
         elif n_faces > 1:
@@ -597,6 +607,37 @@ def person_of_face(boxes: NDArray, face_xyxy: NDArray) -> NDArray[np.float32] | 
         return None
     k = np.flatnonzero(inside)
     return b[k[np.argmax(b[k, 3] - b[k, 1])]]
+
+
+def faces_of_main_person(
+    faces: list[FaceCandidate], boxes: NDArray, width: int, height: int
+) -> list[FaceCandidate]:
+    """The faces (largest first) that sit on the head of the photo's main person.
+
+    The main person is the only or clearly tallest person box (:func:`dominant_person`), or, when
+    the detector finds nobody, a tall photo itself (a person crop). Their head is in the top quarter
+    of the box and near its horizontal centre (within a quarter of the box width): faces elsewhere
+    belong to bystanders. With several people of similar size nobody is the main person: no face.
+    """
+    box, crowd = dominant_person(boxes)
+    if crowd:
+        return []
+    if box is None:
+        if height < BODY_ASPECT * width:
+            return []
+        box = np.array([0.0, 0.0, width, height], np.float32)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    others = np.asarray(boxes, np.float32).reshape(-1, 4)
+    others = others[~_same_box(others, box)]
+    own = []
+    for face in faces:
+        side = float(face.xyxy[3] - face.xyxy[1])
+        cx = 0.5 * float(face.xyxy[0] + face.xyxy[2])
+        cy = 0.5 * float(face.xyxy[1] + face.xyxy[3])
+        on_head = abs(cx - 0.5 * (x1 + x2)) <= 0.25 * (x2 - x1) and y1 - 0.5 * side <= cy <= y1 + 0.25 * (y2 - y1)
+        if on_head and side >= MIN_OWN_FACE_SHARE * (y2 - y1) and person_of_face(others, face.xyxy) is None:
+            own.append(face)
+    return own
 
 
 def dominant_person(boxes: NDArray, dominance: float = DOMINANCE) -> tuple[NDArray[np.float32] | None, bool]:

@@ -22,7 +22,7 @@ from fancam.identity.linking import (
     describe_tracklets,
     pairwise_evidence,
 )
-from fancam.identity.naming import NamingConfig, assign_names, body_votes, choose_group, member_votes
+from fancam.identity.naming import NamingConfig, assign_people, choose_group, evidence_matrix
 from fancam.identity.people import Naming
 from fancam.tracking.tracklets import TrackletReport
 from fancam.types import Timeline, TrackTable
@@ -101,7 +101,10 @@ def identify(
     if gallery is not None and len(gallery):
         gallery = choose_group(gallery, appearance, config.naming)
         group = gallery.groups[0] if len(gallery.groups) == 1 else None
-        labels, naming, own = _name(tracklets, labels, appearance, gallery, evidence, config)
+        index = {int(t): k for k, t in enumerate(tracklets.ids)}
+        rows = np.bincount([index[int(t)] for t in tracks.track_id], minlength=len(tracklets))
+        labels, naming, own = _name(tracklets, labels, appearance, gallery, evidence, config,
+                                    rows * timeline.step_s)
     index = {int(t): k for k, t in enumerate(tracklets.ids)}
     cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
     member_of = _member_index(naming, gallery)
@@ -171,6 +174,7 @@ def _name(
     gallery: Gallery,
     evidence: Evidence,
     config: IdentityConfig,
+    seen_s: NDArray[np.float64],
 ) -> tuple[NDArray[np.int64], dict[int, Naming], NDArray[np.float64]]:
     """Name clusters; clusters given the same member are merged into one performer.
 
@@ -181,10 +185,11 @@ def _name(
     for a, b in zip(*np.nonzero(tracklets.conflict), strict=True):
         conflict[labels[a], labels[b]] = True
     of_sample = labels[tracklets.sample_of]
-    votes, nobody = member_votes(gallery, appearance, of_sample, n, config.naming)
-    votes += body_votes(gallery, appearance, of_sample, n, evidence.body_calibration, config.naming)
+    scores = evidence_matrix(gallery, appearance, of_sample, n, evidence.face_calibration,
+                             evidence.body_calibration, config.naming)
     keys = tuple(m.key for m in gallery.members)
-    naming = assign_names(votes, nobody, conflict, gallery.names, keys, config.naming)
+    seen = np.bincount(labels, weights=seen_s, minlength=n)
+    naming = assign_people(scores, conflict, gallery.names, keys, config.naming, seen)
     # One performer per member: clusters named alike become one.
     first_of: dict[str, int] = {}
     remap = np.arange(n)
@@ -199,6 +204,6 @@ def _name(
     merged = {int(remap[c]): naming[c] for c in range(n) if remap[c] == c}
     # Each tracklet's own evidence, for its membership (see tracklet_membership).
     t = len(tracklets)
-    own, _ = member_votes(gallery, appearance, tracklets.sample_of, t, config.naming)
-    own += body_votes(gallery, appearance, tracklets.sample_of, t, evidence.body_calibration, config.naming)
+    own = evidence_matrix(gallery, appearance, tracklets.sample_of, t, evidence.face_calibration,
+                          evidence.body_calibration, config.naming)
     return remap[labels], merged, own

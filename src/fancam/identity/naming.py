@@ -31,6 +31,7 @@ from fancam.identity.body import BodyCalibration, body_prototype, similarity_mat
 from fancam.identity.faces import MEMBER_MARGIN, match_thresholds
 from fancam.identity.gallery import Gallery
 from fancam.identity.people import UNKNOWN, Naming
+from scipy.optimize import linear_sum_assignment
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,12 @@ class NamingConfig:
     body_clip: float = 3.0
     body_floor: float = -4.0
     min_group_share: float = 0.5
+    cue_clip: float = 6.0
+    full_weight_samples: float = 3.0
+    face_weight: float = 1.0
+    body_weight: float = 1.0
+    min_log_odds: float = 0.0
+    min_margin: float = 1.0
 
 
 def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig) -> Gallery:
@@ -208,3 +215,113 @@ def _unknown_confidence(votes: NDArray[np.float64], config: NamingConfig) -> flo
     """How sure "unknown" is: high when no member gets anywhere near the acceptance vote."""
     best = float(votes.max()) if len(votes) else 0.0
     return float(1.0 / (1.0 + np.exp((best - config.accept) / 2.0)))
+
+
+# ------------------------------------------------------------------------------ joint assignment
+def face_log_odds(
+    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
+    calibration: BodyCalibration | None, clip: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(C, M) mean log-odds "same person" of each cluster's faces and each member's face photos.
+
+    Each face's best similarity to a member's photos goes through the video's own face calibration
+    (fitted on faces of one tracklet vs faces seen together, as linking does), else the still-photo
+    thresholds, and is clipped to +-``clip``. Returns the means (NaN where the member has no face
+    photo or the cluster no face) and the number of faces per cluster.
+    """
+    out = np.full((n_clusters, len(gallery)), np.nan)
+    counts = np.zeros(n_clusters)
+    has = np.flatnonzero(appearance.has_face & (cluster_of_sample >= 0))
+    face_members = np.flatnonzero(gallery.has_faces)
+    if not len(has) or not len(face_members):
+        return out, counts
+    sim = gallery.similarity(appearance.face[has]).astype(np.float64)[:, face_members]
+    if calibration is not None:
+        lo = calibration.log_odds(sim)
+    else:
+        same, unknown = match_thresholds(appearance.face_size[has])
+        mid = 0.5 * (same + unknown)
+        lo = (sim - mid[:, None]) / (0.5 * MEMBER_MARGIN)
+    lo = np.clip(lo, -clip, clip)
+    owner = cluster_of_sample[has]
+    for c in np.unique(owner):
+        rows = owner == c
+        out[c, face_members] = lo[rows].mean(axis=0)
+        counts[c] = rows.sum()
+    return out, counts
+
+
+def evidence_matrix(
+    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
+    face_calibration: BodyCalibration | None, body_calibration: BodyCalibration | None, config: NamingConfig,
+) -> NDArray[np.float64]:
+    """(C, M) log-odds that each cluster is each member: face and body cues, each weighed by its samples."""
+    face, n_faces = face_log_odds(gallery, appearance, cluster_of_sample, n_clusters, face_calibration,
+                                  config.cue_clip)
+    body = np.clip(body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, body_calibration),
+                   -config.cue_clip, config.cue_clip)
+    valid = np.any(appearance.body != 0, axis=1)
+    n_bodies = np.bincount(cluster_of_sample[valid & (cluster_of_sample >= 0)], minlength=n_clusters)
+    wf = np.minimum(n_faces, config.full_weight_samples)[:, None] / config.full_weight_samples
+    wb = np.minimum(n_bodies[:n_clusters], config.full_weight_samples)[:, None] / config.full_weight_samples
+    return config.face_weight * wf * np.nan_to_num(face) + config.body_weight * wb * np.nan_to_num(body)
+
+
+def assign_people(
+    evidence: NDArray[np.float64], conflict: NDArray[np.bool_], names: tuple[str, ...], keys: tuple[str, ...],
+    config: NamingConfig, seen_s: NDArray[np.float64] | None = None,
+) -> dict[int, Naming]:
+    """Name clusters: a joint assignment among the clusters each one is seen with, and its margin.
+
+    For each cluster ``c``, the members are assigned one-to-one (Hungarian, maximising the summed
+    evidence; "nobody" is worth ``config.min_log_odds`` to every cluster) among ``c`` and the clusters
+    it meets in time (``conflict``): those compete for the same members, the others may be the same
+    person (a performer who left and came back). ``c``'s margin is how much that best assignment loses
+    when ``c`` may not take its member. Clusters are then named by decreasing margin, each with its
+    member unless that member already names a cluster it meets, and only with a margin of at least
+    ``config.min_margin``: else ``unknown``.
+    """
+    n_clusters, n_members = evidence.shape
+    seen = np.ones(n_clusters) if seen_s is None else np.maximum(np.asarray(seen_s, np.float64), 1e-6)
+    # What is at stake: log-odds above "nobody", times the time the cluster is on screen.
+    gain = (evidence - config.min_log_odds) * seen[:, None]
+    proposals = []
+    for c in range(n_clusters):
+        group = np.concatenate([[c], np.flatnonzero(conflict[c])])
+        local = gain[group]
+        total, pairs = _best_assignment(local, 0.0)
+        m = next((mm for cc, mm in pairs if cc == 0), None)
+        if m is None:
+            continue
+        local = local.copy()
+        local[0, m] = -np.inf
+        margin = (total - _best_assignment(local, 0.0)[0]) / seen[c]
+        proposals.append((margin, c, m))
+    naming: dict[int, Naming] = {}
+    for margin, c, m in sorted(proposals, reverse=True):
+        if margin < config.min_margin:
+            break
+        if any(n.member == keys[m] and conflict[c, o] for o, n in naming.items()):
+            continue
+        naming[c] = Naming(label=names[m], member=keys[m], confidence=_sigmoid(margin))
+    for c in range(n_clusters):
+        if c not in naming:
+            best = float(evidence[c].max()) if n_members else config.min_log_odds
+            naming[c] = Naming(label=UNKNOWN, member=None, confidence=_sigmoid(config.min_log_odds - best))
+    return naming
+
+
+def _best_assignment(evidence: NDArray[np.float64], nobody: float) -> tuple[float, list[tuple[int, int]]]:
+    """(total, [(cluster, member)]) of the best one-to-one assignment; "nobody" is worth ``nobody``."""
+    n_clusters, n_members = evidence.shape
+    big = 1e6
+    gain = np.full((n_clusters, n_members + n_clusters), -big)
+    gain[:, :n_members] = np.where(np.isfinite(evidence), evidence, -big)
+    gain[np.arange(n_clusters), n_members + np.arange(n_clusters)] = nobody
+    rows, cols = linear_sum_assignment(-gain)
+    total = float(gain[rows, cols].sum())
+    return total, [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if c < n_members]
+
+
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
