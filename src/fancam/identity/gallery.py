@@ -542,8 +542,9 @@ class _PhotoAnalyzer:
         if face is None and len(faces) > 1:
             # Several faces: a crop of one performer often shows bystanders' faces around them; only
             # the faces on the photo's own person (its dominant person box) are theirs.
-            faces = faces_of_main_person(faces, boxes, image.shape[1], image.shape[0])
-            face = pick_face(faces)
+            own = faces_of_main_person(faces, boxes, image.shape[1], image.shape[0])
+            if own is not None:
+                faces, face = own, pick_face(own)
         body_status, body = self.body(image, boxes, face, len(faces))
         if face is None:
             status = _STATUS_SEVERAL if faces else _STATUS_NO_FACE
@@ -611,20 +612,21 @@ def person_of_face(boxes: NDArray, face_xyxy: NDArray) -> NDArray[np.float32] | 
 
 def faces_of_main_person(
     faces: list[FaceCandidate], boxes: NDArray, width: int, height: int
-) -> list[FaceCandidate]:
+) -> list[FaceCandidate] | None:
     """The faces (largest first) that sit on the head of the photo's main person.
 
     The main person is the only or clearly tallest person box (:func:`dominant_person`), or, when
     the detector finds nobody, a tall photo itself (a person crop). Their head is in the top quarter
     of the box and near its horizontal centre (within a quarter of the box width): faces elsewhere
-    belong to bystanders. With several people of similar size nobody is the main person: no face.
+    belong to bystanders. None when the photo has no main person (several people of similar size,
+    or nobody detected in a photo that is not tall).
     """
     box, crowd = dominant_person(boxes)
     if crowd:
-        return []
+        return None
     if box is None:
         if height < BODY_ASPECT * width:
-            return []
+            return None
         box = np.array([0.0, 0.0, width, height], np.float32)
     x1, y1, x2, y2 = (float(v) for v in box)
     others = np.asarray(boxes, np.float32).reshape(-1, 4)

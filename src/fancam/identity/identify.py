@@ -180,6 +180,10 @@ def _name(
 
     Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own votes.
     """
+    # Each tracklet's own evidence: splits clusters the gallery contradicts, and gives memberships.
+    own = evidence_matrix(gallery, appearance, tracklets.sample_of, len(tracklets), evidence.face_calibration,
+                          evidence.body_calibration, config.naming)
+    labels = split_contradicted(labels, own, tracklets.sample_of, appearance, gallery, evidence, config.naming)
     n = int(labels.max()) + 1
     conflict = np.zeros((n, n), bool)
     for a, b in zip(*np.nonzero(tracklets.conflict), strict=True):
@@ -202,8 +206,46 @@ def _name(
         else:
             first_of[member] = c
     merged = {int(remap[c]): naming[c] for c in range(n) if remap[c] == c}
-    # Each tracklet's own evidence, for its membership (see tracklet_membership).
-    t = len(tracklets)
-    own = evidence_matrix(gallery, appearance, tracklets.sample_of, t, evidence.face_calibration,
-                          evidence.body_calibration, config.naming)
     return remap[labels], merged, own
+
+
+def split_contradicted(
+    labels: NDArray[np.int64], own: NDArray[np.float64], sample_of: NDArray[np.int64], appearance: Appearance,
+    gallery: Gallery, evidence: Evidence, config: NamingConfig,
+) -> NDArray[np.int64]:
+    """Split off the tracklets of a cluster that the gallery clearly names when the rest is clearly not them.
+
+    In a cluster of several tracklets, the tracklets whose own evidence names member ``m`` with a lead
+    of ``config.split_lead`` over every other member and over "nobody" leave it when the cluster's
+    other tracklets, taken together, have negative log-odds of being ``m`` and at least
+    ``config.split_gap`` below theirs, and both sides have ``config.full_weight_samples`` samples with a
+    face or a body (a split is never decided on a glimpse). Weak or consistent evidence never splits.
+    """
+    labels = labels.copy()
+    seen = np.any(appearance.body != 0, axis=1) | appearance.has_face  # samples with a cue
+    for c in range(int(labels.max()) + 1):
+        k = np.flatnonzero(labels == c)
+        if len(k) < 2 or not own.shape[1]:
+            continue
+        best = np.argmax(own[k], axis=1)
+        runner_up = np.array([max(np.delete(own[t], m).max(initial=config.min_log_odds), config.min_log_odds)
+                              for t, m in zip(k, best, strict=True)])
+        lead = own[k, best] - runner_up
+        for m in np.unique(best[lead >= config.split_lead]):
+            mine = k[(best == m) & (lead >= config.split_lead)]
+            rest = np.setdiff1d(np.flatnonzero(labels == c), mine)
+            if not len(rest):
+                continue
+            part = np.where(np.isin(sample_of, rest), 0, -1)
+            rest_score = evidence_matrix(gallery, appearance, part, 1, evidence.face_calibration,
+                                         evidence.body_calibration, config)[0, m]
+            mine_part = np.where(np.isin(sample_of, mine), 0, -1)
+            mine_score = evidence_matrix(gallery, appearance, mine_part, 1, evidence.face_calibration,
+                                         evidence.body_calibration, config)[0, m]
+            enough = min(int(np.isin(sample_of[seen], mine).sum()), int(np.isin(sample_of[seen], rest).sum()))
+            if (rest_score < config.min_log_odds and mine_score - rest_score >= config.split_gap
+                    and enough >= config.full_weight_samples):
+                log.info("gallery evidence splits %d tracklet(s) off performer cluster %d (%.1f vs %.1f)",
+                         len(mine), c, mine_score, rest_score)
+                labels[mine] = labels.max() + 1
+    return labels

@@ -75,6 +75,8 @@ class NamingConfig:
     body_weight: float = 1.0
     min_log_odds: float = 0.0
     min_margin: float = 1.0
+    split_lead: float = 2.0
+    split_gap: float = 4.0
 
 
 def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig) -> Gallery:
