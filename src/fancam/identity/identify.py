@@ -130,9 +130,10 @@ def tracklet_membership(
 ) -> NDArray[np.float64]:
     """(T,) probability that each tracklet belongs to its cluster (and, if named, to that member).
 
-    A tracklet of a named cluster with face or body votes of its own is judged by them: its votes for
-    that member over the runner-up member (``own_votes``, face-vote units, halved as the naming
-    confidence does); faces and body that disagree cancel out. Any other tracklet is judged by its
+    A tracklet of a named cluster with face or body evidence of its own is judged by it: its log-odds
+    of being that member over its best alternative (another member, or nobody in the gallery:
+    ``own_votes``, see :func:`~fancam.identity.naming.evidence_matrix`); faces and body that disagree
+    cancel out. Any other tracklet is judged by its
     links to the cluster's other tracklets (the weighted mean log-odds of
     :class:`~fancam.identity.linking.Evidence`; 0, i.e. even odds, when it was joined on no evidence),
     except that the longest tracklet of a numbered performer is what the performer *is* (1), and so
@@ -141,7 +142,7 @@ def tracklet_membership(
     Args:
         labels: (T,) cluster of each tracklet.
         evidence: Pairwise link evidence.
-        own_votes: (T, M) each tracklet's own naming votes (None without a gallery).
+        own_votes: (T, M) each tracklet's own log-odds of being each member (None without a gallery).
         member_of: Gallery member index of each named cluster.
         length: (T,) tracklet lengths (any unit) to find the longest; default: the first is longest.
     """
@@ -156,7 +157,7 @@ def tracklet_membership(
         for t in k:
             if own_votes is not None and m is not None and np.any(own_votes[t] != 0):
                 rest = np.delete(own_votes[t], m)
-                e = float(own_votes[t, m] - (rest.max() if len(rest) else 0.0)) / 2.0
+                e = float(own_votes[t, m] - max(rest.max(initial=0.0), 0.0))
             elif m is None and t == anchor:
                 continue
             else:
@@ -213,13 +214,14 @@ def split_contradicted(
     labels: NDArray[np.int64], own: NDArray[np.float64], sample_of: NDArray[np.int64], appearance: Appearance,
     gallery: Gallery, evidence: Evidence, config: NamingConfig,
 ) -> NDArray[np.int64]:
-    """Split off the tracklets of a cluster that the gallery clearly names when the rest is clearly not them.
+    """Split a cluster whose tracklets the gallery clearly names as two different members.
 
     In a cluster of several tracklets, the tracklets whose own evidence names member ``m`` with a lead
     of ``config.split_lead`` over every other member and over "nobody" leave it when the cluster's
-    other tracklets, taken together, have negative log-odds of being ``m`` and at least
-    ``config.split_gap`` below theirs, and both sides have ``config.full_weight_samples`` samples with a
-    face or a body (a split is never decided on a glimpse). Weak or consistent evidence never splits.
+    other tracklets, taken together, name another member with the same lead, and both sides have
+    ``config.full_weight_samples`` samples with a face or a body (a split is never decided on a
+    glimpse). A rest that merely looks unlike every photo (a performer's back, a dark stretch) is not
+    evidence of someone else: it stays.
     """
     labels = labels.copy()
     seen = np.any(appearance.body != 0, axis=1) | appearance.has_face  # samples with a cue
@@ -237,15 +239,14 @@ def split_contradicted(
             if not len(rest):
                 continue
             part = np.where(np.isin(sample_of, rest), 0, -1)
-            rest_score = evidence_matrix(gallery, appearance, part, 1, evidence.face_calibration,
-                                         evidence.body_calibration, config)[0, m]
-            mine_part = np.where(np.isin(sample_of, mine), 0, -1)
-            mine_score = evidence_matrix(gallery, appearance, mine_part, 1, evidence.face_calibration,
-                                         evidence.body_calibration, config)[0, m]
+            rest_scores = evidence_matrix(gallery, appearance, part, 1, evidence.face_calibration,
+                                          evidence.body_calibration, config)[0]
+            other = int(np.argmax(rest_scores))
+            rest_lead = rest_scores[other] - max(np.delete(rest_scores, other).max(initial=config.min_log_odds),
+                                                 config.min_log_odds)
             enough = min(int(np.isin(sample_of[seen], mine).sum()), int(np.isin(sample_of[seen], rest).sum()))
-            if (rest_score < config.min_log_odds and mine_score - rest_score >= config.split_gap
-                    and enough >= config.full_weight_samples):
-                log.info("gallery evidence splits %d tracklet(s) off performer cluster %d (%.1f vs %.1f)",
-                         len(mine), c, mine_score, rest_score)
+            if other != m and rest_lead >= config.split_lead and enough >= config.full_weight_samples:
+                log.info("gallery evidence splits %d tracklet(s) (%s) off performer cluster %d (%s)",
+                         len(mine), gallery.names[m], c, gallery.names[other])
                 labels[mine] = labels.max() + 1
     return labels

@@ -1,21 +1,26 @@
-"""Name performers from a gallery, never forcing anyone onto a member, never one member twice at once.
+"""Name performers from a gallery: a joint assignment with a margin, never a member twice at once.
 
-Steps: find the group, weigh each cluster's evidence for each member, assign names under the rule
-that no member is in two places at the same time.
+Steps: find the group; weigh each performer cluster's evidence for each member; split off tracklets
+the gallery clearly contradicts; assign members to clusters jointly; name only with a clear margin.
 
-Faces carry the names. On one dance clip members match *each other's* gallery photos at 0.95-0.96
-(look-alike members, see faces.py), so a face's vote is its lead over the runner-up member
-(``MEMBER_MARGIN`` = one unit), clipped, summed over the cluster's faces. A face that matches no member
-well (below the size-dependent "unknown" threshold) votes for "nobody in the gallery".
+**Evidence** (:func:`evidence_matrix`) is in log-odds "this cluster is this member", on the video's own
+calibrations (the maps linking fits on pairs known to be one person or two, see
+:mod:`fancam.identity.linking`): each face's similarity to a member's face photos, and the cluster's
+body prototype's similarity to the member's whole-person photos (:mod:`fancam.identity.gallery`
+finds them: fronts, backs, full-body crops). A cue seen in fewer than ``full_weight_samples`` samples
+counts proportionally less; a member without photos for a cue gets no opinion from it (0). Where
+members look alike (one costume, one dance group's faces) the calibration is flat and so is the
+evidence: nobody is named rather than a guess.
 
-Gallery photos that show the whole person (:mod:`fancam.identity.gallery` finds them, faces or backs)
-add a body vote, on the video's own body calibration (similarity -> log-odds "same person"): a cluster
-votes for a member when its body matches that member's photos *better than any other member's* and not
-implausibly in absolute terms (``NamingConfig.body_floor``); the vote is the smaller of the two
-margins, in log-odds, clipped. So identical costumes (every member matches alike) give no body vote
-rather than a wrong one, while back views and same-show photos can name on their own. Photos in other
-clothes are not caught by this rule (the margin between two poor matches can be large): faces outvote
-the body where the cluster shows any.
+**Assignment** (:func:`assign_people`): members are assigned one-to-one (Hungarian) among the clusters
+that meet in time, maximising the evidence weighted by time on screen (a long performer outweighs a
+glimpse that looks alike); "nobody in the gallery" is worth ``min_log_odds``. A cluster's margin is
+what the best assignment loses when it may not take its member, per second of that cluster; a name
+needs ``min_margin``. Clusters that never meet may share a member (a performer who left and came
+back): the caller merges them.
+
+**Splits** (:func:`fancam.identity.identify.split_contradicted`): a cluster whose tracklets the
+gallery clearly tells apart (some clearly one member, the rest clearly not) is split before naming.
 """
 
 from __future__ import annotations
@@ -25,13 +30,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
 
 from fancam.identity.appearance import Appearance
 from fancam.identity.body import BodyCalibration, body_prototype, similarity_matrix
 from fancam.identity.faces import MEMBER_MARGIN, match_thresholds
 from fancam.identity.gallery import Gallery
 from fancam.identity.people import UNKNOWN, Naming
-from scipy.optimize import linear_sum_assignment
 
 log = logging.getLogger(__name__)
 
@@ -40,43 +45,44 @@ log = logging.getLogger(__name__)
 class NamingConfig:
     """How much evidence names a cluster.
 
+    Measured with benchmarks/bench_accuracy.py (fast preset) on the 7 labelled clips; the numbers are
+    identity accuracy with the gallery on bench, dance2, fiyud, ballet, hamilton, miryala, linedance.
+
     Attributes:
-        face_clip: Each face's vote (lead over the runner-up in ``MEMBER_MARGIN`` units) is clipped
-            to +-this.
-        accept: Least total vote that names a cluster (about two clear faces).
-        relative_lead: A cluster whose best member's vote is positive but below ``accept`` is named
-            all the same when that vote leads every other member's by this much (three clear faces):
-            "this member or nobody", and the faces that match nobody are few (``unknown_share``).
-        unknown_share: A cluster whose faces mostly (this share) match nobody is ``unknown``.
-        body_vote: Weight of the body vote (log-odds margin of the best member's photos over the
-            runner-up's and over even odds) against the face votes.
-        body_clip: The body vote (before weighting) is clipped to this.
-        body_floor: Log-odds (on the video's body calibration) below which a member's photos are too
-            unlike a cluster to vote for it, however much worse the other members match. Gallery photos
-            are other moments (or other cameras) than the pairs the calibration is fitted on, so
-            genuine matches sit lower than within-video ones: their 10th percentile is -4.3 to +6.4 on
-            five galleries (bench, dance2, fiyud, ballet make_gallery crops and bench crops with the
-            head blurred away, benchmarks/bench_gallery_body.py).
         min_group_share: Least share of the face votes the chosen group must have (else all groups
             remain candidates).
+        cue_clip: Each cue's log-odds (per face, per body prototype) are clipped to +-this: one
+            overconfident match must not decide alone. 4, 6 and 8 give the same names on all 7 clips.
+        full_weight_samples: A cue seen in fewer samples (faces, bodies) of a cluster counts
+            proportionally less; a split needs this many samples with a cue on each side (the split
+            never fires on the 7 clips; 1 and 5 give the same names).
+        face_weight: Weight of the face cue (0.5: same names; 2: miryala 0.682 vs 0.711, its
+            640x360 faces are small and its members look alike).
+        body_weight: Weight of the body cue (0.5: miryala 0.587, linedance 0.642; 2: same names).
+        min_log_odds: What "nobody in the gallery" is worth to a cluster. Gallery photos are other
+            moments (or cameras) than the pairs the video's calibrations are fitted on, so genuine
+            matches sit lower than within-video ones (body: 10th percentile -4.3 to +6.4 on five
+            galleries, benchmarks/bench_gallery_body.py); with ``min_margin`` 1, -1 names a lone
+            cluster when it reaches even odds and leads every other member by 1. 0 leaves
+            miryala's P2 (0.682) and linedance's P1 (0.688) unknown and names nobody with bench's
+            head-blurred body photos; -1.5 gives the same names as -1 on the 7 clips. Galleries of
+            other clips name 3 people of 6 x 7 (gallery, clip) pairs (0: 1; -0.5: 2).
+        min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
+            names a cluster: 1 = odds of e:1 over the best alternative. 0.5: same names; 1.5:
+            linedance 0.688 (P1 unknown); 2: dance2 0.683, miryala 0.587, linedance 0.642.
+        split_lead: Least lead (log-odds over every other member and over nobody) with which a
+            cluster's tracklets, and the rest of the cluster, must name two different members for
+            the cluster to be split (1 and 3: same names on the 7 clips).
     """
 
-    face_clip: float = 3.0
-    accept: float = 2.0
-    relative_lead: float = 6.0
-    unknown_share: float = 0.6
-    body_vote: float = 1.0
-    body_clip: float = 3.0
-    body_floor: float = -4.0
     min_group_share: float = 0.5
     cue_clip: float = 6.0
-    full_weight_samples: float = 3.0
+    full_weight_samples: int = 3
     face_weight: float = 1.0
     body_weight: float = 1.0
-    min_log_odds: float = 0.0
+    min_log_odds: float = -1.0
     min_margin: float = 1.0
     split_lead: float = 2.0
-    split_gap: float = 4.0
 
 
 def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig) -> Gallery:
@@ -90,62 +96,6 @@ def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig)
         return gallery.subset(votes[0].group)
     log.warning("could not tell which gallery group performs; every member stays a candidate")
     return gallery
-
-
-def member_votes(
-    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
-    config: NamingConfig,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Face votes of each cluster for each member, and each cluster's share of "nobody" faces.
-
-    Returns:
-        ((C, M) summed votes, (C,) share of faces that match no member).
-    """
-    votes = np.zeros((n_clusters, len(gallery)))
-    nobody = np.zeros(n_clusters)
-    n_faces = np.zeros(n_clusters)
-    has = np.flatnonzero(appearance.has_face & (cluster_of_sample >= 0))
-    # Members known by body photos only have no face opinion: they neither get nor lose face votes.
-    face_members = np.flatnonzero(gallery.has_faces)
-    if len(has) and len(face_members):
-        sim = gallery.similarity(appearance.face[has]).astype(np.float64)[:, face_members]
-        _, unknown = match_thresholds(appearance.face_size[has])
-        if sim.shape[1] > 1:
-            top2 = np.sort(sim, axis=1)[:, -2]
-            best = sim.max(axis=1)
-            runner_up = np.where(sim >= best[:, None], top2[:, None], best[:, None])
-            lead = np.clip((sim - runner_up) / MEMBER_MARGIN, -config.face_clip, config.face_clip)
-        else:
-            lead = np.clip((sim - unknown[:, None]) / MEMBER_MARGIN, -config.face_clip, config.face_clip)
-        matches_nobody = sim.max(axis=1) < unknown
-        lead[matches_nobody] = np.minimum(lead[matches_nobody], 0.0)
-        for k, c in enumerate(cluster_of_sample[has]):
-            votes[c, face_members] += lead[k]
-            nobody[c] += matches_nobody[k]
-            n_faces[c] += 1
-    return votes, np.where(n_faces > 0, nobody / np.maximum(n_faces, 1), 0.0)
-
-
-def body_votes(
-    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
-    calibration: BodyCalibration | None, config: NamingConfig,
-) -> NDArray[np.float64]:
-    """(C, M) body votes from the gallery's whole-person photos (see the module docstring).
-
-    0 where a member has no body photo, where the cluster has no body sample, without a calibration,
-    or where the match is not both good and better than every other member's.
-    """
-    log_odds = body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, calibration)
-    out = np.zeros((n_clusters, len(gallery)))
-    for c in range(n_clusters):
-        row = log_odds[c]
-        known = np.flatnonzero(np.isfinite(row))
-        for j in known:
-            others = row[known[known != j]]
-            margin = row[j] - (others.max() if len(others) else 0.0)
-            plausible = row[j] - config.body_floor
-            out[c, j] = config.body_vote * float(np.clip(min(plausible, margin), 0.0, config.body_clip))
-    return out
 
 
 def body_log_odds(
@@ -172,51 +122,6 @@ def body_log_odds(
                 if np.isfinite(sims).any():
                     out[c, j] = float(calibration.log_odds(float(np.nanmax(sims))))
     return out
-
-
-def assign_names(
-    votes: NDArray[np.float64], nobody_share: NDArray[np.float64], conflict: NDArray[np.bool_],
-    names: tuple[str, ...], keys: tuple[str, ...], config: NamingConfig,
-) -> dict[int, Naming]:
-    """Greedy constrained assignment: strongest (cluster, member) votes first.
-
-    A cluster gets a member when its vote reaches ``config.accept``, is its best remaining option,
-    and no cluster it co-occurs with (``conflict``, (C, C)) already has that member. Everything else
-    is ``unknown``. Several non-conflicting clusters may get one member (the caller merges them).
-    """
-    n_clusters, n_members = votes.shape
-    naming: dict[int, Naming] = {}
-    taken: dict[int, list[int]] = {}
-    order = np.dstack(np.unravel_index(np.argsort(-votes, axis=None), votes.shape))[0]
-    for c, m in order:
-        c, m = int(c), int(m)
-        if c in naming or not _accepted(votes[c], m, config) or nobody_share[c] >= config.unknown_share:
-            continue
-        if any(conflict[c, other] for other in taken.get(m, [])):
-            continue
-        others = np.delete(votes[c], m)
-        lead = votes[c, m] - (others.max() if len(others) else 0.0)
-        confidence = float(1.0 / (1.0 + np.exp(-min(lead, votes[c, m]) / 2.0)))
-        naming[c] = Naming(label=names[m], member=keys[m], confidence=confidence)
-        taken.setdefault(m, []).append(c)
-    for c in range(n_clusters):
-        if c not in naming:
-            naming[c] = Naming(label=UNKNOWN, member=None, confidence=_unknown_confidence(votes[c], config))
-    return naming
-
-
-def _accepted(votes: NDArray[np.float64], m: int, config: NamingConfig) -> bool:
-    """Whether a cluster's vote for member ``m`` is enough to name it (see :class:`NamingConfig`)."""
-    if votes[m] >= config.accept:
-        return True
-    others = np.delete(votes, m)
-    return bool(votes[m] > 0 and (not len(others) or votes[m] - others.max() >= config.relative_lead))
-
-
-def _unknown_confidence(votes: NDArray[np.float64], config: NamingConfig) -> float:
-    """How sure "unknown" is: high when no member gets anywhere near the acceptance vote."""
-    best = float(votes.max()) if len(votes) else 0.0
-    return float(1.0 / (1.0 + np.exp((best - config.accept) / 2.0)))
 
 
 # ------------------------------------------------------------------------------ joint assignment
