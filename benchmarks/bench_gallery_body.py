@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         neg.extend(np.delete(lo[k], j))
         rank1.append(int(np.nanargmax(lo[k])) == j)
         best = int(np.argmax(body_only[k]))
-        runner_up = max(np.delete(body_only[k], best).max(initial=config.min_log_odds), config.min_log_odds)
+        runner_up = max(np.delete(body_only[k], best).max(initial=0.0), 0.0)
         if body_only[k, best] - runner_up >= config.min_margin:
             voted += 1
             right += best == j

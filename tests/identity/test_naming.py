@@ -173,3 +173,19 @@ def test_a_cluster_the_gallery_names_as_two_members_is_split_but_not_on_a_glimps
     assert not split(p2 + p2, np.array([0, 0, 0, 1, 1, 1]))
     # A rest that matches nobody in the gallery is no evidence of someone else: P1 without her photo.
     assert not split(p2 + p1, np.array([0, 0, 0, 1, 1, 1]), _body_gallery(photos, ["P2"]))
+
+
+def test_no_evidence_names_nobody_even_in_a_one_member_gallery():
+    # A cluster without a face or body sample (or a member without photos for the cues it has) has no
+    # opinion: worth exactly "nobody", never a name.
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.naming import evidence_matrix
+
+    photos = _gillhung_bodies(30)
+    gallery = _body_gallery(photos, ["P2"])
+    appearance = _appearance([np.zeros_like(photos["P2"])])  # a sample with no body descriptor
+    evidence = evidence_matrix(gallery, appearance, np.zeros(1, np.int64), 1, None,
+                               BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT), NamingConfig())
+    assert (evidence == 0).all()
+    naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/P2",), NamingConfig())
+    assert naming[0].label == "unknown"

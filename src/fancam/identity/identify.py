@@ -230,7 +230,7 @@ def split_contradicted(
         if len(k) < 2 or not own.shape[1]:
             continue
         best = np.argmax(own[k], axis=1)
-        runner_up = np.array([max(np.delete(own[t], m).max(initial=config.min_log_odds), config.min_log_odds)
+        runner_up = np.array([max(np.delete(own[t], m).max(initial=0.0), 0.0)
                               for t, m in zip(k, best, strict=True)])
         lead = own[k, best] - runner_up
         for m in np.unique(best[lead >= config.split_lead]):
@@ -242,8 +242,7 @@ def split_contradicted(
             rest_scores = evidence_matrix(gallery, appearance, part, 1, evidence.face_calibration,
                                           evidence.body_calibration, config)[0]
             other = int(np.argmax(rest_scores))
-            rest_lead = rest_scores[other] - max(np.delete(rest_scores, other).max(initial=config.min_log_odds),
-                                                 config.min_log_odds)
+            rest_lead = rest_scores[other] - max(np.delete(rest_scores, other).max(initial=0.0), 0.0)
             enough = min(int(np.isin(sample_of[seen], mine).sum()), int(np.isin(sample_of[seen], rest).sum()))
             if other != m and rest_lead >= config.split_lead and enough >= config.full_weight_samples:
                 log.info("gallery evidence splits %d tracklet(s) (%s) off performer cluster %d (%s)",

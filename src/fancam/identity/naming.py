@@ -14,7 +14,7 @@ evidence: nobody is named rather than a guess.
 
 **Assignment** (:func:`assign_people`): members are assigned one-to-one (Hungarian) among the clusters
 that meet in time, maximising the evidence weighted by time on screen (a long performer outweighs a
-glimpse that looks alike); "nobody in the gallery" is worth ``min_log_odds``. A cluster's margin is
+glimpse that looks alike); "nobody in the gallery" is worth 0. A cluster's margin is
 what the best assignment loses when it may not take its member, per second of that cluster; a name
 needs ``min_margin``. Clusters that never meet may share a member (a performer who left and came
 back): the caller merges them.
@@ -59,14 +59,15 @@ class NamingConfig:
         face_weight: Weight of the face cue (0.5: same names; 2: miryala 0.682 vs 0.711, its
             640x360 faces are small and its members look alike).
         body_weight: Weight of the body cue (0.5: miryala 0.587, linedance 0.642; 2: same names).
-        min_log_odds: What "nobody in the gallery" is worth to a cluster. Gallery photos are other
-            moments (or cameras) than the pairs the video's calibrations are fitted on, so genuine
-            matches sit lower than within-video ones (body: 10th percentile -4.3 to +6.4 on five
-            galleries, benchmarks/bench_gallery_body.py); with ``min_margin`` 1, -1 names a lone
-            cluster when it reaches even odds and leads every other member by 1. 0 leaves
+        gallery_offset: Log-odds added to the evidence of a cluster for a member (in proportion
+            to how much evidence there is). Gallery photos are other moments (or cameras) than the
+            pairs the video's calibrations are fitted on, so genuine matches sit lower than
+            within-video ones (body: 10th percentile -4.3 to +6.4 on five galleries,
+            benchmarks/bench_gallery_body.py). With ``min_margin`` 1, 1 names a lone cluster when its
+            calibrated evidence reaches even odds and leads every other member by 1. 0 leaves
             miryala's P2 (0.682) and linedance's P1 (0.688) unknown and names nobody with bench's
-            head-blurred body photos; -1.5 gives the same names as -1 on the 7 clips. Galleries of
-            other clips name 3 people of 6 x 7 (gallery, clip) pairs (0: 1; -0.5: 2).
+            head-blurred body photos; 1.5 gives the same names as 1 on the 7 clips. Galleries of
+            other clips name 3 people in 6 x 7 (gallery, clip) pairs (0: 1; 0.5: 2).
         min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
             names a cluster: 1 = odds of e:1 over the best alternative. 0.5: same names; 1.5:
             linedance 0.688 (P1 unknown); 2: dance2 0.683, miryala 0.587, linedance 0.642.
@@ -80,7 +81,7 @@ class NamingConfig:
     full_weight_samples: int = 3
     face_weight: float = 1.0
     body_weight: float = 1.0
-    min_log_odds: float = -1.0
+    gallery_offset: float = 1.0
     min_margin: float = 1.0
     split_lead: float = 2.0
 
@@ -162,7 +163,11 @@ def evidence_matrix(
     gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
     face_calibration: BodyCalibration | None, body_calibration: BodyCalibration | None, config: NamingConfig,
 ) -> NDArray[np.float64]:
-    """(C, M) log-odds that each cluster is each member: face and body cues, each weighed by its samples."""
+    """(C, M) log-odds that each cluster is each member against "nobody in the gallery" (0).
+
+    The face and body cues, each weighed by its samples (``full_weight_samples``), plus
+    ``gallery_offset`` times how much evidence there is: 0 where no cue has an opinion.
+    """
     face, n_faces = face_log_odds(gallery, appearance, cluster_of_sample, n_clusters, face_calibration,
                                   config.cue_clip)
     body = np.clip(body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, body_calibration),
@@ -171,7 +176,10 @@ def evidence_matrix(
     n_bodies = np.bincount(cluster_of_sample[valid & (cluster_of_sample >= 0)], minlength=n_clusters)
     wf = np.minimum(n_faces, config.full_weight_samples)[:, None] / config.full_weight_samples
     wb = np.minimum(n_bodies[:n_clusters], config.full_weight_samples)[:, None] / config.full_weight_samples
-    return config.face_weight * wf * np.nan_to_num(face) + config.body_weight * wb * np.nan_to_num(body)
+    # How much evidence there is (0 = none: no opinion, exactly what "nobody" is worth).
+    weight = np.minimum(wf * np.isfinite(face) + wb * np.isfinite(body), 1.0)
+    return (config.face_weight * wf * np.nan_to_num(face) + config.body_weight * wb * np.nan_to_num(body)
+            + config.gallery_offset * weight)
 
 
 def assign_people(
@@ -181,7 +189,7 @@ def assign_people(
     """Name clusters: a joint assignment among the clusters each one is seen with, and its margin.
 
     For each cluster ``c``, the members are assigned one-to-one (Hungarian, maximising the summed
-    evidence; "nobody" is worth ``config.min_log_odds`` to every cluster) among ``c`` and the clusters
+    evidence; "nobody" is worth 0 to every cluster) among ``c`` and the clusters
     it meets in time (``conflict``): those compete for the same members, the others may be the same
     person (a performer who left and came back). ``c``'s margin is how much that best assignment loses
     when ``c`` may not take its member. Clusters are then named by decreasing margin, each with its
@@ -190,8 +198,8 @@ def assign_people(
     """
     n_clusters, n_members = evidence.shape
     seen = np.ones(n_clusters) if seen_s is None else np.maximum(np.asarray(seen_s, np.float64), 1e-6)
-    # What is at stake: log-odds above "nobody", times the time the cluster is on screen.
-    gain = (evidence - config.min_log_odds) * seen[:, None]
+    # What is at stake: log-odds against "nobody", times the time the cluster is on screen.
+    gain = evidence * seen[:, None]
     proposals = []
     for c in range(n_clusters):
         group = np.concatenate([[c], np.flatnonzero(conflict[c])])
@@ -213,8 +221,8 @@ def assign_people(
         naming[c] = Naming(label=names[m], member=keys[m], confidence=_sigmoid(margin))
     for c in range(n_clusters):
         if c not in naming:
-            best = float(evidence[c].max()) if n_members else config.min_log_odds
-            naming[c] = Naming(label=UNKNOWN, member=None, confidence=_sigmoid(config.min_log_odds - best))
+            best = float(evidence[c].max()) if n_members else 0.0
+            naming[c] = Naming(label=UNKNOWN, member=None, confidence=_sigmoid(-best))
     return naming
 
 
