@@ -30,7 +30,7 @@ from fancam.geometry import iou_matrix
 from fancam.identity.gallery import load_gallery
 from fancam.identity.identify import IdentityConfig
 from fancam.identity.linking import describe_tracklets, pairwise_evidence
-from fancam.identity.naming import NamingConfig, body_log_odds, evidence_matrix
+from fancam.identity.naming import GalleryMatcher, NamingConfig, body_log_odds, evidence_matrix
 from fancam.io.tables import load_gt
 from fancam.pipeline.analyze import AnalysisSettings, _person_detector, analyze, make_face_analyzer
 from fancam.pipeline.store import APPEARANCE_FILE, load_appearance
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     of_sample = tracklets.sample_of
     lo = body_log_odds(gallery, appearance, of_sample, n, evidence.body_calibration)
     config = NamingConfig()
-    body_only = evidence_matrix(gallery, appearance, of_sample, n, None, evidence.body_calibration,
-                                dataclasses.replace(config, face_weight=0.0))
+    matcher = GalleryMatcher(gallery, None, evidence.body_calibration, dataclasses.replace(config, face_weight=0.0))
+    body_only = evidence_matrix(matcher, appearance, of_sample, n)
     member_names = [m.name for m in gallery.members]
     pos, neg, rank1, voted, right = [], [], [], 0, 0
     for k, t in enumerate(tracklets.ids):

@@ -115,7 +115,7 @@ CALIBRATION_SLOPE, CALIBRATION_INTERCEPT = 40.0, -34.0  # even odds at body simi
 
 def test_body_evidence_names_by_outfit_and_identical_costumes_name_nobody():
     from fancam.identity.body import BodyCalibration
-    from fancam.identity.naming import evidence_matrix
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
 
     video = _gillhung_bodies(300)  # the clusters: one sample each of P1, P2, P3
     photos = _gillhung_bodies(30)  # the gallery: other moments of the same dancers
@@ -125,7 +125,7 @@ def test_body_evidence_names_by_outfit_and_identical_costumes_name_nobody():
     clusters = np.arange(3)
     gallery = _body_gallery(photos, names, faceless_member=True)
     config = NamingConfig(full_weight_samples=1)
-    evidence = evidence_matrix(gallery, appearance, clusters, 3, None, calibration, config)
+    evidence = evidence_matrix(GalleryMatcher(gallery, None, calibration, config), appearance, clusters, 3)
     assert evidence.shape == (3, 4) and (evidence[:, 3] == 0).all()  # no photo: no opinion
     # P2 dresses differently from P1 and P3 (who share an outfit): P2 is named by body alone.
     assert evidence[1].argmax() == 1
@@ -135,19 +135,18 @@ def test_body_evidence_names_by_outfit_and_identical_costumes_name_nobody():
     assert {naming[0].label, naming[2].label} <= {"P1", "P3", "unknown"}  # never P2
     # Identical costumes: every member's photo matches alike, so nobody is named.
     same = _body_gallery({n: photos["P2"] for n in names}, names)
-    flat = evidence_matrix(same, appearance, clusters, 3, None, calibration, config)
+    flat = evidence_matrix(GalleryMatcher(same, None, calibration, config), appearance, clusters, 3)
     naming = assign_people(flat, np.ones((3, 3), bool) & ~np.eye(3, dtype=bool), same.names,
                            tuple(m.key for m in same.members), config)
     assert all(n.label == "unknown" for n in naming.values())
     # Without a calibration of the video's body cue the body has no opinion.
-    assert (evidence_matrix(gallery, appearance, clusters, 3, None, None, config) == 0).all()
+    assert (evidence_matrix(GalleryMatcher(gallery, None, None, config), appearance, clusters, 3) == 0).all()
 
 
 def test_a_cluster_the_gallery_names_as_two_members_is_split_but_not_on_a_glimpse():
     from fancam.identity.body import BodyCalibration
     from fancam.identity.identify import split_contradicted
-    from fancam.identity.linking import Evidence
-    from fancam.identity.naming import evidence_matrix
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
 
     frames = (60, 150, 300)
     seen = [_gillhung_bodies(f) for f in frames]
@@ -155,13 +154,12 @@ def test_a_cluster_the_gallery_names_as_two_members_is_split_but_not_on_a_glimps
     gallery = _body_gallery(photos, ["P1", "P2"])
     # Even odds at 0.93: P2's samples match her photo at 0.98-0.99, P1's at 0.88, and the reverse.
     calibration = BodyCalibration(60.0, -60.0 * 0.93)
-    evidence = Evidence(np.zeros((2, 2)), np.zeros((2, 2)), calibration, None)
-    config = NamingConfig()
 
     def split(bodies, sample_of, gal=gallery):
         appearance = _appearance(bodies)
-        own = evidence_matrix(gal, appearance, sample_of, 2, None, calibration, config)
-        labels = split_contradicted(np.zeros(2, np.int64), own, sample_of, appearance, gal, evidence, config)
+        matcher = GalleryMatcher(gal, None, calibration, NamingConfig())
+        own = evidence_matrix(matcher, appearance, sample_of, 2)
+        labels = split_contradicted(np.zeros(2, np.int64), own, sample_of, appearance, matcher)
         return labels[0] != labels[1]
 
     p1, p2 = [s["P1"] for s in seen], [s["P2"] for s in seen]
@@ -179,13 +177,14 @@ def test_no_evidence_names_nobody_even_in_a_one_member_gallery():
     # A cluster without a face or body sample (or a member without photos for the cues it has) has no
     # opinion: worth exactly "nobody", never a name.
     from fancam.identity.body import BodyCalibration
-    from fancam.identity.naming import evidence_matrix
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
 
     photos = _gillhung_bodies(30)
     gallery = _body_gallery(photos, ["P2"])
     appearance = _appearance([np.zeros_like(photos["P2"])])  # a sample with no body descriptor
-    evidence = evidence_matrix(gallery, appearance, np.zeros(1, np.int64), 1, None,
-                               BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT), NamingConfig())
+    matcher = GalleryMatcher(gallery, None, BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT),
+                             NamingConfig())
+    evidence = evidence_matrix(matcher, appearance, np.zeros(1, np.int64), 1)
     assert (evidence == 0).all()
     naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/P2",), NamingConfig())
     assert naming[0].label == "unknown"

@@ -22,7 +22,7 @@ from fancam.identity.linking import (
     describe_tracklets,
     pairwise_evidence,
 )
-from fancam.identity.naming import NamingConfig, assign_people, choose_group, evidence_matrix
+from fancam.identity.naming import GalleryMatcher, NamingConfig, assign_people, choose_group, evidence_matrix
 from fancam.identity.people import Naming
 from fancam.tracking.tracklets import TrackletReport
 from fancam.types import Timeline, TrackTable
@@ -101,10 +101,8 @@ def identify(
     if gallery is not None and len(gallery):
         gallery = choose_group(gallery, appearance, config.naming)
         group = gallery.groups[0] if len(gallery.groups) == 1 else None
-        index = {int(t): k for k, t in enumerate(tracklets.ids)}
-        rows = np.bincount([index[int(t)] for t in tracks.track_id], minlength=len(tracklets))
-        labels, naming, own = _name(tracklets, labels, appearance, gallery, evidence, config,
-                                    rows * timeline.step_s)
+        matcher = GalleryMatcher(gallery, evidence.face_calibration, evidence.body_calibration, config.naming)
+        labels, naming, own = _name(tracklets, labels, appearance, matcher)
     index = {int(t): k for k, t in enumerate(tracklets.ids)}
     cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
     member_of = _member_index(naming, gallery)
@@ -169,32 +167,25 @@ def tracklet_membership(
 
 
 def _name(
-    tracklets: Tracklets,
-    labels: NDArray[np.int64],
-    appearance: Appearance,
-    gallery: Gallery,
-    evidence: Evidence,
-    config: IdentityConfig,
-    seen_s: NDArray[np.float64],
+    tracklets: Tracklets, labels: NDArray[np.int64], appearance: Appearance, matcher: GalleryMatcher,
 ) -> tuple[NDArray[np.int64], dict[int, Naming], NDArray[np.float64]]:
     """Name clusters; clusters given the same member are merged into one performer.
 
-    Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own votes.
+    Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own evidence.
     """
     # Each tracklet's own evidence: splits clusters the gallery contradicts, and gives memberships.
-    own = evidence_matrix(gallery, appearance, tracklets.sample_of, len(tracklets), evidence.face_calibration,
-                          evidence.body_calibration, config.naming)
-    labels = split_contradicted(labels, own, tracklets.sample_of, appearance, gallery, evidence, config.naming)
+    own = evidence_matrix(matcher, appearance, tracklets.sample_of, len(tracklets))
+    labels = split_contradicted(labels, own, tracklets.sample_of, appearance, matcher)
     n = int(labels.max()) + 1
     conflict = np.zeros((n, n), bool)
     for a, b in zip(*np.nonzero(tracklets.conflict), strict=True):
         conflict[labels[a], labels[b]] = True
-    of_sample = labels[tracklets.sample_of]
-    scores = evidence_matrix(gallery, appearance, of_sample, n, evidence.face_calibration,
-                             evidence.body_calibration, config.naming)
-    keys = tuple(m.key for m in gallery.members)
-    seen = np.bincount(labels, weights=seen_s, minlength=n)
-    naming = assign_people(scores, conflict, gallery.names, keys, config.naming, seen)
+    scores = evidence_matrix(matcher, appearance, labels[tracklets.sample_of], n)
+    keys = tuple(m.key for m in matcher.gallery.members)
+    # Time on screen, in frames (the unit cancels out of the margins).
+    span = np.asarray(tracklets.last - tracklets.first + 1, np.float64)
+    seen = np.asarray(np.bincount(labels, weights=span, minlength=n), np.float64)
+    naming = assign_people(scores, conflict, matcher.gallery.names, keys, matcher.config, seen)
     # One performer per member: clusters named alike become one.
     first_of: dict[str, int] = {}
     remap = np.arange(n)
@@ -212,7 +203,7 @@ def _name(
 
 def split_contradicted(
     labels: NDArray[np.int64], own: NDArray[np.float64], sample_of: NDArray[np.int64], appearance: Appearance,
-    gallery: Gallery, evidence: Evidence, config: NamingConfig,
+    matcher: GalleryMatcher,
 ) -> NDArray[np.int64]:
     """Split a cluster whose tracklets the gallery clearly names as two different members.
 
@@ -223,6 +214,7 @@ def split_contradicted(
     glimpse). A rest that merely looks unlike every photo (a performer's back, a dark stretch) is not
     evidence of someone else: it stays.
     """
+    config = matcher.config
     labels = labels.copy()
     seen = np.any(appearance.body != 0, axis=1) | appearance.has_face  # samples with a cue
     for c in range(int(labels.max()) + 1):
@@ -239,13 +231,12 @@ def split_contradicted(
             if not len(rest):
                 continue
             part = np.where(np.isin(sample_of, rest), 0, -1)
-            rest_scores = evidence_matrix(gallery, appearance, part, 1, evidence.face_calibration,
-                                          evidence.body_calibration, config)[0]
+            rest_scores = evidence_matrix(matcher, appearance, part, 1)[0]
             other = int(np.argmax(rest_scores))
             rest_lead = rest_scores[other] - max(np.delete(rest_scores, other).max(initial=0.0), 0.0)
             enough = min(int(np.isin(sample_of[seen], mine).sum()), int(np.isin(sample_of[seen], rest).sum()))
             if other != m and rest_lead >= config.split_lead and enough >= config.full_weight_samples:
                 log.info("gallery evidence splits %d tracklet(s) (%s) off performer cluster %d (%s)",
-                         len(mine), gallery.names[m], c, gallery.names[other])
+                         len(mine), matcher.gallery.names[m], c, matcher.gallery.names[other])
                 labels[mine] = labels.max() + 1
     return labels

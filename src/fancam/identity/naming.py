@@ -159,15 +159,33 @@ def face_log_odds(
     return out, counts
 
 
+@dataclass(frozen=True)
+class GalleryMatcher:
+    """What a video's samples are compared with: the gallery, the video's own calibrations, the rules.
+
+    Attributes:
+        gallery: The gallery (of the performing group).
+        face_calibration: The video's face similarity -> log-odds map (None: still-photo thresholds).
+        body_calibration: The video's body similarity -> log-odds map (None: no body evidence).
+        config: Naming rules.
+    """
+
+    gallery: Gallery
+    face_calibration: BodyCalibration | None
+    body_calibration: BodyCalibration | None
+    config: NamingConfig
+
+
 def evidence_matrix(
-    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
-    face_calibration: BodyCalibration | None, body_calibration: BodyCalibration | None, config: NamingConfig,
+    matcher: GalleryMatcher, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
 ) -> NDArray[np.float64]:
     """(C, M) log-odds that each cluster is each member against "nobody in the gallery" (0).
 
     The face and body cues, each weighed by its samples (``full_weight_samples``), plus
     ``gallery_offset`` times how much evidence there is: 0 where no cue has an opinion.
     """
+    gallery, config = matcher.gallery, matcher.config
+    face_calibration, body_calibration = matcher.face_calibration, matcher.body_calibration
     face, n_faces = face_log_odds(gallery, appearance, cluster_of_sample, n_clusters, face_calibration,
                                   config.cue_clip)
     body = np.clip(body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, body_calibration),
