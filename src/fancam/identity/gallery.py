@@ -11,7 +11,9 @@ so a gallery of back views or full-body photos works too. The body of a photo is
 person detector finds in it: the box holding the photo's face, else the one person of the photo (or
 the clearly largest one); a tall photo in which the detector finds nobody, or whose person fills its
 width (:data:`CROP_FILL`), is taken as a person crop itself. Only boxes that show the whole person
-count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`).
+count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`). A photo with several faces of similar size
+keeps only those on its main person's head (:func:`faces_of_main_person`): a crop of a performer seen
+from behind often shows bystanders' faces, which are not the performer's.
 
 Bad input is reported, not fatal: unreadable or non-image files, photos with no usable cue (no face,
 or several faces of similar size, and no whole person), and members left without a usable photo each
