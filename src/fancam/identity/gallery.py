@@ -84,8 +84,8 @@ of a head shifts every stripe against the video's. Measured on the faceless crop
 tests/identity/test_identify.py (gillhung_dance GT boxes, frames 30 and 60, head blurred): YOLOX-nano
 boxes span 0.92-0.98 of the width but start 0.17-0.20 of the height down (the SSD's 0.09-0.15);
 describing the photo instead raises the genuine body log-odds of the clip's eight tracklets with body samples
-from -5.3..-0.9 to -2.1..+1.1 (SSD analysis and boxes: -3.3..0.0), above NamingConfig.body_floor, so the
-body votes name them again (benchmarks/bench_gallery_body.py's votes)."""
+from -5.3..-0.9 to -2.1..+1.1 (SSD analysis and boxes: -3.3..0.0), so the body evidence names them
+again (benchmarks/bench_gallery_body.py's votes, then with the old body_floor rule of naming.py)."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
 _BODY_OK, _BODY_NONE, _BODY_PARTIAL, _BODY_CROWD = "ok", "no person", "not the whole person", "several people"
