@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     lo = body_log_odds(gallery, appearance, of_sample, n, evidence.body_calibration)
     config = NamingConfig()
     matcher = GalleryMatcher(gallery, None, evidence.body_calibration, dataclasses.replace(config, face_weight=0.0))
-    body_only = evidence_matrix(matcher, appearance, of_sample, n)
+    body_only = np.nan_to_num(evidence_matrix(matcher, appearance, of_sample, n), nan=0.0)
     member_names = [m.name for m in gallery.members]
     pos, neg, rank1, voted, right = [], [], [], 0, 0
     for k, t in enumerate(tracklets.ids):

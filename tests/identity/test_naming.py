@@ -126,9 +126,9 @@ def test_body_evidence_names_by_outfit_and_identical_costumes_name_nobody():
     gallery = _body_gallery(photos, names, faceless_member=True)
     config = NamingConfig(full_weight_samples=1)
     evidence = evidence_matrix(GalleryMatcher(gallery, None, calibration, config), appearance, clusters, 3)
-    assert evidence.shape == (3, 4) and (evidence[:, 3] == 0).all()  # no photo: no opinion
+    assert evidence.shape == (3, 4) and np.isnan(evidence[:, 3]).all()  # no photo: no opinion
     # P2 dresses differently from P1 and P3 (who share an outfit): P2 is named by body alone.
-    assert evidence[1].argmax() == 1
+    assert np.nanargmax(evidence[1]) == 1
     keys = tuple(m.key for m in gallery.members)
     naming = assign_people(evidence, np.ones((3, 3), bool) & ~np.eye(3, dtype=bool), gallery.names, keys, config)
     assert naming[1].label == "P2"
@@ -140,7 +140,7 @@ def test_body_evidence_names_by_outfit_and_identical_costumes_name_nobody():
                            tuple(m.key for m in same.members), config)
     assert all(n.label == "unknown" for n in naming.values())
     # Without a calibration of the video's body cue the body has no opinion.
-    assert (evidence_matrix(GalleryMatcher(gallery, None, None, config), appearance, clusters, 3) == 0).all()
+    assert np.isnan(evidence_matrix(GalleryMatcher(gallery, None, None, config), appearance, clusters, 3)).all()
 
 
 def test_a_cluster_the_gallery_names_as_two_members_is_split_but_not_on_a_glimpse():
@@ -185,6 +185,6 @@ def test_no_evidence_names_nobody_even_in_a_one_member_gallery():
     matcher = GalleryMatcher(gallery, None, BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT),
                              NamingConfig())
     evidence = evidence_matrix(matcher, appearance, np.zeros(1, np.int64), 1)
-    assert (evidence == 0).all()
+    assert np.isnan(evidence).all()
     naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/P2",), NamingConfig())
     assert naming[0].label == "unknown"

@@ -174,7 +174,7 @@ def _name(
     Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own evidence.
     """
     # Each tracklet's own evidence: splits clusters the gallery contradicts, and gives memberships.
-    own = evidence_matrix(matcher, appearance, tracklets.sample_of, len(tracklets))
+    own = np.nan_to_num(evidence_matrix(matcher, appearance, tracklets.sample_of, len(tracklets)), nan=0.0)
     labels = split_contradicted(labels, own, tracklets.sample_of, appearance, matcher)
     n = int(labels.max()) + 1
     conflict = np.zeros((n, n), bool)
@@ -231,7 +231,7 @@ def split_contradicted(
             if not len(rest):
                 continue
             part = np.where(np.isin(sample_of, rest), 0, -1)
-            rest_scores = evidence_matrix(matcher, appearance, part, 1)[0]
+            rest_scores = np.nan_to_num(evidence_matrix(matcher, appearance, part, 1)[0], nan=0.0)
             other = int(np.argmax(rest_scores))
             rest_lead = rest_scores[other] - max(np.delete(rest_scores, other).max(initial=0.0), 0.0)
             enough = min(int(np.isin(sample_of[seen], mine).sum()), int(np.isin(sample_of[seen], rest).sum()))

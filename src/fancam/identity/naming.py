@@ -181,8 +181,12 @@ def evidence_matrix(
 ) -> NDArray[np.float64]:
     """(C, M) log-odds that each cluster is each member against "nobody in the gallery" (0).
 
-    The face and body cues, each weighed by its samples (``full_weight_samples``), plus
-    ``gallery_offset`` times how much evidence there is: 0 where no cue has an opinion.
+    Which member: each cue's log-odds relative to its best member (a member without photos for a cue
+    gets that cue's average), weighed by the cue's samples (``full_weight_samples``). Whether anyone
+    at all: the best-matching cue's level (a cue that matches every member poorly, e.g. bodies filmed
+    under other lighting, does not veto a face that matches), plus ``gallery_offset`` times how much
+    evidence there is. NaN where no cue has an opinion on the member (no photo of the cue the cluster
+    shows): such a member is never assigned to that cluster.
     """
     gallery, config = matcher.gallery, matcher.config
     face_calibration, body_calibration = matcher.face_calibration, matcher.body_calibration
@@ -195,9 +199,25 @@ def evidence_matrix(
     wf = np.minimum(n_faces, config.full_weight_samples)[:, None] / config.full_weight_samples
     wb = np.minimum(n_bodies[:n_clusters], config.full_weight_samples)[:, None] / config.full_weight_samples
     # How much evidence there is (0 = none: no opinion, exactly what "nobody" is worth).
-    weight = np.minimum(wf * np.isfinite(face) + wb * np.isfinite(body), 1.0)
-    return (config.face_weight * wf * np.nan_to_num(face) + config.body_weight * wb * np.nan_to_num(body)
-            + config.gallery_offset * weight)
+    weight = np.minimum(wf * np.isfinite(face).any(axis=1, keepdims=True)
+                        + wb * np.isfinite(body).any(axis=1, keepdims=True), 1.0)
+    relative = np.zeros((n_clusters, len(gallery)))
+    level = np.full(n_clusters, -np.inf)
+    for cue_weight, cue in ((config.face_weight * wf, face), (config.body_weight * wb, body)):
+        known = np.isfinite(cue)
+        seen = known.any(axis=1) & (cue_weight[:, 0] > 0)
+        best = np.where(seen, np.nanmax(np.where(known, cue, -np.inf), axis=1), 0.0)
+        gap = np.where(known, cue - best[:, None], np.nan)  # <= 0: how far below this cue's best member
+        # A member without photos for this cue: the cue's average gap (no information either way).
+        mean_gap = np.array([np.nanmean(g) if np.isfinite(g).any() else 0.0 for g in gap])
+        relative += cue_weight * np.where(known, gap, mean_gap[:, None])
+        level = np.where(seen, np.maximum(level, cue_weight[:, 0] * best), level)
+    # Which member: every cue's relative evidence; whether anyone at all: the cue that matches best (a
+    # cue that matches every member poorly, e.g. bodies under other lighting, does not veto the other).
+    level = np.where(np.isfinite(level), level, 0.0)
+    out = relative + level[:, None] + config.gallery_offset * weight
+    # No cue says anything about this member for this cluster: no evidence, never a candidate.
+    return np.where(np.isfinite(face) | np.isfinite(body), out, np.nan)
 
 
 def assign_people(
@@ -239,7 +259,7 @@ def assign_people(
         naming[c] = Naming(label=names[m], member=keys[m], confidence=_sigmoid(margin))
     for c in range(n_clusters):
         if c not in naming:
-            best = float(evidence[c].max()) if n_members else 0.0
+            best = float(np.nanmax(evidence[c], initial=0.0)) if n_members else 0.0
             naming[c] = Naming(label=UNKNOWN, member=None, confidence=_sigmoid(-best))
     return naming
 
