@@ -1,14 +1,16 @@
 """Name performers from a gallery: a joint assignment with a margin, never a member twice at once.
 
-Steps: find the group; weigh each performer cluster's evidence for each member; split off tracklets
-the gallery clearly contradicts; assign members to clusters jointly; name only with a clear margin.
+Steps: find the group; weigh each performer cluster's evidence for each member; split clusters the
+gallery names as two members; assign members to clusters jointly; name only with a clear margin.
 
 **Evidence** (:func:`evidence_matrix`) is in log-odds "this cluster is this member", on the video's own
 calibrations (the maps linking fits on pairs known to be one person or two, see
 :mod:`fancam.identity.linking`): each face's similarity to a member's face photos, and the cluster's
 body prototype's similarity to the member's whole-person photos (:mod:`fancam.identity.gallery`
-finds them: fronts, backs, full-body crops). A cue seen in fewer than ``full_weight_samples`` samples
-counts proportionally less; a member without photos for a cue gets no opinion from it (0). Where
+finds them: fronts, backs, full-body crops). Which member: every cue's evidence relative to its best
+member; whether anyone in the gallery at all: the best-matching cue (bodies filmed under other light
+do not veto faces that match). A cue seen in fewer than ``full_weight_samples`` samples counts
+proportionally less; a member without photos for any cue the cluster shows is no candidate. Where
 members look alike (one costume, one dance group's faces) the calibration is flat and so is the
 evidence: nobody is named rather than a guess.
 
@@ -20,7 +22,8 @@ needs ``min_margin``. Clusters that never meet may share a member (a performer w
 back): the caller merges them.
 
 **Splits** (:func:`fancam.identity.identify.split_contradicted`): a cluster whose tracklets the
-gallery clearly tells apart (some clearly one member, the rest clearly not) is split before naming.
+gallery clearly names as two different members is split before naming; a rest that merely matches
+nobody well (a back, a dark stretch) is no evidence of someone else.
 """
 
 from __future__ import annotations
@@ -56,21 +59,21 @@ class NamingConfig:
         full_weight_samples: A cue seen in fewer samples (faces, bodies) of a cluster counts
             proportionally less; a split needs this many samples with a cue on each side (the split
             never fires on the 7 clips; 1 and 5 give the same names).
-        face_weight: Weight of the face cue (0.5: same names; 2: miryala 0.682 vs 0.711, its
-            640x360 faces are small and its members look alike).
-        body_weight: Weight of the body cue (0.5: miryala 0.587, linedance 0.642; 2: same names).
-        gallery_offset: Log-odds added to the evidence of a cluster for a member (in proportion
-            to how much evidence there is). Gallery photos are other moments (or cameras) than the
-            pairs the video's calibrations are fitted on, so genuine matches sit lower than
+        face_weight: Weight of the face cue (0.5: same names; 2: miryala 0.682, linedance 0.642
+            instead of 0.711 and 0.688: their 640x360 faces are small and alike).
+        body_weight: Weight of the body cue (0.5: miryala 0.587, linedance 0.642; 2: linedance 0.761,
+            P1 named, the others unchanged; not adopted: measured on too few body-only galleries).
+        gallery_offset: Log-odds added to the evidence that a cluster is someone in the gallery (in
+            proportion to how much evidence there is). Gallery photos are other moments (or cameras)
+            than the pairs the video's calibrations are fitted on, so genuine matches sit lower than
             within-video ones (body: 10th percentile -4.3 to +6.4 on five galleries,
-            benchmarks/bench_gallery_body.py). With ``min_margin`` 1, 1 names a lone cluster when its
-            calibrated evidence reaches even odds and leads every other member by 1. 0 leaves
-            miryala's P2 (0.682) and linedance's P1 (0.688) unknown and names nobody with bench's
-            head-blurred body photos; 1.5 gives the same names as 1 on the 7 clips. Galleries of
-            other clips name 3 people in 6 x 7 (gallery, clip) pairs (0: 1; 0.5: 2).
+            benchmarks/bench_gallery_body.py). 0 and 0.5 leave miryala's P2 unknown (0.682) and name
+            nobody with bench's head-blurred body photos; 1.5: same names as 1. Galleries of the other
+            clips name 4 people in the 42 (gallery, other clip) pairs (the 7 galleries).
         min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
-            names a cluster: 1 = odds of e:1 over the best alternative. 0.5: same names; 1.5:
-            linedance 0.688 (P1 unknown); 2: dance2 0.683, miryala 0.587, linedance 0.642.
+            names a cluster: 1 = odds of e:1 over the best alternative. 0.5: linedance 0.761 (P1, at
+            0.97, named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587,
+            linedance 0.642.
         split_lead: Least lead (log-odds over every other member and over nobody) with which a
             cluster's tracklets, and the rest of the cluster, must name two different members for
             the cluster to be split (1 and 3: same names on the 7 clips).
