@@ -9,8 +9,9 @@ similarity turned into log-odds with the video's own body calibration (fancam.id
 Reported per clip:
 - AUC: genuine (tracklet, its member) vs impostor (tracklet, another member) similarities;
 - rank-1: share of tracklets whose best-matching member is their GT person;
-- vote precision / recall: of the tracklets that get a body vote (fancam.identity.naming.body_votes,
-  the naming rule), the share that votes for the right member, and the share of tracklets voting.
+- vote precision / recall: of the tracklets whose body evidence (fancam.identity.naming.evidence_matrix,
+  body cue only) leads every other member and "nobody" by the naming margin, the share that points to
+  the right member, and the share of tracklets that point to anyone.
 
     python benchmarks/bench_gallery_body.py CLIP VIDEO GT.csv GALLERY ANALYSIS_DIR [--quality fast]
 """
@@ -18,6 +19,7 @@ Reported per clip:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from fancam.geometry import iou_matrix
 from fancam.identity.gallery import load_gallery
 from fancam.identity.identify import IdentityConfig
 from fancam.identity.linking import describe_tracklets, pairwise_evidence
-from fancam.identity.naming import NamingConfig, body_log_odds, body_votes
+from fancam.identity.naming import GalleryMatcher, NamingConfig, body_log_odds, evidence_matrix
 from fancam.io.tables import load_gt
 from fancam.pipeline.analyze import AnalysisSettings, _person_detector, analyze, make_face_analyzer
 from fancam.pipeline.store import APPEARANCE_FILE, load_appearance
@@ -83,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     n = len(tracklets)
     of_sample = tracklets.sample_of
     lo = body_log_odds(gallery, appearance, of_sample, n, evidence.body_calibration)
-    votes = body_votes(gallery, appearance, of_sample, n, evidence.body_calibration, NamingConfig())
+    config = NamingConfig()
+    matcher = GalleryMatcher(gallery, None, evidence.body_calibration, dataclasses.replace(config, face_weight=0.0))
+    body_only = np.nan_to_num(evidence_matrix(matcher, appearance, of_sample, n), nan=0.0)
     member_names = [m.name for m in gallery.members]
     pos, neg, rank1, voted, right = [], [], [], 0, 0
     for k, t in enumerate(tracklets.ids):
@@ -94,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         pos.append(lo[k, j])
         neg.extend(np.delete(lo[k], j))
         rank1.append(int(np.nanargmax(lo[k])) == j)
-        if votes[k].max() > 0:
+        best = int(np.argmax(body_only[k]))
+        runner_up = max(np.delete(body_only[k], best).max(initial=0.0), 0.0)
+        if body_only[k, best] - runner_up >= config.min_margin:
             voted += 1
-            right += int(np.argmax(votes[k])) == j
+            right += best == j
     report = {
         "clip": args.clip, "quality": args.quality, "tracklets": len(rank1),
         "calibrated": evidence.body_calibration is not None,

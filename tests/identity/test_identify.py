@@ -148,3 +148,11 @@ def test_gallery_of_faceless_full_body_photos_names_by_body(reanalyse, bench_gt,
     assert named, "the body photos named nobody"
     # Whoever the body photos name is named right (identity precision over the named boxes).
     assert report.tracking.idp >= 0.95
+
+
+def test_gallery_is_never_worse_than_no_gallery(gillhung_analysis, reanalyse, bench_gt):
+    # Issue 10: names come from a joint assignment over the performers the no-gallery path finds, so
+    # a gallery can only name them (or leave them unknown), never merge them wrongly.
+    named = _score(gillhung_analysis, bench_gt, named=True).identity.accuracy
+    numbered = _score(reanalyse(None), bench_gt, named=False).identity.accuracy
+    assert named >= numbered

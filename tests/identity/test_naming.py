@@ -1,47 +1,75 @@
-"""Naming rules: accept only clear evidence, never one member twice at once, unknown otherwise."""
+"""Naming rules: a joint one-to-one assignment, a name only with a clear margin, never one member twice at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from fancam.identity.naming import NamingConfig, assign_names
+from fancam.identity.naming import NamingConfig, assign_people
 
 NAMES = ("Ana", "Bea", "Cy")
 KEYS = tuple(f"grp/{n}" for n in NAMES)
 
 
-def _assign(votes, conflict, nobody=None):
-    votes = np.asarray(votes, float)
-    nobody = np.zeros(len(votes)) if nobody is None else np.asarray(nobody, float)
-    naming = assign_names(votes, nobody, np.asarray(conflict, bool), NAMES, KEYS, NamingConfig())
-    return [naming[c].label for c in range(len(votes))]
+def _assign(evidence, conflict, seen=None):
+    evidence = np.asarray(evidence, float)
+    naming = assign_people(evidence, np.asarray(conflict, bool), NAMES, KEYS, NamingConfig(),
+                           None if seen is None else np.asarray(seen, float))
+    return [naming[c].label for c in range(len(evidence))]
+
+
+def _together(n):
+    return np.ones((n, n)) - np.eye(n)
 
 
 def test_each_cluster_gets_its_clear_best_member():
-    votes = [[9, 0, -3], [-2, 8, 0], [0, -1, 7]]
-    conflict = np.ones((3, 3)) - np.eye(3)
-    assert _assign(votes, conflict) == ["Ana", "Bea", "Cy"]
+    evidence = [[5, 0, -3], [-2, 4, 0], [0, -1, 3]]
+    assert _assign(evidence, _together(3)) == ["Ana", "Bea", "Cy"]
+
+
+def test_the_assignment_is_joint_not_greedy():
+    # Both clusters look most like Ana; cluster 1 looks like nobody else, cluster 0 also clearly like
+    # Bea. Greedy (strongest pair first) would give Ana to cluster 0 and leave cluster 1 unknown; the
+    # joint assignment gives Ana to cluster 1 and Bea to cluster 0.
+    evidence = [[5, 3, -4], [4, -3, -4]]
+    assert _assign(evidence, _together(2)) == ["Bea", "Ana"]
 
 
 def test_a_member_is_never_given_to_two_clusters_seen_together():
-    # Clusters 0 and 1 co-occur and both look most like Ana; the stronger keeps her, the other does
-    # not fall back to Ana (it takes its own next clear option, or unknown).
-    votes = [[9, 0, -3], [6, -4, -2]]
-    conflict = [[0, 1], [1, 0]]
-    assert _assign(votes, conflict) == ["Ana", "unknown"]
+    evidence = [[5, -2, -3], [4, -4, -2]]
+    assert _assign(evidence, _together(2)) == ["Ana", "unknown"]
 
 
 def test_clusters_never_seen_together_may_share_a_member():
-    # Ana left and came back: two clusters, no conflict, both clearly Ana.
-    votes = [[9, 0, -3], [6, -4, -2]]
-    assert _assign(votes, np.zeros((2, 2))) == ["Ana", "Ana"]
+    # Ana left and came back: two clusters, never on screen together, both clearly Ana.
+    evidence = [[5, 0, -3], [4, -4, -2]]
+    assert _assign(evidence, np.zeros((2, 2))) == ["Ana", "Ana"]
 
 
-def test_weak_evidence_or_nobody_faces_give_unknown():
-    votes = [[1.5, 0, 0], [9, 0, 0]]  # cluster 0 below the acceptance vote
-    assert _assign(votes, np.zeros((2, 2))) == ["unknown", "Ana"]
-    # cluster 1 has a strong vote but most of its faces match nobody in the gallery
-    assert _assign(votes, np.zeros((2, 2)), nobody=[0.0, 0.8]) == ["unknown", "unknown"]
+def test_low_margin_or_negative_evidence_stays_unknown():
+    # 0.7 for one member, 0.3 for another: below the margin, unknown.
+    assert _assign([[0.7, 0.3, -2.0]], np.zeros((1, 1))) == ["unknown"]
+    assert _assign([[3.0, 0.3, -2.0]], np.zeros((1, 1))) == ["Ana"]
+    # A stranger: every member is unlikely.
+    assert _assign([[-0.5, -4.0, -6.0]], np.zeros((1, 1))) == ["unknown"]
+    # Two members alike (one costume): the best is no better than the second.
+    assert _assign([[4.0, 3.6, -2.0]], np.zeros((1, 1))) == ["unknown"]
+
+
+def test_time_on_screen_decides_between_a_performer_and_a_lookalike_glimpse():
+    # gillhung_dance2: P4's 22 s cluster (3.7 for P4) and a 1 s box seen at the same time (3.1): the
+    # performer takes P4 clearly; by evidence alone the two were too close to name either.
+    evidence = [[3.7, -3.0, -3.0], [3.1, -3.0, -3.0]]
+    assert _assign(evidence, _together(2), seen=[22.0, 1.0]) == ["Ana", "unknown"]
+    assert _assign(evidence, _together(2), seen=[1.0, 1.0]) == ["unknown", "unknown"]
+
+
+def test_confidence_grows_with_the_margin():
+    naming = assign_people(np.array([[1.5, 0.0, 0.0], [6.0, 0.0, 0.0]]), np.zeros((2, 2), bool), NAMES, KEYS,
+                           NamingConfig())
+    assert naming[0].label == naming[1].label == "Ana"
+    assert 0.5 < naming[0].confidence < naming[1].confidence < 1.0
 
 
 def _gillhung_bodies(frame_index: int) -> dict[str, np.ndarray]:
@@ -60,51 +88,103 @@ def _gillhung_bodies(frame_index: int) -> dict[str, np.ndarray]:
     raise AssertionError(frame_index)
 
 
-def test_body_votes_need_a_lead_over_the_other_members_and_skip_members_without_body_photos():
-    from pathlib import Path
-
+def _appearance(bodies: list[np.ndarray]):
     from fancam.identity.appearance import Appearance
-    from fancam.identity.body import BodyCalibration
+
+    n = len(bodies)
+    return Appearance(
+        rows=np.arange(n), frames=np.full(n, 300), body=np.stack(bodies),
+        face=np.full((n, 128), np.nan, np.float32), face_quality=np.full(n, np.nan, np.float32),
+        face_size=np.full(n, np.nan, np.float32),
+    )
+
+
+def _body_gallery(photos: dict[str, np.ndarray], names: list[str], *, faceless_member: bool = False):
     from fancam.identity.gallery import Gallery, GalleryMember
-    from fancam.identity.naming import body_votes
+
+    no_face = np.zeros((0, 128), np.float32)
+    members = tuple(GalleryMember("g", n, no_face, (), np.zeros(0, np.float32), photos[n][None],
+                                  (Path(f"{n}.jpg"),)) for n in names)
+    if faceless_member:  # a member with no body photo either (impossible when loaded; a face-only member)
+        members += (GalleryMember("g", "P4", no_face, (), np.zeros(0, np.float32)),)
+    return Gallery(Path("."), members)
+
+
+CALIBRATION_SLOPE, CALIBRATION_INTERCEPT = 40.0, -34.0  # even odds at body similarity 0.85
+
+
+def test_body_evidence_names_by_outfit_and_identical_costumes_name_nobody():
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
 
     video = _gillhung_bodies(300)  # the clusters: one sample each of P1, P2, P3
     photos = _gillhung_bodies(30)  # the gallery: other moments of the same dancers
     names = ["P1", "P2", "P3"]
-    appearance = Appearance(
-        rows=np.arange(3), frames=np.full(3, 300), body=np.stack([video[n] for n in names]),
-        face=np.full((3, 128), np.nan, np.float32), face_quality=np.full(3, np.nan, np.float32),
-        face_size=np.full(3, np.nan, np.float32),
-    )
-    no_face = np.zeros((0, 128), np.float32)
-
-    def member(name, body):
-        return GalleryMember("g", name, no_face, (), np.zeros(0, np.float32), body[None],
-                             (Path(f"{name}.jpg"),))
-
-    gallery = Gallery(Path("."), tuple(member(n, photos[n]) for n in names) + (
-        GalleryMember("g", "P4", no_face, (), np.zeros(0, np.float32)),  # no body photo at all
-    ))
-    calibration = BodyCalibration(slope=40.0, intercept=-34.0)  # even odds at similarity 0.85
+    appearance = _appearance([video[n] for n in names])
+    calibration = BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT)
     clusters = np.arange(3)
-    votes = body_votes(gallery, appearance, clusters, 3, calibration, NamingConfig())
-    assert votes.shape == (3, 4) and (votes[:, 3] == 0).all()
-    # P2 dresses differently: a clear vote for P2 only (P1 and P3 share an outfit, their votes are
-    # weaker but never for someone else).
-    assert votes[1].argmax() == 1 and votes[1, 1] > 0 and (np.delete(votes[1], 1) == 0).all()
-    for c in (0, 2):
-        assert (np.delete(votes[c], c) == 0).all()
-    # Identical costumes: every member's photo matches alike, so nobody gets a body vote.
-    same = Gallery(Path("."), tuple(member(n, photos["P2"]) for n in names))
-    assert (body_votes(same, appearance, clusters, 3, calibration, NamingConfig()) == 0).all()
-    # Without a calibration of the video's body cue there is no body vote.
-    assert (body_votes(gallery, appearance, clusters, 3, None, NamingConfig()) == 0).all()
+    gallery = _body_gallery(photos, names, faceless_member=True)
+    config = NamingConfig(full_weight_samples=1)
+    evidence = evidence_matrix(GalleryMatcher(gallery, None, calibration, config), appearance, clusters, 3)
+    assert evidence.shape == (3, 4) and np.isnan(evidence[:, 3]).all()  # no photo: no opinion
+    # P2 dresses differently from P1 and P3 (who share an outfit): P2 is named by body alone.
+    assert np.nanargmax(evidence[1]) == 1
+    keys = tuple(m.key for m in gallery.members)
+    naming = assign_people(evidence, np.ones((3, 3), bool) & ~np.eye(3, dtype=bool), gallery.names, keys, config)
+    assert naming[1].label == "P2"
+    assert {naming[0].label, naming[2].label} <= {"P1", "P3", "unknown"}  # never P2
+    # Identical costumes: every member's photo matches alike, so nobody is named.
+    same = _body_gallery({n: photos["P2"] for n in names}, names)
+    flat = evidence_matrix(GalleryMatcher(same, None, calibration, config), appearance, clusters, 3)
+    naming = assign_people(flat, np.ones((3, 3), bool) & ~np.eye(3, dtype=bool), same.names,
+                           tuple(m.key for m in same.members), config)
+    assert all(n.label == "unknown" for n in naming.values())
+    # Without a calibration of the video's body cue the body has no opinion.
+    assert np.isnan(evidence_matrix(GalleryMatcher(gallery, None, None, config), appearance, clusters, 3)).all()
 
 
-def test_a_weak_vote_far_ahead_of_every_other_member_names():
-    # gillhung_dance2 (balanced): P1's night-time faces sum to about -0.1 for him, -10..-30 for the
-    # others, and his body adds 1.4: "P1 or nobody". A weak vote with no clear lead stays unknown, and
-    # so does a cluster whose every vote is negative (a stranger).
-    assert _assign([[1.2, -9.7, -26.0]], np.zeros((1, 1))) == ["Ana"]
-    assert _assign([[1.2, -1.0, -2.0]], np.zeros((1, 1))) == ["unknown"]
-    assert _assign([[-0.5, -9.0, -20.0]], np.zeros((1, 1))) == ["unknown"]
+def test_a_cluster_the_gallery_names_as_two_members_is_split_but_not_on_a_glimpse():
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.identify import split_contradicted
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
+
+    frames = (60, 150, 300)
+    seen = [_gillhung_bodies(f) for f in frames]
+    photos = _gillhung_bodies(30)
+    gallery = _body_gallery(photos, ["P1", "P2"])
+    # Even odds at 0.93: P2's samples match her photo at 0.98-0.99, P1's at 0.88, and the reverse.
+    calibration = BodyCalibration(60.0, -60.0 * 0.93)
+
+    def split(bodies, sample_of, gal=gallery):
+        appearance = _appearance(bodies)
+        matcher = GalleryMatcher(gal, None, calibration, NamingConfig())
+        own = evidence_matrix(matcher, appearance, sample_of, 2)
+        labels = split_contradicted(np.zeros(2, np.int64), own, sample_of, appearance, matcher)
+        return labels[0] != labels[1]
+
+    p1, p2 = [s["P1"] for s in seen], [s["P2"] for s in seen]
+    # One cluster made of two tracklets, P2 (3 samples) wrongly joined with P1 (3 samples): split.
+    assert split(p2 + p1, np.array([0, 0, 0, 1, 1, 1]))
+    # The same with a single sample of P1 (a glimpse): no decision on so little.
+    assert not split(p2 + p1[:1], np.array([0, 0, 0, 1]))
+    # Two tracklets of P2 stay together.
+    assert not split(p2 + p2, np.array([0, 0, 0, 1, 1, 1]))
+    # A rest that matches nobody in the gallery is no evidence of someone else: P1 without her photo.
+    assert not split(p2 + p1, np.array([0, 0, 0, 1, 1, 1]), _body_gallery(photos, ["P2"]))
+
+
+def test_no_evidence_names_nobody_even_in_a_one_member_gallery():
+    # A cluster without a face or body sample (or a member without photos for the cues it has) has no
+    # opinion: worth exactly "nobody", never a name.
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
+
+    photos = _gillhung_bodies(30)
+    gallery = _body_gallery(photos, ["P2"])
+    appearance = _appearance([np.zeros_like(photos["P2"])])  # a sample with no body descriptor
+    matcher = GalleryMatcher(gallery, None, BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT),
+                             NamingConfig())
+    evidence = evidence_matrix(matcher, appearance, np.zeros(1, np.int64), 1)
+    assert np.isnan(evidence).all()
+    naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/P2",), NamingConfig())
+    assert naming[0].label == "unknown"

@@ -11,7 +11,9 @@ so a gallery of back views or full-body photos works too. The body of a photo is
 person detector finds in it: the box holding the photo's face, else the one person of the photo (or
 the clearly largest one); a tall photo in which the detector finds nobody, or whose person fills its
 width (:data:`CROP_FILL`), is taken as a person crop itself. Only boxes that show the whole person
-count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`).
+count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`). A photo with several faces of similar size
+keeps only those on its main person's head (:func:`faces_of_main_person`): a crop of a performer seen
+from behind often shows bystanders' faces, which are not the performer's.
 
 Bad input is reported, not fatal: unreadable or non-image files, photos with no usable cue (no face,
 or several faces of similar size, and no whole person), and members left without a usable photo each
@@ -48,7 +50,7 @@ from fancam.types import Detections
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 DOMINANCE = 1.6
 """The largest face (or person) of a photo with several is used only if its side (height) is at least
 this many times the second largest's; otherwise the photo is ambiguous."""
@@ -58,6 +60,11 @@ FULL_BODY_FACE_SHARE = 0.13
 share of the box height. Measured on 45 photos (make_gallery crops of gillhung, gillhung_dance2,
 fiyud_dance3, tiktok_stage_ballet, and face_recognition_hamilton/identities): full-body crops
 0.073-0.107, upper-body crops 0.153-0.26, portraits 0.143-0.52."""
+
+MIN_OWN_FACE_SHARE = 0.05
+"""A face smaller than this share of a person box's height is not that person's (a bystander behind
+them): full-body crops measure 0.073-0.107 (see :data:`FULL_BODY_FACE_SHARE`); the bystanders' faces
+on divyanshu_line_dance's make_gallery crops of P2 measure 0.035-0.056."""
 
 BODY_ASPECT = 1.8
 """Without a face (a back view), a person box (or a photo taken as one) shows the whole person when it
@@ -77,8 +84,8 @@ of a head shifts every stripe against the video's. Measured on the faceless crop
 tests/identity/test_identify.py (gillhung_dance GT boxes, frames 30 and 60, head blurred): YOLOX-nano
 boxes span 0.92-0.98 of the width but start 0.17-0.20 of the height down (the SSD's 0.09-0.15);
 describing the photo instead raises the genuine body log-odds of the clip's eight tracklets with body samples
-from -5.3..-0.9 to -2.1..+1.1 (SSD analysis and boxes: -3.3..0.0), above NamingConfig.body_floor, so the
-body votes name them again (benchmarks/bench_gallery_body.py's votes)."""
+from -5.3..-0.9 to -2.1..+1.1 (SSD analysis and boxes: -3.3..0.0), so the body evidence names them
+again (benchmarks/bench_gallery_body.py's votes, then with the old body_floor rule of naming.py)."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
 _BODY_OK, _BODY_NONE, _BODY_PARTIAL, _BODY_CROWD = "ok", "no person", "not the whole person", "several people"
@@ -532,8 +539,15 @@ class _PhotoAnalyzer:
         if image is None:
             return _PhotoResult(_STATUS_UNREADABLE, zero, 0.0, 0)
         faces = self.faces.faces_in_image(image)
+        boxes = self._people(image)
         face = pick_face(faces)
-        body_status, body = self.body(image, face, len(faces))
+        if face is None and len(faces) > 1:
+            # Several faces: a crop of one performer often shows bystanders' faces around them; only
+            # the faces on the photo's own person (its dominant person box) are theirs.
+            own = faces_of_main_person(faces, boxes, image.shape[1], image.shape[0])
+            if own is not None:
+                faces, face = own, pick_face(own)
+        body_status, body = self.body(image, boxes, face, len(faces))
         if face is None:
             status = _STATUS_SEVERAL if faces else _STATUS_NO_FACE
             return _PhotoResult(status, zero, 0.0, len(faces), body_status, body)
@@ -541,12 +555,11 @@ class _PhotoAnalyzer:
         return _PhotoResult(_STATUS_OK, sample.embedding, sample.quality.score, len(faces), body_status, body)
 
     def body(
-        self, image: NDArray[np.uint8], face: FaceCandidate | None, n_faces: int
+        self, image: NDArray[np.uint8], boxes: NDArray[np.float32], face: FaceCandidate | None, n_faces: int
     ) -> tuple[str, NDArray[np.float32]]:
         """(status, (D,) descriptor) of the whole person the photo shows (see the module docstring)."""
         zero = np.zeros(BODY_CONFIG.layout.dim, np.float32)
         h, w = image.shape[:2]
-        boxes = self._people(image)
         if face is not None:
             box = person_of_face(boxes, face.xyxy)
         elif n_faces > 1:
@@ -597,6 +610,38 @@ def person_of_face(boxes: NDArray, face_xyxy: NDArray) -> NDArray[np.float32] | 
         return None
     k = np.flatnonzero(inside)
     return b[k[np.argmax(b[k, 3] - b[k, 1])]]
+
+
+def faces_of_main_person(
+    faces: list[FaceCandidate], boxes: NDArray, width: int, height: int
+) -> list[FaceCandidate] | None:
+    """The faces (largest first) that sit on the head of the photo's main person.
+
+    The main person is the only or clearly tallest person box (:func:`dominant_person`), or, when
+    the detector finds nobody, a tall photo itself (a person crop). Their head is in the top quarter
+    of the box and near its horizontal centre (within a quarter of the box width): faces elsewhere
+    belong to bystanders. None when the photo has no main person (several people of similar size,
+    or nobody detected in a photo that is not tall).
+    """
+    box, crowd = dominant_person(boxes)
+    if crowd:
+        return None
+    if box is None:
+        if height < BODY_ASPECT * width:
+            return None
+        box = np.array([0.0, 0.0, width, height], np.float32)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    others = np.asarray(boxes, np.float32).reshape(-1, 4)
+    others = others[~_same_box(others, box)]
+    own = []
+    for face in faces:
+        side = float(face.xyxy[3] - face.xyxy[1])
+        cx = 0.5 * float(face.xyxy[0] + face.xyxy[2])
+        cy = 0.5 * float(face.xyxy[1] + face.xyxy[3])
+        on_head = abs(cx - 0.5 * (x1 + x2)) <= 0.25 * (x2 - x1) and y1 - 0.5 * side <= cy <= y1 + 0.25 * (y2 - y1)
+        if on_head and side >= MIN_OWN_FACE_SHARE * (y2 - y1) and person_of_face(others, face.xyxy) is None:
+            own.append(face)
+    return own
 
 
 def dominant_person(boxes: NDArray, dominance: float = DOMINANCE) -> tuple[NDArray[np.float32] | None, bool]:

@@ -22,7 +22,7 @@ from fancam.identity.linking import (
     describe_tracklets,
     pairwise_evidence,
 )
-from fancam.identity.naming import NamingConfig, assign_names, body_votes, choose_group, member_votes
+from fancam.identity.naming import GalleryMatcher, NamingConfig, assign_people, choose_group, evidence_matrix
 from fancam.identity.people import Naming
 from fancam.tracking.tracklets import TrackletReport
 from fancam.types import Timeline, TrackTable
@@ -101,7 +101,8 @@ def identify(
     if gallery is not None and len(gallery):
         gallery = choose_group(gallery, appearance, config.naming)
         group = gallery.groups[0] if len(gallery.groups) == 1 else None
-        labels, naming, own = _name(tracklets, labels, appearance, gallery, evidence, config)
+        matcher = GalleryMatcher(gallery, evidence.face_calibration, evidence.body_calibration, config.naming)
+        labels, naming, own = _name(tracklets, labels, appearance, matcher)
     index = {int(t): k for k, t in enumerate(tracklets.ids)}
     cluster = labels[np.array([index[int(t)] for t in tracks.track_id], np.int64)]
     member_of = _member_index(naming, gallery)
@@ -127,9 +128,10 @@ def tracklet_membership(
 ) -> NDArray[np.float64]:
     """(T,) probability that each tracklet belongs to its cluster (and, if named, to that member).
 
-    A tracklet of a named cluster with face or body votes of its own is judged by them: its votes for
-    that member over the runner-up member (``own_votes``, face-vote units, halved as the naming
-    confidence does); faces and body that disagree cancel out. Any other tracklet is judged by its
+    A tracklet of a named cluster with face or body evidence of its own is judged by it: its log-odds
+    of being that member over its best alternative (another member, or nobody in the gallery:
+    ``own_votes``, see :func:`~fancam.identity.naming.evidence_matrix`); faces and body that disagree
+    cancel out. Any other tracklet is judged by its
     links to the cluster's other tracklets (the weighted mean log-odds of
     :class:`~fancam.identity.linking.Evidence`; 0, i.e. even odds, when it was joined on no evidence),
     except that the longest tracklet of a numbered performer is what the performer *is* (1), and so
@@ -138,7 +140,7 @@ def tracklet_membership(
     Args:
         labels: (T,) cluster of each tracklet.
         evidence: Pairwise link evidence.
-        own_votes: (T, M) each tracklet's own naming votes (None without a gallery).
+        own_votes: (T, M) each tracklet's own log-odds of being each member (None without a gallery).
         member_of: Gallery member index of each named cluster.
         length: (T,) tracklet lengths (any unit) to find the longest; default: the first is longest.
     """
@@ -153,7 +155,7 @@ def tracklet_membership(
         for t in k:
             if own_votes is not None and m is not None and np.any(own_votes[t] != 0):
                 rest = np.delete(own_votes[t], m)
-                e = float(own_votes[t, m] - (rest.max() if len(rest) else 0.0)) / 2.0
+                e = float(own_votes[t, m] - max(rest.max(initial=0.0), 0.0))
             elif m is None and t == anchor:
                 continue
             else:
@@ -165,26 +167,25 @@ def tracklet_membership(
 
 
 def _name(
-    tracklets: Tracklets,
-    labels: NDArray[np.int64],
-    appearance: Appearance,
-    gallery: Gallery,
-    evidence: Evidence,
-    config: IdentityConfig,
+    tracklets: Tracklets, labels: NDArray[np.int64], appearance: Appearance, matcher: GalleryMatcher,
 ) -> tuple[NDArray[np.int64], dict[int, Naming], NDArray[np.float64]]:
     """Name clusters; clusters given the same member are merged into one performer.
 
-    Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own votes.
+    Returns the new labels, the naming of each cluster, and (T, M) each tracklet's own evidence.
     """
+    # Each tracklet's own evidence: splits clusters the gallery contradicts, and gives memberships.
+    own = np.nan_to_num(evidence_matrix(matcher, appearance, tracklets.sample_of, len(tracklets)), nan=0.0)
+    labels = split_contradicted(labels, own, tracklets.sample_of, appearance, matcher)
     n = int(labels.max()) + 1
     conflict = np.zeros((n, n), bool)
     for a, b in zip(*np.nonzero(tracklets.conflict), strict=True):
         conflict[labels[a], labels[b]] = True
-    of_sample = labels[tracklets.sample_of]
-    votes, nobody = member_votes(gallery, appearance, of_sample, n, config.naming)
-    votes += body_votes(gallery, appearance, of_sample, n, evidence.body_calibration, config.naming)
-    keys = tuple(m.key for m in gallery.members)
-    naming = assign_names(votes, nobody, conflict, gallery.names, keys, config.naming)
+    scores = evidence_matrix(matcher, appearance, labels[tracklets.sample_of], n)
+    keys = tuple(m.key for m in matcher.gallery.members)
+    # Time on screen, in frames (the unit cancels out of the margins).
+    span = np.asarray(tracklets.last - tracklets.first + 1, np.float64)
+    seen = np.asarray(np.bincount(labels, weights=span, minlength=n), np.float64)
+    naming = assign_people(scores, conflict, matcher.gallery.names, keys, matcher.config, seen)
     # One performer per member: clusters named alike become one.
     first_of: dict[str, int] = {}
     remap = np.arange(n)
@@ -197,8 +198,45 @@ def _name(
         else:
             first_of[member] = c
     merged = {int(remap[c]): naming[c] for c in range(n) if remap[c] == c}
-    # Each tracklet's own evidence, for its membership (see tracklet_membership).
-    t = len(tracklets)
-    own, _ = member_votes(gallery, appearance, tracklets.sample_of, t, config.naming)
-    own += body_votes(gallery, appearance, tracklets.sample_of, t, evidence.body_calibration, config.naming)
     return remap[labels], merged, own
+
+
+def split_contradicted(
+    labels: NDArray[np.int64], own: NDArray[np.float64], sample_of: NDArray[np.int64], appearance: Appearance,
+    matcher: GalleryMatcher,
+) -> NDArray[np.int64]:
+    """Split a cluster whose tracklets the gallery clearly names as two different members.
+
+    In a cluster of several tracklets, the tracklets whose own evidence names member ``m`` with a lead
+    of ``config.split_lead`` over every other member and over "nobody" leave it when the cluster's
+    other tracklets, taken together, name another member with the same lead, and both sides have
+    ``config.full_weight_samples`` samples with a face or a body (a split is never decided on a
+    glimpse). A rest that merely looks unlike every photo (a performer's back, a dark stretch) is not
+    evidence of someone else: it stays.
+    """
+    config = matcher.config
+    labels = labels.copy()
+    seen = np.any(appearance.body != 0, axis=1) | appearance.has_face  # samples with a cue
+    for c in range(int(labels.max()) + 1):
+        k = np.flatnonzero(labels == c)
+        if len(k) < 2 or not own.shape[1]:
+            continue
+        best = np.argmax(own[k], axis=1)
+        runner_up = np.array([max(np.delete(own[t], m).max(initial=0.0), 0.0)
+                              for t, m in zip(k, best, strict=True)])
+        lead = own[k, best] - runner_up
+        for m in np.unique(best[lead >= config.split_lead]):
+            mine = k[(best == m) & (lead >= config.split_lead)]
+            rest = np.setdiff1d(np.flatnonzero(labels == c), mine)
+            if not len(rest):
+                continue
+            part = np.where(np.isin(sample_of, rest), 0, -1)
+            rest_scores = np.nan_to_num(evidence_matrix(matcher, appearance, part, 1)[0], nan=0.0)
+            other = int(np.argmax(rest_scores))
+            rest_lead = rest_scores[other] - max(np.delete(rest_scores, other).max(initial=0.0), 0.0)
+            enough = min(int(np.isin(sample_of[seen], mine).sum()), int(np.isin(sample_of[seen], rest).sum()))
+            if other != m and rest_lead >= config.split_lead and enough >= config.full_weight_samples:
+                log.info("gallery evidence splits %d tracklet(s) (%s) off performer cluster %d (%s)",
+                         len(mine), matcher.gallery.names[m], c, matcher.gallery.names[other])
+                labels[mine] = labels.max() + 1
+    return labels

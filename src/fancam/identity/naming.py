@@ -1,21 +1,29 @@
-"""Name performers from a gallery, never forcing anyone onto a member, never one member twice at once.
+"""Name performers from a gallery: a joint assignment with a margin, never a member twice at once.
 
-Steps: find the group, weigh each cluster's evidence for each member, assign names under the rule
-that no member is in two places at the same time.
+Steps: find the group; weigh each performer cluster's evidence for each member; split clusters the
+gallery names as two members; assign members to clusters jointly; name only with a clear margin.
 
-Faces carry the names. On one dance clip members match *each other's* gallery photos at 0.95-0.96
-(look-alike members, see faces.py), so a face's vote is its lead over the runner-up member
-(``MEMBER_MARGIN`` = one unit), clipped, summed over the cluster's faces. A face that matches no member
-well (below the size-dependent "unknown" threshold) votes for "nobody in the gallery".
+**Evidence** (:func:`evidence_matrix`) is in log-odds "this cluster is this member", on the video's own
+calibrations (the maps linking fits on pairs known to be one person or two, see
+:mod:`fancam.identity.linking`): each face's similarity to a member's face photos, and the cluster's
+body prototype's similarity to the member's whole-person photos (:mod:`fancam.identity.gallery`
+finds them: fronts, backs, full-body crops). Which member: every cue's evidence relative to its best
+member; whether anyone in the gallery at all: the best-matching cue (bodies filmed under other light
+do not veto faces that match). A cue seen in fewer than ``full_weight_samples`` samples counts
+proportionally less; a member without photos for any cue the cluster shows is no candidate. Where
+members look alike (one costume, one dance group's faces) the calibration is flat and so is the
+evidence: nobody is named rather than a guess.
 
-Gallery photos that show the whole person (:mod:`fancam.identity.gallery` finds them, faces or backs)
-add a body vote, on the video's own body calibration (similarity -> log-odds "same person"): a cluster
-votes for a member when its body matches that member's photos *better than any other member's* and not
-implausibly in absolute terms (``NamingConfig.body_floor``); the vote is the smaller of the two
-margins, in log-odds, clipped. So identical costumes (every member matches alike) give no body vote
-rather than a wrong one, while back views and same-show photos can name on their own. Photos in other
-clothes are not caught by this rule (the margin between two poor matches can be large): faces outvote
-the body where the cluster shows any.
+**Assignment** (:func:`assign_people`): members are assigned one-to-one (Hungarian) among the clusters
+that meet in time, maximising the evidence weighted by time on screen (a long performer outweighs a
+glimpse that looks alike); "nobody in the gallery" is worth 0. A cluster's margin is
+what the best assignment loses when it may not take its member, per second of that cluster; a name
+needs ``min_margin``. Clusters that never meet may share a member (a performer who left and came
+back): the caller merges them.
+
+**Splits** (:func:`fancam.identity.identify.split_contradicted`): a cluster whose tracklets the
+gallery clearly names as two different members is split before naming; a rest that merely matches
+nobody well (a back, a dark stretch) is no evidence of someone else.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
 
 from fancam.identity.appearance import Appearance
 from fancam.identity.body import BodyCalibration, body_prototype, similarity_matrix
@@ -39,35 +48,45 @@ log = logging.getLogger(__name__)
 class NamingConfig:
     """How much evidence names a cluster.
 
+    Measured with benchmarks/bench_accuracy.py (fast preset) on the 7 labelled clips; the numbers are
+    identity accuracy with the gallery on bench, dance2, fiyud, ballet, hamilton, miryala, linedance.
+
     Attributes:
-        face_clip: Each face's vote (lead over the runner-up in ``MEMBER_MARGIN`` units) is clipped
-            to +-this.
-        accept: Least total vote that names a cluster (about two clear faces).
-        relative_lead: A cluster whose best member's vote is positive but below ``accept`` is named
-            all the same when that vote leads every other member's by this much (three clear faces):
-            "this member or nobody", and the faces that match nobody are few (``unknown_share``).
-        unknown_share: A cluster whose faces mostly (this share) match nobody is ``unknown``.
-        body_vote: Weight of the body vote (log-odds margin of the best member's photos over the
-            runner-up's and over even odds) against the face votes.
-        body_clip: The body vote (before weighting) is clipped to this.
-        body_floor: Log-odds (on the video's body calibration) below which a member's photos are too
-            unlike a cluster to vote for it, however much worse the other members match. Gallery photos
-            are other moments (or other cameras) than the pairs the calibration is fitted on, so
-            genuine matches sit lower than within-video ones: their 10th percentile is -4.3 to +6.4 on
-            five galleries (bench, dance2, fiyud, ballet make_gallery crops and bench crops with the
-            head blurred away, benchmarks/bench_gallery_body.py).
         min_group_share: Least share of the face votes the chosen group must have (else all groups
             remain candidates).
+        cue_clip: Each cue's log-odds (per face, per body prototype) are clipped to +-this: one
+            overconfident match must not decide alone. 4, 6 and 8 give the same names on all 7 clips.
+        full_weight_samples: A cue seen in fewer samples (faces, bodies) of a cluster counts
+            proportionally less; a split needs this many samples with a cue on each side (the split
+            never fires on the 7 clips; 1 and 5 give the same names).
+        face_weight: Weight of the face cue (0.5: same names; 2: miryala 0.682, linedance 0.642
+            instead of 0.711 and 0.688: their 640x360 faces are small and alike).
+        body_weight: Weight of the body cue (0.5: miryala 0.587, linedance 0.642; 2: linedance 0.761,
+            P1 named, the others unchanged; not adopted: measured on too few body-only galleries).
+        gallery_offset: Log-odds added to the evidence that a cluster is someone in the gallery (in
+            proportion to how much evidence there is). Gallery photos are other moments (or cameras)
+            than the pairs the video's calibrations are fitted on, so genuine matches sit lower than
+            within-video ones (body: 10th percentile -4.3 to +6.4 on five galleries,
+            benchmarks/bench_gallery_body.py). 0 and 0.5 leave miryala's P2 unknown (0.682) and name
+            nobody with bench's head-blurred body photos; 1.5: same names as 1. Galleries of the other
+            clips name 4 people in the 42 (gallery, other clip) pairs (the 7 galleries).
+        min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
+            names a cluster: 1 = odds of e:1 over the best alternative. 0.5: linedance 0.761 (P1, at
+            0.97, named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587,
+            linedance 0.642.
+        split_lead: Least lead (log-odds over every other member and over nobody) with which a
+            cluster's tracklets, and the rest of the cluster, must name two different members for
+            the cluster to be split (1 and 3: same names on the 7 clips).
     """
 
-    face_clip: float = 3.0
-    accept: float = 2.0
-    relative_lead: float = 6.0
-    unknown_share: float = 0.6
-    body_vote: float = 1.0
-    body_clip: float = 3.0
-    body_floor: float = -4.0
     min_group_share: float = 0.5
+    cue_clip: float = 6.0
+    full_weight_samples: int = 3
+    face_weight: float = 1.0
+    body_weight: float = 1.0
+    gallery_offset: float = 1.0
+    min_margin: float = 1.0
+    split_lead: float = 2.0
 
 
 def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig) -> Gallery:
@@ -81,62 +100,6 @@ def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig)
         return gallery.subset(votes[0].group)
     log.warning("could not tell which gallery group performs; every member stays a candidate")
     return gallery
-
-
-def member_votes(
-    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
-    config: NamingConfig,
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Face votes of each cluster for each member, and each cluster's share of "nobody" faces.
-
-    Returns:
-        ((C, M) summed votes, (C,) share of faces that match no member).
-    """
-    votes = np.zeros((n_clusters, len(gallery)))
-    nobody = np.zeros(n_clusters)
-    n_faces = np.zeros(n_clusters)
-    has = np.flatnonzero(appearance.has_face & (cluster_of_sample >= 0))
-    # Members known by body photos only have no face opinion: they neither get nor lose face votes.
-    face_members = np.flatnonzero(gallery.has_faces)
-    if len(has) and len(face_members):
-        sim = gallery.similarity(appearance.face[has]).astype(np.float64)[:, face_members]
-        _, unknown = match_thresholds(appearance.face_size[has])
-        if sim.shape[1] > 1:
-            top2 = np.sort(sim, axis=1)[:, -2]
-            best = sim.max(axis=1)
-            runner_up = np.where(sim >= best[:, None], top2[:, None], best[:, None])
-            lead = np.clip((sim - runner_up) / MEMBER_MARGIN, -config.face_clip, config.face_clip)
-        else:
-            lead = np.clip((sim - unknown[:, None]) / MEMBER_MARGIN, -config.face_clip, config.face_clip)
-        matches_nobody = sim.max(axis=1) < unknown
-        lead[matches_nobody] = np.minimum(lead[matches_nobody], 0.0)
-        for k, c in enumerate(cluster_of_sample[has]):
-            votes[c, face_members] += lead[k]
-            nobody[c] += matches_nobody[k]
-            n_faces[c] += 1
-    return votes, np.where(n_faces > 0, nobody / np.maximum(n_faces, 1), 0.0)
-
-
-def body_votes(
-    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
-    calibration: BodyCalibration | None, config: NamingConfig,
-) -> NDArray[np.float64]:
-    """(C, M) body votes from the gallery's whole-person photos (see the module docstring).
-
-    0 where a member has no body photo, where the cluster has no body sample, without a calibration,
-    or where the match is not both good and better than every other member's.
-    """
-    log_odds = body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, calibration)
-    out = np.zeros((n_clusters, len(gallery)))
-    for c in range(n_clusters):
-        row = log_odds[c]
-        known = np.flatnonzero(np.isfinite(row))
-        for j in known:
-            others = row[known[known != j]]
-            margin = row[j] - (others.max() if len(others) else 0.0)
-            plausible = row[j] - config.body_floor
-            out[c, j] = config.body_vote * float(np.clip(min(plausible, margin), 0.0, config.body_clip))
-    return out
 
 
 def body_log_odds(
@@ -165,46 +128,156 @@ def body_log_odds(
     return out
 
 
-def assign_names(
-    votes: NDArray[np.float64], nobody_share: NDArray[np.float64], conflict: NDArray[np.bool_],
-    names: tuple[str, ...], keys: tuple[str, ...], config: NamingConfig,
-) -> dict[int, Naming]:
-    """Greedy constrained assignment: strongest (cluster, member) votes first.
+# ------------------------------------------------------------------------------ joint assignment
+def face_log_odds(
+    gallery: Gallery, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
+    calibration: BodyCalibration | None, clip: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(C, M) mean log-odds "same person" of each cluster's faces and each member's face photos.
 
-    A cluster gets a member when its vote reaches ``config.accept``, is its best remaining option,
-    and no cluster it co-occurs with (``conflict``, (C, C)) already has that member. Everything else
-    is ``unknown``. Several non-conflicting clusters may get one member (the caller merges them).
+    Each face's best similarity to a member's photos goes through the video's own face calibration
+    (fitted on faces of one tracklet vs faces seen together, as linking does), else the still-photo
+    thresholds, and is clipped to +-``clip``. Returns the means (NaN where the member has no face
+    photo or the cluster no face) and the number of faces per cluster.
     """
-    n_clusters, n_members = votes.shape
+    out = np.full((n_clusters, len(gallery)), np.nan)
+    counts = np.zeros(n_clusters)
+    has = np.flatnonzero(appearance.has_face & (cluster_of_sample >= 0))
+    face_members = np.flatnonzero(gallery.has_faces)
+    if not len(has) or not len(face_members):
+        return out, counts
+    sim = gallery.similarity(appearance.face[has]).astype(np.float64)[:, face_members]
+    if calibration is not None:
+        lo = calibration.log_odds(sim)
+    else:
+        same, unknown = match_thresholds(appearance.face_size[has])
+        mid = 0.5 * (same + unknown)
+        lo = (sim - mid[:, None]) / (0.5 * MEMBER_MARGIN)
+    lo = np.clip(lo, -clip, clip)
+    owner = cluster_of_sample[has]
+    for c in np.unique(owner):
+        rows = owner == c
+        out[c, face_members] = lo[rows].mean(axis=0)
+        counts[c] = rows.sum()
+    return out, counts
+
+
+@dataclass(frozen=True)
+class GalleryMatcher:
+    """What a video's samples are compared with: the gallery, the video's own calibrations, the rules.
+
+    Attributes:
+        gallery: The gallery (of the performing group).
+        face_calibration: The video's face similarity -> log-odds map (None: still-photo thresholds).
+        body_calibration: The video's body similarity -> log-odds map (None: no body evidence).
+        config: Naming rules.
+    """
+
+    gallery: Gallery
+    face_calibration: BodyCalibration | None
+    body_calibration: BodyCalibration | None
+    config: NamingConfig
+
+
+def evidence_matrix(
+    matcher: GalleryMatcher, appearance: Appearance, cluster_of_sample: NDArray[np.int64], n_clusters: int,
+) -> NDArray[np.float64]:
+    """(C, M) log-odds that each cluster is each member against "nobody in the gallery" (0).
+
+    Which member: each cue's log-odds relative to its best member (a member without photos for a cue
+    gets that cue's average), weighed by the cue's samples (``full_weight_samples``). Whether anyone
+    at all: the best-matching cue's level (a cue that matches every member poorly, e.g. bodies filmed
+    under other lighting, does not veto a face that matches), plus ``gallery_offset`` times how much
+    evidence there is. NaN where no cue has an opinion on the member (no photo of the cue the cluster
+    shows): such a member is never assigned to that cluster.
+    """
+    gallery, config = matcher.gallery, matcher.config
+    face_calibration, body_calibration = matcher.face_calibration, matcher.body_calibration
+    face, n_faces = face_log_odds(gallery, appearance, cluster_of_sample, n_clusters, face_calibration,
+                                  config.cue_clip)
+    body = np.clip(body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, body_calibration),
+                   -config.cue_clip, config.cue_clip)
+    valid = np.any(appearance.body != 0, axis=1)
+    n_bodies = np.bincount(cluster_of_sample[valid & (cluster_of_sample >= 0)], minlength=n_clusters)
+    wf = np.minimum(n_faces, config.full_weight_samples)[:, None] / config.full_weight_samples
+    wb = np.minimum(n_bodies[:n_clusters], config.full_weight_samples)[:, None] / config.full_weight_samples
+    # How much evidence there is (0 = none: no opinion, exactly what "nobody" is worth).
+    weight = np.minimum(wf * np.isfinite(face).any(axis=1, keepdims=True)
+                        + wb * np.isfinite(body).any(axis=1, keepdims=True), 1.0)
+    relative = np.zeros((n_clusters, len(gallery)))
+    level = np.full(n_clusters, -np.inf)
+    for cue_weight, cue in ((config.face_weight * wf, face), (config.body_weight * wb, body)):
+        known = np.isfinite(cue)
+        seen = known.any(axis=1) & (cue_weight[:, 0] > 0)
+        best = np.where(seen, np.nanmax(np.where(known, cue, -np.inf), axis=1), 0.0)
+        gap = np.where(known, cue - best[:, None], np.nan)  # <= 0: how far below this cue's best member
+        # A member without photos for this cue: the cue's average gap (no information either way).
+        mean_gap = np.array([np.nanmean(g) if np.isfinite(g).any() else 0.0 for g in gap])
+        relative += cue_weight * np.where(known, gap, mean_gap[:, None])
+        level = np.where(seen, np.maximum(level, cue_weight[:, 0] * best), level)
+    # Which member: every cue's relative evidence; whether anyone at all: the cue that matches best (a
+    # cue that matches every member poorly, e.g. bodies under other lighting, does not veto the other).
+    level = np.where(np.isfinite(level), level, 0.0)
+    out = relative + level[:, None] + config.gallery_offset * weight
+    # No cue says anything about this member for this cluster: no evidence, never a candidate.
+    return np.where(np.isfinite(face) | np.isfinite(body), out, np.nan)
+
+
+def assign_people(
+    evidence: NDArray[np.float64], conflict: NDArray[np.bool_], names: tuple[str, ...], keys: tuple[str, ...],
+    config: NamingConfig, seen_s: NDArray[np.float64] | None = None,
+) -> dict[int, Naming]:
+    """Name clusters: a joint assignment among the clusters each one is seen with, and its margin.
+
+    For each cluster ``c``, the members are assigned one-to-one (Hungarian, maximising the summed
+    evidence; "nobody" is worth 0 to every cluster) among ``c`` and the clusters
+    it meets in time (``conflict``): those compete for the same members, the others may be the same
+    person (a performer who left and came back). ``c``'s margin is how much that best assignment loses
+    when ``c`` may not take its member. Clusters are then named by decreasing margin, each with its
+    member unless that member already names a cluster it meets, and only with a margin of at least
+    ``config.min_margin``: else ``unknown``.
+    """
+    n_clusters, n_members = evidence.shape
+    seen = np.ones(n_clusters) if seen_s is None else np.maximum(np.asarray(seen_s, np.float64), 1e-6)
+    # What is at stake: log-odds against "nobody", times the time the cluster is on screen.
+    gain = evidence * seen[:, None]
+    proposals = []
+    for c in range(n_clusters):
+        group = np.concatenate([[c], np.flatnonzero(conflict[c])])
+        local = gain[group]
+        total, pairs = _best_assignment(local, 0.0)
+        m = next((mm for cc, mm in pairs if cc == 0), None)
+        if m is None:
+            continue
+        local = local.copy()
+        local[0, m] = -np.inf
+        margin = (total - _best_assignment(local, 0.0)[0]) / seen[c]
+        proposals.append((margin, c, m))
     naming: dict[int, Naming] = {}
-    taken: dict[int, list[int]] = {}
-    order = np.dstack(np.unravel_index(np.argsort(-votes, axis=None), votes.shape))[0]
-    for c, m in order:
-        c, m = int(c), int(m)
-        if c in naming or not _accepted(votes[c], m, config) or nobody_share[c] >= config.unknown_share:
+    for margin, c, m in sorted(proposals, reverse=True):
+        if margin < config.min_margin:
+            break
+        if any(n.member == keys[m] and conflict[c, o] for o, n in naming.items()):
             continue
-        if any(conflict[c, other] for other in taken.get(m, [])):
-            continue
-        others = np.delete(votes[c], m)
-        lead = votes[c, m] - (others.max() if len(others) else 0.0)
-        confidence = float(1.0 / (1.0 + np.exp(-min(lead, votes[c, m]) / 2.0)))
-        naming[c] = Naming(label=names[m], member=keys[m], confidence=confidence)
-        taken.setdefault(m, []).append(c)
+        naming[c] = Naming(label=names[m], member=keys[m], confidence=_sigmoid(margin))
     for c in range(n_clusters):
         if c not in naming:
-            naming[c] = Naming(label=UNKNOWN, member=None, confidence=_unknown_confidence(votes[c], config))
+            best = float(np.nanmax(evidence[c], initial=0.0)) if n_members else 0.0
+            naming[c] = Naming(label=UNKNOWN, member=None, confidence=_sigmoid(-best))
     return naming
 
 
-def _accepted(votes: NDArray[np.float64], m: int, config: NamingConfig) -> bool:
-    """Whether a cluster's vote for member ``m`` is enough to name it (see :class:`NamingConfig`)."""
-    if votes[m] >= config.accept:
-        return True
-    others = np.delete(votes, m)
-    return bool(votes[m] > 0 and (not len(others) or votes[m] - others.max() >= config.relative_lead))
+def _best_assignment(evidence: NDArray[np.float64], nobody: float) -> tuple[float, list[tuple[int, int]]]:
+    """(total, [(cluster, member)]) of the best one-to-one assignment; "nobody" is worth ``nobody``."""
+    n_clusters, n_members = evidence.shape
+    big = 1e6
+    gain = np.full((n_clusters, n_members + n_clusters), -big)
+    gain[:, :n_members] = np.where(np.isfinite(evidence), evidence, -big)
+    gain[np.arange(n_clusters), n_members + np.arange(n_clusters)] = nobody
+    rows, cols = linear_sum_assignment(-gain)
+    total = float(gain[rows, cols].sum())
+    return total, [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if c < n_members]
 
 
-def _unknown_confidence(votes: NDArray[np.float64], config: NamingConfig) -> float:
-    """How sure "unknown" is: high when no member gets anywhere near the acceptance vote."""
-    best = float(votes.max()) if len(votes) else 0.0
-    return float(1.0 / (1.0 + np.exp((best - config.accept) / 2.0)))
+def _sigmoid(x: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-x)))
