@@ -20,6 +20,15 @@ BENCH = SHARED / "bench"
 MODELS = SHARED / "models"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_cache(tmp_path_factory):
+    """Every test session gets an empty ``$FANCAM_HOME``: results never come from a user cache that an
+    older fancam filled (stage keys cover settings and the release, not every code change in between)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FANCAM_HOME", str(tmp_path_factory.mktemp("fancam-home")))
+        yield
+
+
 def shared_file(relative: str) -> Path:
     """Path of a file under ../shared; fails the test (not skips) when it is missing."""
     path = SHARED / relative
