@@ -122,6 +122,7 @@ class Sampler:
         return sum(cpu for (pid, _), (_, cpu) in self.threads.items() if pid != me) + own.user + own.system
 
     def _run(self) -> None:
+        self.names[threading.get_native_id()] = "bench-sampler"
         while not self._stop.wait(self.interval):
             self.samples.append((time.perf_counter(), self._read()))
 
@@ -219,14 +220,13 @@ def top_functions(stats: pstats.Stats, n: int, by: str) -> list[dict]:
     rows = []
     for key, (_, calls, self_s, cum_s, _) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append({"function": _where(key), "calls": calls, "self_s": self_s, "cum_s": cum_s})
-    if by == "self":
-        rows = [r for r in rows if r["function"] not in WAITING]
+    rows = [r for r in rows if not any(w in r["function"] for w in WAITING)]
     rows.sort(key=lambda r: r["cum_s" if by == "cum" else "self_s"], reverse=True)
     return rows[:n]
 
 
-WAITING = ("<method 'acquire' of '_thread.lock' objects>",)
-"""Functions whose self time is a thread waiting for another (left out of the self-time table)."""
+WAITING = ("<method 'acquire' of '_thread.lock' objects>", "threading.py:", "queue.py:", "bench_profile.py:")
+"""Functions that only wait for another thread, or this benchmark's own wrappers (left out of the tables)."""
 
 
 def profile_clip(clip: Path, folder: Path, quality: str, top: int, interval: float) -> dict:

@@ -1,6 +1,7 @@
 """The second analysis pass: faces and body appearance at the sampled rows of each tracklet.
 
-One more sequential decode (cheap next to face embedding); only the sampled frames are converted to
+One more decode, of the sampled frames only (frames nothing else refers to are skipped by the decoder
+unless sampled, see :func:`fancam.io.video.iter_frames_at`); only the sampled frames are converted to
 RGB, at full resolution because faces of dancers are small. Every box of a sampled frame is given to
 the face and body code (so a neighbour's face is never taken for this person's, and pixels shared with
 a neighbour count less), but only the sampled rows are described and embedded. Face embedding, the
@@ -11,6 +12,7 @@ dominant cost, runs in a worker process while this one decodes and finds faces
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from fancam.identity.body import describe_bodies
 from fancam.identity.embedding import MIN_BATCHES_FOR_WORKER, EmbeddingQueue, worker_possible
 from fancam.identity.faces import EMBEDDING_DIM, FaceAnalyzer
 from fancam.io.progress import Progress, progress_bar
-from fancam.io.video import iter_frames
+from fancam.io.video import DecodedFrame, iter_frames, iter_frames_at
 from fancam.tracking.scan import prefetch
 from fancam.types import TrackTable
 
@@ -73,12 +75,18 @@ def extract_appearance(
     analyzer: FaceAnalyzer,
     *,
     progress: Progress = True,
-    embed_worker: bool | None = None,
+    n_frames: int | None = None,
 ) -> Appearance:
     """Describe bodies and embed faces at ``rows`` of ``tracks`` (one decode pass).
 
-    ``embed_worker``: embed faces in a worker process (None: when there are at least
-    :data:`~fancam.identity.embedding.MIN_BATCHES_FOR_WORKER` sampled frames and two cores).
+    Args:
+        video: The video file.
+        tracks: Tracklet table.
+        rows: Row indices of ``tracks`` to describe.
+        analyzer: Face detector and embedder.
+        progress: Progress bars.
+        n_frames: Frames in the video as the scan decoded them (lets the decoder skip unsampled
+            frames safely, see :func:`~fancam.io.video.iter_frames_at`); None decodes every frame.
     """
     rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
     sampled_frames = np.unique(tracks.frame[rows])
@@ -89,18 +97,18 @@ def extract_appearance(
     face = np.full((n, EMBEDDING_DIM), np.nan, np.float32)
     quality = np.full(n, np.nan, np.float32)
     size = np.full(n, np.nan, np.float32)
-    last = int(sampled_frames[-1]) if len(sampled_frames) else -1
-    if embed_worker is None:
-        embed_worker = len(sampled_frames) >= MIN_BATCHES_FOR_WORKER and worker_possible()
+    # Faces are embedded in a worker process when there are enough of them to pay for its start.
+    embed_worker = len(sampled_frames) >= MIN_BATCHES_FOR_WORKER and worker_possible()
     pending: dict[int, list[tuple[int, float, float]]] = {}  # frame -> (sample, quality, face size)
     with (progress_bar(len(sampled_frames), "faces+bodies", enabled=progress) as bar,
           EmbeddingQueue(analyzer.embedder, use_worker=embed_worker) as queue):
+        frames: Iterator[DecodedFrame]
+        if n_frames is None:
+            frames = (f for f in iter_frames(video) if f.index in by_frame)
+        else:
+            frames = iter_frames_at(video, sampled_frames, n_frames=n_frames)
         # Decoding in a background thread overlaps the face work on the sampled frames.
-        for frame in prefetch(iter_frames(video)):
-            if frame.index > last:
-                break
-            if frame.index not in by_frame:
-                continue
+        for frame in prefetch(frames):
             everyone = by_frame[frame.index]
             wanted = np.array([i for i, r in enumerate(everyone) if int(r) in position], np.int64)
             out = np.array([position[int(everyone[i])] for i in wanted], np.int64)
