@@ -8,6 +8,10 @@ For each clip (fresh analysis folder, no cache), in its own subprocess:
   ``/proc`` every ``--interval`` seconds.
 - **core use**: the share of the analysis wall time during which about 0, 1 or 2 cores were busy
   (from the same samples), so an idle core shows up.
+- **2-core estimate**: per phase, max(CPU / 2, CPU of its busiest thread) -- the wall time the phase
+  would need on two otherwise idle cores if it spread perfectly, never less than its longest serial
+  chain; summed over the phases (``other``: its wall time). On a busy shared machine the measured wall
+  is many times this; compare CPU seconds and this estimate across runs made at similar load.
 - **threads**: CPU seconds per thread name (``MainThread``, the decode thread, FFmpeg's decoder
   threads, onnxruntime's, worker processes).
 - **functions**: cProfile of every Python thread (merged), the top ``--top`` functions by cumulative
@@ -86,17 +90,14 @@ def _thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
 
 
 def _children(pid: int) -> list[int]:
-    """Direct child processes of ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-            found.append(int(entry.name))
+    """Direct child processes of ``pid`` (from each thread's ``children`` file: cheap)."""
+    found: list[int] = []
+    base = Path(f"/proc/{pid}/task")
+    try:
+        for task in base.iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
     return found
 
 
@@ -108,6 +109,8 @@ class Sampler:
         self.names = names  # native thread id -> Python thread name (Linux shows "python" for all)
         self.samples: list[tuple[float, float]] = []  # (time, total CPU s so far)
         self.threads: dict[tuple[int, int], tuple[str, float]] = {}  # (pid, tid) -> (name, CPU s)
+        self.snapshots: list[tuple[float, dict[tuple[int, int], float]]] = []  # (time, CPU s per thread)
+        self._tid = -1  # the sampler thread's native id, once it runs
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
 
@@ -118,11 +121,13 @@ class Sampler:
             for tid, (name, cpu) in _thread_cpu(pid).items():
                 label = self.names.get(tid, name) if pid == me else f"child process {pid}"
                 self.threads[(pid, tid)] = (label, cpu)
-        own = os.times()
-        return sum(cpu for (pid, _), (_, cpu) in self.threads.items() if pid != me) + own.user + own.system
+        self.snapshots.append((time.perf_counter(), {k: cpu for k, (_, cpu) in self.threads.items()}))
+        # Every thread but this sampler's own (reading /proc costs a little CPU).
+        return sum(cpu for (pid, tid), (_, cpu) in self.threads.items() if tid != self._tid)
 
     def _run(self) -> None:
-        self.names[threading.get_native_id()] = "bench-sampler"
+        self._tid = threading.get_native_id()
+        self.names[self._tid] = "bench-sampler"
         while not self._stop.wait(self.interval):
             self.samples.append((time.perf_counter(), self._read()))
 
@@ -147,6 +152,16 @@ class Sampler:
             return float(np.interp(t, times, cpus))
 
         return at(t1) - at(t0)
+
+    def busiest_thread(self, t0: float, t1: float) -> tuple[str, float]:
+        """The thread that used the most CPU between two times (nearest samples), and its CPU s."""
+        before = min(self.snapshots, key=lambda s: abs(s[0] - t0))[1]
+        after = min(self.snapshots, key=lambda s: abs(s[0] - t1))[1]
+        deltas = {k: cpu - before.get(k, 0.0) for k, cpu in after.items()}
+        if not deltas:
+            return "", 0.0
+        key = max(deltas, key=lambda k: deltas[k])
+        return self.threads[key][0], deltas[key]
 
     def core_use(self, t0: float, t1: float) -> dict[str, float]:
         """Share of [t0, t1] spent with < 0.5, 0.5-1.5 and >= 1.5 cores busy."""
@@ -265,20 +280,28 @@ def profile_clip(clip: Path, folder: Path, quality: str, top: int, interval: flo
             continue
         t0, t1 = spans[name]
         cpu = sampler.cpu_between(t0, t1)
+        thread, thread_cpu = sampler.busiest_thread(t0, t1)
         phases[name] = {"wall_s": t1 - t0, "cpu_s": cpu, "cores": cpu / (t1 - t0) if t1 > t0 else None,
-                        "core_use": sampler.core_use(t0, t1)}
+                        "core_use": sampler.core_use(t0, t1), "busiest_thread": thread,
+                        "busiest_thread_cpu_s": thread_cpu,
+                        # What this phase needs on 2 free cores at best: all its CPU shared by both,
+                        # but never less than its busiest thread (a serial chain).
+                        "two_core_wall_s": max(cpu / 2, thread_cpu)}
     first = min(s[0] for s in spans.values()) if spans else start
     last = max(s[1] for s in spans.values()) if spans else end
+    other_cpu = sampler.cpu_between(start, first) + sampler.cpu_between(last, end)
     phases["other"] = {"wall_s": max(0.0, (end - start) - sum(p["wall_s"] for p in phases.values())),
-                       "cpu_s": sampler.cpu_between(start, first) + sampler.cpu_between(last, end)}
+                       "cpu_s": other_cpu, "two_core_wall_s": other_cpu}
     threads: dict[str, float] = {}
     for name, cpu in sampler.threads.values():
         threads[name] = threads.get(name, 0.0) + cpu
     total_cpu = sampler.cpu_between(start, end)
+    two_core = sum(p.get("two_core_wall_s", p["wall_s"]) for p in phases.values())
     return {
         "video_s": video_s, "width": info.width, "height": info.height, "codec": info.codec,
         "fps": info.fps, "wall_s": end - start, "cpu_s": total_cpu, "rtf": video_s / (end - start),
         "cores": total_cpu / (end - start), "core_use": sampler.core_use(start, end),
+        "two_core_wall_s": two_core, "two_core_rtf": video_s / two_core if two_core else None,
         "phases": phases, "stage_seconds": dict(analysis.stage_seconds),
         "threads": dict(sorted(threads.items(), key=lambda kv: -kv[1])),
         "top_cumulative": top_functions(stats, top, "cum"), "top_self": top_functions(stats, top, "self"),

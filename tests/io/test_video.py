@@ -221,3 +221,20 @@ def test_decoding_some_frames_of_a_damaged_file_falls_back_to_decoding_all(clip:
     for index, image in got:
         np.testing.assert_array_equal(image, everything[index])
     assert list(iter_frames_at(bad, [])) == []
+
+
+@pytest.mark.parametrize("clip_name", ["dance2", "rotated"])
+def test_thumbnails_are_the_area_filtered_frame_up_to_resampling_noise(tmp_path: Path, clip_name: str) -> None:
+    if clip_name == "dance2":  # 1080x1920: the cheap two-step path
+        path, size = shared_file("data/gillhung_dance/dance2.mp4"), (64, 114)
+    else:  # a small rotated frame: the area filter itself
+        path, size = synth_video(tmp_path / "r.mp4", n=3, size=(160, 96), rotation=90), (32, 54)
+    for frame in iter_frames(path):
+        if frame.index > 2:
+            break
+        thumb, exact = frame.thumbnail(*size), frame.rgb(*size)
+        assert thumb.shape == exact.shape == (size[1], size[0], 3) and thumb.dtype == np.uint8
+        error = np.abs(thumb.astype(int) - exact.astype(int))
+        assert error.mean() < 8.0, error.mean()  # dance2: 4.7 grey levels
+        if clip_name == "rotated":
+            np.testing.assert_array_equal(thumb, exact)

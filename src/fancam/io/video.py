@@ -17,6 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -198,6 +199,26 @@ class DecodedFrame:
         ``width``/``height`` are *displayed* sizes; scaling happens in swscale before rotation.
         """
         return self._convert("rgb24", width, height)
+
+    def thumbnail(self, width: int, height: int) -> NDArray[np.uint8]:
+        """Displayed frame as a small (height, width, 3) uint8 RGB image, made cheaply (cut detection).
+
+        A large downscale with swscale's area filter costs ~1.7 ms per 1080p frame even at 64 pixels
+        wide; bilinear sampling to twice the size then a 2x2 area average in OpenCV costs ~0.7 ms and
+        still averages several source pixels per thumbnail pixel (the cut scores of every clip of
+        ../shared/data stay within 0.15 of the area filter's, with the same cuts).
+        """
+        if self.turns % 2:
+            width, height = height, width
+        frame = self.av_frame
+        if frame.width < 8 * width or frame.height < 8 * height:  # a small frame: the area filter is cheap
+            return self._convert("rgb24", *((height, width) if self.turns % 2 else (width, height)))
+        large = frame.reformat(width=2 * width, height=2 * height, format="rgb24",
+                               interpolation="FAST_BILINEAR").to_ndarray()
+        image = np.asarray(cv2.resize(large, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+        if self.turns:
+            image = np.ascontiguousarray(np.rot90(image, k=self.turns))
+        return image
 
     def gray(self, width: int | None = None, height: int | None = None) -> NDArray[np.uint8]:
         """Displayed frame as (H, W) uint8 luma, optionally scaled."""
