@@ -54,18 +54,57 @@ PHASES = ("scan", "tracklets", "appearance", "identity")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 TRIED: tuple[dict[str, str], ...] = (
-    # What was tried on issue 11 (analysis speed) and what it did, measured with bench_pipeline.py
-    # (dance2 = gillhung dance2 1080x1920 HEVC 23.8 s; crowd = facenet crowd 1920x1080 H.264 4.2 s) and
-    # bench_accuracy.py --quality fast --fresh on every clip.
+    # What was tried on issue 11 (analysis speed) and what it did, measured with bench_pipeline.py,
+    # bench_profile.py and micro-benchmarks (dance2 = gillhung dance2 1080x1920 HEVC 23.8 s; crowd =
+    # facenet crowd 1920x1080 H.264 4.2 s); accuracy with bench_accuracy.py --quality fast --fresh on the
+    # 7 labelled clips, and the analysis files of 8 clips compared byte for byte with main's.
     {"change": "baseline (main at 69ee355), quiet machine (load 0.2)",
-     "effect": "dance2 10.7 s wall = 2.23x RT, 16.3 s CPU; crowd 3.1 s = 1.35x RT, 4.9 s CPU",
+     "effect": "dance2 10.7 s wall = 2.23x RT, 16.3 s CPU; crowd 3.1 s = 1.35x RT, 4.9 s CPU. Appearance "
+               "6.4 s wall, of which dlib embedding 4.5 s on one core (67 calls, ~57 ms per face)",
      "kept": "-"},
     {"change": "dlib face embedding in 2 threads",
-     "effect": "no gain: dlib's compute_face_descriptor holds the GIL (58 ms/face either way)",
+     "effect": "no gain: dlib's compute_face_descriptor holds the GIL (58 ms per face either way)",
      "kept": "no"},
-    {"change": "dlib embedding batch size 1 / 4 / 16 chips",
+    {"change": "dlib embedding batches of 1 / 4 / 16 chips",
      "effect": "57 ms per face in every case (no batching gain on CPU)",
      "kept": "no"},
+    {"change": "face embedding in a worker process (python -m fancam.identity.embedding over pipes); the "
+               "caller takes back the batches not started yet, from the end",
+     "effect": "dance2 appearance: busiest thread 5.4 -> 3.4 s CPU, 2-core estimate 5.4 -> 4.3 s; worker "
+               "start 0.25 s CPU; analysis files byte-identical on 8 clips",
+     "kept": "yes"},
+    {"change": "appearance decode skips unsampled non-reference frames (skip_frame=NONREF per packet)",
+     "effect": "dance2: 361 of 714 frames are non-reference; decoding CPU for the sampled frames 2.8 -> "
+               "~1.6-2.1 s; pixels identical (tested), files byte-identical on 8 clips",
+     "kept": "yes"},
+    {"change": "cut thumbnails: bilinear to 2x the size + 2x2 area average instead of swscale's area "
+               "filter on the whole frame",
+     "effect": "1.7 -> 0.7 ms CPU per 1080p frame (dance2 ~0.7 s); same cuts on all 9 clips, scores "
+               "within 0.09",
+     "kept": "yes"},
+    {"change": "cut thumbnails with cv2.resize (area) of the Y, U, V planes + cvtColor",
+     "effect": "6.2 ms CPU per frame (OpenCV's threads), worse than swscale's 1.5 ms",
+     "kept": "no"},
+    {"change": "cut thumbnails by swscale POINT / FAST_BILINEAR straight to 64 px",
+     "effect": "0.25-0.5 ms and the same cuts on 9 clips, but one sample per thumbnail pixel aliases "
+               "(noisy scores on fine textures): the two-step filter above was kept instead",
+     "kept": "no"},
+    {"change": "dlib face models loaded on first use (not when the analyzer is built)",
+     "effect": "a cached analysis no longer loads them: -0.08 s per cached call (0.21 -> ~0.13 s in-process)",
+     "kept": "yes"},
+    {"change": "onnxruntime intra-op threads 2 for the person detector (YOLOX-nano 416 px)",
+     "effect": "8.2 -> 8.8 ms CPU per call (+7%); during the scan the other core decodes, so it only adds "
+               "CPU; kept at 1 (inter-op 1, no spinning)",
+     "kept": "no"},
+    {"change": "FFmpeg decoder threads 1 / 2 / auto (HEVC 1080p)",
+     "effect": "2.82-2.88 s CPU for dance2 in every case; left on auto",
+     "kept": "no"},
+    {"change": "not tried: fewer face embeddings per tracklet; an ONNX port of dlib's ResNet; keeping "
+               "sampled frames from the scan",
+     "effect": "the first drops identity evidence while the issue-10 identity targets are missed on 5 of 7 "
+               "clips; the second needs weights fancam does not ship; the third needs the tracklets "
+               "before the frames (3 MB per 1080p frame to keep)",
+     "kept": "-"},
 )
 
 

@@ -171,14 +171,16 @@ class EmbeddingQueue:
 
 
 def _start_worker_process(python: str) -> subprocess.Popen[bytes]:
-    """``python -m fancam.identity.embedding`` with this fancam importable."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([package_root, *filter(None, [env.get("PYTHONPATH")])])
-    return subprocess.Popen(
-        [python, "-m", "fancam.identity.embedding"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, env=env,
-    )
+    """``python -m fancam.identity.embedding``, importing the same fancam as this process."""
+    root = str(Path(__file__).resolve().parents[2])
+    # The package's folder goes first only when the interpreter would not find it anyway (a source
+    # checkout): an installed fancam's site-packages must not be put before the standard library.
+    code = ("import runpy, sys\n"
+            f"root = {root!r}\n"
+            "if root not in sys.path: sys.path.insert(0, root)\n"
+            "runpy.run_module('fancam.identity.embedding', run_name='__main__', alter_sys=True)\n")
+    return subprocess.Popen([python, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
 
 
 def _stop_worker_process(process: subprocess.Popen[bytes]) -> None:
