@@ -279,7 +279,12 @@ def top_functions(stats: pstats.Stats, n: int, by: str) -> list[dict]:
     return rows[:n]
 
 
-WAITING = ("<method 'acquire' of '_thread.lock' objects>", "threading.py:", "queue.py:", "bench_profile.py:")
+WAITING = (
+    "<method 'acquire' of '_thread.lock' objects>", "threading.py:", "queue.py:", "bench_profile.py:",
+    # the thread feeding the face-embedding worker waits in its pipe's read/write
+    "<method 'read' of '_io.BufferedReader' objects>", "<method 'write' of '_io.BufferedWriter' objects>",
+    "identity/embedding.py:",
+)
 """Functions that only wait for another thread, or this benchmark's own wrappers (left out of the tables)."""
 
 

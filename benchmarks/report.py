@@ -418,12 +418,18 @@ def profile_section(prof: dict | None, top: int = 12) -> list[str]:
                 "",
                 f"Wall {fmt(c['wall_s'], 2)} s (RTF {fmt(c['rtf'], 2)}), CPU {fmt(c['cpu_s'], 1)} s, "
                 f"{fmt(c['cores'], 2)} cores busy on average; core use {_share(c['core_use'])}; load "
-                f"average {fmt(c['load_before'][0], 1)} before, {fmt(c['load_after'][0], 1)} after.", ""]
+                f"average {fmt(c['load_before'][0], 1)} before, {fmt(c['load_after'][0], 1)} after. "
+                f"**2-core estimate {fmt(c.get('two_core_wall_s'), 2)} s (RTF {fmt(c.get('two_core_rtf'), 2)})**: "
+                "per phase max(CPU / 2, CPU of its busiest thread), what two idle cores would need at best.",
+                ""]
         rows = []
         for name, p in c["phases"].items():
-            rows.append([name, fmt(p["wall_s"], 2), fmt(p["cpu_s"], 2), fmt(p.get("cores"), 2),
-                         _share(p["core_use"]) if "core_use" in p else ""])
-        out += table(["phase", "wall s", "CPU s", "cores", "core use 0 / 1 / 2"], rows)
+            busiest = (f"{p['busiest_thread']} {fmt(p['busiest_thread_cpu_s'], 2)}"
+                       if p.get("busiest_thread") else "")
+            rows.append([name, fmt(p["wall_s"], 2), fmt(p["cpu_s"], 2), fmt(p.get("cores"), 2), busiest,
+                         fmt(p.get("two_core_wall_s"), 2), _share(p["core_use"]) if "core_use" in p else ""])
+        out += table(["phase", "wall s", "CPU s", "cores", "busiest thread, CPU s", "2-core estimate s",
+                      "core use 0 / 1 / 2"], rows)
         stages = ", ".join(f"{k} {fmt(v, 2)}" for k, v in c["stage_seconds"].items())
         threads = ", ".join(f"{k} {fmt(v, 2)}" for k, v in list(c["threads"].items())[:8])
         out += ["", f"Stage timers (s): {stages}. CPU s by thread: {threads}.", ""]
