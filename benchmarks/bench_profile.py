@@ -99,6 +99,13 @@ TRIED: tuple[dict[str, str], ...] = (
     {"change": "FFmpeg decoder threads 1 / 2 / auto (HEVC 1080p)",
      "effect": "2.82-2.88 s CPU for dance2 in every case; left on auto",
      "kept": "no"},
+    {"change": "all kept changes together (interleaved runs with main, load 10-16 from other jobs)",
+     "effect": "dance2 CPU 16.9-17.7 -> 15.0-15.9 s; 2-core estimate 9.3 s (2.57x) -> 7.6-7.8 s "
+               "(3.1x); wall at that load 46.8-50.3 -> 32.7-36.8 s. crowd: 2-core estimate 2.74 s (1.5x) "
+               "-> 2.2-2.5 s (1.7-1.9x): 2.5x missed on this 4.2 s clip (dlib embedding of its many "
+               "faces is 1.2 s CPU; person detection 0.45 s; the phases are short and serial). Cached "
+               "analysis 0.16 -> 0.09 s CPU. Analysis files byte-identical, accuracy unchanged on 7 clips",
+     "kept": "-"},
     {"change": "not tried: fewer face embeddings per tracklet; an ONNX port of dlib's ResNet; keeping "
                "sampled frames from the scan",
      "effect": "the first drops identity evidence while the issue-10 identity targets are missed on 5 of 7 "
