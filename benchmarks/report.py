@@ -4,14 +4,15 @@ Inputs, in ``--work`` (default ``$TMPDIR/fancam-bench``):
 
 - ``accuracy.json`` from ``bench_accuracy.py`` (fancam vs the seed baseline, identity and camera);
 - ``trackers.json`` from ``bench_trackers.py`` (fancam's tracker vs roboflow ``trackers``);
-- ``pipeline.json`` from ``bench_pipeline.py`` (real-time factor per stage, peak memory).
+- ``pipeline.json`` from ``bench_pipeline.py`` (real-time factor per stage, peak memory);
+- ``profile.json`` from ``bench_profile.py`` (where the analysis time goes, what was tried).
 
 Usage::
 
     python benchmarks/report.py [--work DIR] [--run] [--ref-python ../venv-ref/bin/python]
                                 [--out benchmarks/REPORT.md]
 
-``--run`` runs the three benchmarks (pipeline first, alone, since it measures time), then writes the
+``--run`` runs the benchmarks (pipeline and profile first, alone, since they measure time), then writes the
 report. A missing JSON file leaves its section out, with a note.
 """
 
@@ -392,11 +393,70 @@ def speed_section(pipe: dict | None) -> list[str]:
     return out
 
 
+# ----------------------------------------------------------------------------------------- profile
+def _share(use: dict) -> str:
+    return " / ".join(f"{fmt(100 * use.get(k, 0.0), 0)}%" for k in ("~0 cores", "~1 core", "~2 cores"))
+
+
+def profile_section(prof: dict | None, top: int = 12) -> list[str]:
+    """"Where the time goes": bench_profile.py's phases, core use, threads, hottest functions, and what
+    was tried."""
+    out = ["## Where the time goes (analysis)", ""]
+    if prof is None:
+        return out + ["*profile.json missing: run `python benchmarks/bench_profile.py`.*", ""]
+    m = prof["machine"]
+    out += [
+        f"Run {prof['date']} by `benchmarks/bench_profile.py` on {m['cores']} cores ({m['cpu']}); preset "
+        f"`{prof['quality']}`; a fresh analysis per clip under cProfile (adds ~5-10% to wall time; the "
+        "speed itself is in the table above). CPU = every thread of the process and of its face-embedding "
+        "worker process, sampled from /proc; cores = CPU / wall; core use = share of the wall time with "
+        "about 0 / 1 / 2 cores busy (on a shared machine other work can hold a core: see the load).",
+        "",
+    ]
+    for c in prof["clips"]:
+        out += [f"### {c['key']}: {c['width']}x{c['height']} {c['codec']}, {fmt(c['video_s'], 1)} s of video",
+                "",
+                f"Wall {fmt(c['wall_s'], 2)} s (RTF {fmt(c['rtf'], 2)}), CPU {fmt(c['cpu_s'], 1)} s, "
+                f"{fmt(c['cores'], 2)} cores busy on average; core use {_share(c['core_use'])}; load "
+                f"average {fmt(c['load_before'][0], 1)} before, {fmt(c['load_after'][0], 1)} after. "
+                f"**2-core estimate {fmt(c.get('two_core_wall_s'), 2)} s (RTF {fmt(c.get('two_core_rtf'), 2)})**: "
+                "per phase max(CPU / 2, CPU of its busiest thread), what two idle cores would need at best.",
+                ""]
+        rows = []
+        for name, p in c["phases"].items():
+            busiest = (f"{p['busiest_thread']} {fmt(p['busiest_thread_cpu_s'], 2)}"
+                       if p.get("busiest_thread") else "")
+            rows.append([name, fmt(p["wall_s"], 2), fmt(p["cpu_s"], 2), fmt(p.get("cores"), 2), busiest,
+                         fmt(p.get("two_core_wall_s"), 2), _share(p["core_use"]) if "core_use" in p else ""])
+        out += table(["phase", "wall s", "CPU s", "cores", "busiest thread, CPU s", "2-core estimate s",
+                      "core use 0 / 1 / 2"], rows)
+        stages = ", ".join(f"{k} {fmt(v, 2)}" for k, v in c["stage_seconds"].items())
+        threads = ", ".join(f"{k} {fmt(v, 2)}" for k, v in list(c["threads"].items())[:8])
+        out += ["", f"Stage timers (s): {stages}. CPU s by thread: {threads}.", ""]
+        rows = [[f"`{r['function']}`", r["calls"], fmt(r["cum_s"], 2), fmt(r["self_s"], 2)]
+                for r in c["top_self"][:top]]
+        out += ["<details><summary>Hottest functions</summary>", "", "By self time (every Python thread, "
+                "merged; time spent waiting on a lock left out):", ""]
+        out += table(["function", "calls", "cumulative s", "self s"], rows)
+        rows = [[f"`{r['function']}`", r["calls"], fmt(r["cum_s"], 2), fmt(r["self_s"], 2)]
+                for r in c["top_cumulative"][:top]]
+        out += ["", "By cumulative time:", ""]
+        out += table(["function", "calls", "cumulative s", "self s"], rows)
+        out += ["", "</details>", ""]
+    if prof.get("tried"):
+        out += ["What was tried to make the analysis faster, and its measured effect:", ""]
+        out += table(["change", "measured effect", "kept"],
+                     [[t["change"], t["effect"], t["kept"]] for t in prof["tried"]])
+        out += [""]
+    return out
+
+
 # ----------------------------------------------------------------------------------------- main
 def run_benchmarks(work: Path, ref_python: Path) -> None:
     """Run the three benchmarks (the timed one first, alone)."""
     python = sys.executable
     subprocess.run([python, str(HERE / "bench_pipeline.py"), "--work", str(work)], check=True)
+    subprocess.run([python, str(HERE / "bench_profile.py"), "--work", str(work)], check=True)
     subprocess.run([python, str(HERE / "bench_trackers.py"), "all", "--work", str(work),
                     "--ref-python", str(ref_python), *TRACKER_RATES.split()], check=True)
     subprocess.run([python, str(HERE / "bench_accuracy.py"), "--work", str(work),
@@ -405,6 +465,7 @@ def run_benchmarks(work: Path, ref_python: Path) -> None:
 
 def render_report(work: Path) -> str:
     acc, trk, pipe = load(work, "accuracy.json"), load(work, "trackers.json"), load(work, "pipeline.json")
+    prof = load(work, "profile.json")
     lines = [
         "# fancam benchmarks",
         "",
@@ -413,6 +474,7 @@ def render_report(work: Path) -> str:
         "",
         "```bash",
         "python benchmarks/bench_pipeline.py   # speed, memory -> $TMPDIR/fancam-bench/pipeline.json",
+        "python benchmarks/bench_profile.py    # where the analysis time goes -> profile.json",
         f"python benchmarks/bench_trackers.py all --ref-python ../venv-ref/bin/python {TRACKER_RATES}",
         f"python benchmarks/bench_accuracy.py {ACCURACY_TIERS}   # fancam vs the seed baseline",
         "python benchmarks/report.py           # this file (report.py --run: all of the above, then this)",
@@ -424,6 +486,7 @@ def render_report(work: Path) -> str:
     lines += camera_section(acc)
     lines += trackers_section(trk)
     lines += speed_section(pipe)
+    lines += profile_section(prof)
     return "\n".join(lines).rstrip() + "\n"
 
 

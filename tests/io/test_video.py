@@ -24,6 +24,7 @@ from fancam.io.video import (
     check_readable_file,
     frame_at,
     iter_frames,
+    iter_frames_at,
     mp4_structure_problem,
     probe,
 )
@@ -186,3 +187,54 @@ def test_frame_at_seeks_to_the_same_frame_decoding_finds(tmp_path: Path, clip_na
     last_t = max(t for t, _ in expected.values())
     assert frame_at(path, 1e6).t >= last_t
     assert frame_at(path, -5.0).t == 0.0
+
+
+@pytest.mark.parametrize("clip_name", ["dance2", "vfr-rotated"])
+def test_decoding_only_some_frames_gives_the_same_frames_as_decoding_all(tmp_path: Path, clip_name: str) -> None:
+    if clip_name == "dance2":  # real phone HEVC with B-frames: half its frames are not references
+        path = shared_file("data/gillhung_dance/dance2.mp4")
+        wanted = [0, 1, 2, 57, 58, 300, 301, 302, 303, 500, 713]
+    else:
+        durations = [20 if i % 3 else 100 for i in range(40)]
+        path = synth_video(tmp_path / "vfr.mp4", n=40, size=(160, 96), rotation=90,
+                           frame_ms=lambda i: durations[i])
+        wanted = [1, 2, 3, 17, 39]
+    n, expected = 0, {}
+    for f in iter_frames(path):  # keep only the wanted pixels (a decoded 1080p frame holds 3 MB)
+        n += 1
+        if f.index in wanted:
+            expected[f.index] = (f.t, f.size, f.rgb())
+    got = [(f.index, f.t, f.size, f.rgb()) for f in iter_frames_at(path, wanted, n_frames=n)]
+    assert [g[0] for g in got] == wanted
+    for index, t, size, image in got:
+        assert t == pytest.approx(expected[index][0], abs=1e-6)
+        assert size == expected[index][1]
+        np.testing.assert_array_equal(image, expected[index][2])
+
+
+def test_decoding_some_frames_of_a_damaged_file_falls_back_to_decoding_all(clip: Path, tmp_path: Path) -> None:
+    bad = garbage_copy(clip, tmp_path / "bad.mp4", at=0.4, length=3000)
+    everything = {f.index: f.rgb() for f in iter_frames(bad)}  # fewer frames than packets: damage dropped
+    wanted = [0, 5, max(everything)]
+    got = [(f.index, f.rgb()) for f in iter_frames_at(bad, wanted, n_frames=len(everything))]
+    assert [index for index, _ in got] == wanted
+    for index, image in got:
+        np.testing.assert_array_equal(image, everything[index])
+    assert list(iter_frames_at(bad, [])) == []
+
+
+@pytest.mark.parametrize("clip_name", ["dance2", "rotated"])
+def test_thumbnails_are_the_area_filtered_frame_up_to_resampling_noise(tmp_path: Path, clip_name: str) -> None:
+    if clip_name == "dance2":  # 1080x1920: the cheap two-step path
+        path, size = shared_file("data/gillhung_dance/dance2.mp4"), (64, 114)
+    else:  # a small rotated frame: the area filter itself
+        path, size = synth_video(tmp_path / "r.mp4", n=3, size=(160, 96), rotation=90), (32, 54)
+    for frame in iter_frames(path):
+        if frame.index > 2:
+            break
+        thumb, exact = frame.thumbnail(*size), frame.rgb(*size)
+        assert thumb.shape == exact.shape == (size[1], size[0], 3) and thumb.dtype == np.uint8
+        error = np.abs(thumb.astype(int) - exact.astype(int))
+        assert error.mean() < 8.0, error.mean()  # dance2: 4.7 grey levels
+        if clip_name == "rotated":
+            np.testing.assert_array_equal(thumb, exact)

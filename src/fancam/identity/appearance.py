@@ -1,14 +1,18 @@
 """The second analysis pass: faces and body appearance at the sampled rows of each tracklet.
 
-One more sequential decode (cheap next to face embedding); only the sampled frames are converted to
+One more decode, of the sampled frames only (frames nothing else refers to are skipped by the decoder
+unless sampled, see :func:`fancam.io.video.iter_frames_at`); only the sampled frames are converted to
 RGB, at full resolution because faces of dancers are small. Every box of a sampled frame is given to
 the face and body code (so a neighbour's face is never taken for this person's, and pixels shared with
-a neighbour count less), but only the sampled rows are described and embedded.
+a neighbour count less), but only the sampled rows are described and embedded. Face embedding, the
+dominant cost, runs in a worker process while this one decodes and finds faces
+(:mod:`fancam.identity.embedding`; same results either way).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,9 +20,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.identity.body import describe_bodies
+from fancam.identity.embedding import MIN_BATCHES_FOR_WORKER, EmbeddingQueue, worker_possible
 from fancam.identity.faces import EMBEDDING_DIM, FaceAnalyzer
 from fancam.io.progress import Progress, progress_bar
-from fancam.io.video import iter_frames
+from fancam.io.video import DecodedFrame, iter_frames, iter_frames_at
 from fancam.tracking.scan import prefetch
 from fancam.types import TrackTable
 
@@ -70,8 +75,19 @@ def extract_appearance(
     analyzer: FaceAnalyzer,
     *,
     progress: Progress = True,
+    n_frames: int | None = None,
 ) -> Appearance:
-    """Describe bodies and embed faces at ``rows`` of ``tracks`` (one decode pass)."""
+    """Describe bodies and embed faces at ``rows`` of ``tracks`` (one decode pass).
+
+    Args:
+        video: The video file.
+        tracks: Tracklet table.
+        rows: Row indices of ``tracks`` to describe.
+        analyzer: Face detector and embedder.
+        progress: Progress bars.
+        n_frames: Frames in the video as the scan decoded them (lets the decoder skip unsampled
+            frames safely, see :func:`~fancam.io.video.iter_frames_at`); None decodes every frame.
+    """
     rows = rows[np.argsort(tracks.frame[rows], kind="stable")]
     sampled_frames = np.unique(tracks.frame[rows])
     by_frame = {int(f): np.flatnonzero(tracks.frame == f) for f in sampled_frames}
@@ -81,14 +97,18 @@ def extract_appearance(
     face = np.full((n, EMBEDDING_DIM), np.nan, np.float32)
     quality = np.full(n, np.nan, np.float32)
     size = np.full(n, np.nan, np.float32)
-    last = int(sampled_frames[-1]) if len(sampled_frames) else -1
-    with progress_bar(len(sampled_frames), "faces+bodies", enabled=progress) as bar:
+    # Faces are embedded in a worker process when there are enough of them to pay for its start.
+    embed_worker = len(sampled_frames) >= MIN_BATCHES_FOR_WORKER and worker_possible()
+    pending: dict[int, list[tuple[int, float, float]]] = {}  # frame -> (sample, quality, face size)
+    with (progress_bar(len(sampled_frames), "faces+bodies", enabled=progress) as bar,
+          EmbeddingQueue(analyzer.embedder, use_worker=embed_worker) as queue):
+        frames: Iterator[DecodedFrame]
+        if n_frames is None:
+            frames = (f for f in iter_frames(video) if f.index in by_frame)
+        else:
+            frames = iter_frames_at(video, sampled_frames, n_frames=n_frames)
         # Decoding in a background thread overlaps the face work on the sampled frames.
-        for frame in prefetch(iter_frames(video)):
-            if frame.index > last:
-                break
-            if frame.index not in by_frame:
-                continue
+        for frame in prefetch(frames):
             everyone = by_frame[frame.index]
             wanted = np.array([i for i, r in enumerate(everyone) if int(r) in position], np.int64)
             out = np.array([position[int(everyone[i])] for i in wanted], np.int64)
@@ -98,8 +118,11 @@ def extract_appearance(
             if body is None:
                 body = np.zeros((n, descs.shape[1]), np.float32)
             body[out] = descs
-            _faces(analyzer, image, boxes, wanted, out, (face, quality, size))
+            pending[frame.index] = _faces(analyzer, image, boxes[wanted], out, queue, frame.index)
             bar.update(1)
+        for index, vectors in queue.results().items():
+            for (k, score, side), vector in zip(pending[index], vectors, strict=True):
+                face[k], quality[k], size[k] = vector, score, side
     if body is None:
         body = np.zeros((n, 0), np.float32)
     return Appearance(rows, tracks.frame[rows], body, face, quality, size)
@@ -109,20 +132,17 @@ def _faces(
     analyzer: FaceAnalyzer,
     image: NDArray[np.uint8],
     boxes: NDArray[np.float32],
-    wanted: NDArray[np.int64],
     out: NDArray[np.int64],
-    dest: tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]],
-) -> None:
-    """Find and embed the faces of the wanted boxes.
+    queue: EmbeddingQueue,
+    key: int,
+) -> list[tuple[int, float, float]]:
+    """Find the faces of the sampled ``boxes`` and queue their embedding under ``key``.
 
     Sampled boxes barely overlap anyone, so their head regions hold no other face; detecting in every
-    box of the frame would multiply the cost.
+    box of the frame would multiply the cost. Returns (sample index, quality, face side px) of each
+    queued face, in the order of the queued chips.
     """
-    face, quality, size = dest
-    found = analyzer.find_faces(image, boxes[wanted])
+    found = analyzer.find_faces(image, boxes)
     keep = [c for c in found if c is not None and c.quality.score >= analyzer.config.min_quality]
-    for sample in analyzer.embed(keep):
-        k = int(out[sample.box_index])
-        face[k] = sample.embedding
-        quality[k] = sample.quality.score
-        size[k] = float(sample.xyxy[2] - sample.xyxy[0])
+    queue.submit(key, [c.chip for c in keep])
+    return [(int(out[c.box_index]), c.quality.score, float(c.xyxy[2] - c.xyxy[0])) for c in keep]

@@ -31,7 +31,6 @@ import cv2
 import dlib
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linear_sum_assignment
 
 from fancam.errors import ModelError
 from fancam.geometry import head_point, iou_matrix
@@ -343,20 +342,26 @@ class DlibEmbedder:
     model_id = "dlib-resnet-v1+sp5"
 
     def __init__(self) -> None:
-        try:
-            self._shape = dlib.shape_predictor(str(_model_file("shape_predictor_5_face_landmarks.dat")))
-            self._net = dlib.face_recognition_model_v1(
-                str(_model_file("dlib_face_recognition_resnet_model_v1.dat"))
-            )
-        except RuntimeError as e:
-            raise ModelError(
-                f"cannot load the dlib face models: {e}; reinstall face-recognition-models==0.3.0"
-            ) from e
+        # The files are checked now, loaded on first use (~0.08 s): a cached analysis never needs them.
+        self._shape_file = _model_file("shape_predictor_5_face_landmarks.dat")
+        self._net_file = _model_file("dlib_face_recognition_resnet_model_v1.dat")
+        self._models: tuple[dlib.shape_predictor, dlib.face_recognition_model_v1] | None = None
+
+    def _loaded(self) -> tuple[dlib.shape_predictor, dlib.face_recognition_model_v1]:
+        if self._models is None:
+            try:
+                self._models = (dlib.shape_predictor(str(self._shape_file)),
+                                dlib.face_recognition_model_v1(str(self._net_file)))
+            except RuntimeError as e:
+                raise ModelError(
+                    f"cannot load the dlib face models: {e}; reinstall face-recognition-models==0.3.0"
+                ) from e
+        return self._models
 
     def landmarks(self, image_rgb: NDArray[np.uint8], xyxy: NDArray) -> dlib.full_object_detection:
         """The dlib 5-point shape of the face in box ``xyxy`` (4,) of ``image_rgb``."""
         x1, y1, x2, y2 = (int(round(v)) for v in xyxy)
-        return self._shape(image_rgb, dlib.rectangle(x1, y1, x2 - 1, y2 - 1))
+        return self._loaded()[0](image_rgb, dlib.rectangle(x1, y1, x2 - 1, y2 - 1))
 
     @staticmethod
     def chip(image_rgb: NDArray[np.uint8], shape: dlib.full_object_detection) -> NDArray[np.uint8]:
@@ -367,7 +372,7 @@ class DlibEmbedder:
         """(N, 128) L2-normalised float32 embeddings of aligned chips."""
         if not chips:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        raw = np.asarray(self._net.compute_face_descriptor([np.ascontiguousarray(c) for c in chips]))
+        raw = np.asarray(self._loaded()[1].compute_face_descriptor([np.ascontiguousarray(c) for c in chips]))
         return l2_normalise(raw)
 
 
@@ -703,5 +708,7 @@ def assign_faces(face_xyxy: NDArray, boxes: NDArray, head_h: NDArray, max_cost: 
         & (centre[None, :, 1] <= (b[:, None, 1] + b[:, None, 3]) / 2)
     )
     cost = np.where(inside & (dist <= max_cost), dist, 1e6)
+    from scipy.optimize import linear_sum_assignment  # lazy: the embedding worker never assigns faces
+
     rows, cols = linear_sum_assignment(cost)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 1e6]

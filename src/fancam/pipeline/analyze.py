@@ -310,7 +310,8 @@ def _appearance_stage(
     start = time.perf_counter()
     rows = sample_rows(tracks, crowding(tracks), timeline, (run.info.width, run.info.height),
                        run.settings.sampling)
-    appearance = extract_appearance(run.video, tracks, rows, analyzer, progress=run.progress)
+    appearance = extract_appearance(run.video, tracks, rows, analyzer, progress=run.progress,
+                                    n_frames=timeline.n_frames)
     run.manifest.forget("appearance")
     save_appearance(path, appearance)
     seconds = {"appearance": time.perf_counter() - start}

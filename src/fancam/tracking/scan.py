@@ -210,7 +210,7 @@ def _with_cuts(
         start = time.perf_counter()
         if thumb is None:
             thumb = thumb_size(*frame.size)
-        cut = shots.update(frame.rgb(*thumb), frame.t)
+        cut = shots.update(frame.thumbnail(*thumb), frame.t)
         timer.add("shots", time.perf_counter() - start)
         yield frame, cut
 
