@@ -13,6 +13,8 @@ Next to every output ``OUT.mp4`` the camera path actually used is written to ``O
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -215,21 +217,28 @@ def render(
     if video.resolve() in outputs:
         raise UsageError(f"the output would overwrite the input video {str(video)!r}")
     info = probe(video)
-    encode = encode or EncodeConfig()
+    encode = _shared_encode(encode or EncodeConfig(), len(jobs))
     sinks = [_make_sink(job, video, info.fps, info.has_audio, encode) for job in jobs]
     times: list[float] = []
     total = max((len(job.crop_path) for job in jobs if isinstance(job, RenderJob)), default=info.n_frames)
+    workers = [_Worker(sink) for sink in sinks]
     with progress_bar(total, "render", enabled=progress) as bar:
         try:
+            for worker in workers:
+                worker.start()
             for frame in iter_frames(video):
                 times.append(frame.t)
-                live = [sink for sink in sinks if not sink.finished(frame.t)]
+                live = [w for w in workers if not w.sink.finished(frame.t)]
                 if not live:
                     break
-                for sink in live:
-                    sink.add(frame)
+                for worker in live:
+                    worker.put(frame)
                 bar.update(1)
+            for worker in workers:
+                worker.finish()
         except BaseException:
+            for worker in workers:
+                worker.stop()
             for sink in sinks:
                 sink.abort()
             raise
@@ -245,6 +254,73 @@ def render(
             sink.abort()
         raise
     return results
+
+
+QUEUE_FRAMES = 4
+"""Decoded frames waiting for each output's encoder thread: enough to ride out the encoder's uneven
+pace (x264 emits its first packets only after its look-ahead), few enough to keep memory flat (a 4K
+frame is 12 MB; the outputs share the same frames)."""
+
+
+class _Worker:
+    """The thread that crops and encodes one output, fed decoded frames through a bounded queue.
+
+    The decoder (caller's thread) and every output's encoder run at the same time: PyAV releases the
+    GIL while FFmpeg decodes, scales and encodes, so a render uses both cores, and ``--all`` encodes
+    its outputs in parallel from one decode pass. An error in the thread is raised in the caller at
+    its next :meth:`put` or at :meth:`finish`.
+    """
+
+    _END = object()
+
+    def __init__(self, sink: _Sink) -> None:
+        self.sink = sink
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"render {sink.output.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if self._error is not None or self._stopping.is_set():
+                continue  # drain, so that the caller never blocks on a full queue
+            try:
+                self.sink.add(item)  # type: ignore[arg-type]
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+                self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, frame: DecodedFrame) -> None:
+        """Hand a frame to the thread (waits while its queue is full)."""
+        self._raise()
+        self._queue.put(frame)
+
+    def finish(self) -> None:
+        """Wait until every frame handed over is encoded; raise the thread's error, if any."""
+        self._queue.put(self._END)
+        self._thread.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """Drop the frames still queued and end the thread (after an error or an interruption)."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._queue.put(self._END)
+            self._thread.join()
+
+
+def _shared_encode(encode: EncodeConfig, outputs: int) -> EncodeConfig:
+    """Encoder settings when ``outputs`` encoders run at once."""
+    return encode
 
 
 def _make_sink(
@@ -331,15 +407,15 @@ class _CropSink(_Sink):
         self._video = video
         self._audio = audio
         self._encode = encode
-        self._scaler = av.video.reformatter.VideoReformatter()
         self._aspect = crop_aspect(job.crop_path)
         self._warned = False
 
     def _open(self, frame: DecodedFrame, clock_s: float) -> VideoWriter:
         audio = AudioSource(self._video, clock_s) if self._audio else None
+        upscale = self._job.size[1] / max(native_height(self._job.crop_path), 1.0)
         return VideoWriter(
             self.output, self._job.size, rate=self._fps, audio=audio, config=self._encode,
-            colour=colour_tags(frame),
+            colour=colour_tags(frame), upscale=upscale,
         )
 
     def _picture(self, frame: DecodedFrame) -> av.VideoFrame:
@@ -351,12 +427,7 @@ class _CropSink(_Sink):
                 self._warned = True
             row = len(path) - 1
         rect = pixel_rect(path.xyxy[row], frame.size, self._aspect)
-        crop = crop_yuv420(frame, rect)
-        w, h = self._job.size
-        if (crop.width, crop.height) != (w, h):
-            mode = "AREA" if crop.height > h else "BICUBIC"
-            crop = self._scaler.reformat(crop, width=w, height=h, interpolation=mode)
-        return crop
+        return crop_yuv420(frame, rect, self._job.size)
 
     def close(self, timeline: Timeline) -> RenderResult:
         """Finish the video, then write ``<stem>.crop.csv`` for the frames written."""
@@ -499,12 +570,22 @@ def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> NDArray:
     return rows[:, : plane.width]
 
 
-def crop_yuv420(frame: DecodedFrame, rect: tuple[int, int, int, int]) -> av.VideoFrame:
+def crop_yuv420(
+    frame: DecodedFrame, rect: tuple[int, int, int, int], size: tuple[int, int] | None = None
+) -> av.VideoFrame:
     """Crop a displayed rectangle (x, y, w, h), even values, out of a frame, as a yuv420p frame.
 
     Planar 4:2:0 frames (8-bit, JPEG-range or 10-bit) are sliced plane by plane, so only the crop is
-    ever converted (10-bit crops to 8 bits); other formats are converted to yuv420p first. Rotated
-    frames are cropped in stored orientation, then rotated.
+    ever touched: no colour conversion, and no copy of the whole frame (10-bit crops are converted
+    to 8 bits); other formats are converted to yuv420p first. Rotated frames are cropped in stored
+    orientation, then rotated.
+
+    Args:
+        frame: The decoded frame.
+        rect: Displayed rectangle (x, y, w, h), even values, inside the frame.
+        size: Output (width, height), both even; None = the rectangle's size. The crop is scaled
+            straight from the decoded planes into the output frame (OpenCV: area averaging when
+            shrinking, bicubic when enlarging), with no intermediate copy.
     """
     src = frame.av_frame
     fmt = src.format.name
@@ -512,12 +593,19 @@ def crop_yuv420(frame: DecodedFrame, rect: tuple[int, int, int, int]) -> av.Vide
         src, fmt = src.reformat(format="yuv420p"), "yuv420p"
     dtype = _SLICEABLE[fmt]
     x, y, w, h = rect
+    out_w, out_h = (w, h) if size is None else size
     sx, sy, sw, sh = stored_rect(rect, frame.turns, (src.width, src.height))
     sx, sy = sx - sx % 2, sy - sy % 2
-    out = av.VideoFrame(w, h, "yuv420p10le" if dtype is np.uint16 else "yuv420p")
+    out = av.VideoFrame(out_w, out_h, "yuv420p10le" if dtype is np.uint16 else "yuv420p")
+    shrink = out_h < h
     for i, step in enumerate((1, 2, 2)):
         part = _plane(src, i, dtype)[sy // step: (sy + sh) // step, sx // step: (sx + sw) // step]
         if frame.turns:
             part = np.rot90(part, frame.turns)
-        _plane(out, i, dtype)[:] = part
+        target = _plane(out, i, dtype)
+        if target.shape == part.shape:
+            target[:] = part
+        else:
+            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+            cv2.resize(part, (target.shape[1], target.shape[0]), dst=target, interpolation=interpolation)
     return out.reformat(format="yuv420p") if dtype is np.uint16 else out
