@@ -197,6 +197,17 @@ def test_bad_jobs_fail_before_writing(av_clip: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_error_in_one_output_stops_the_pass_and_writes_nothing(av_clip: Path, tmp_path: Path) -> None:
+    good = centre_crop(N_FRAMES, SIZE)
+    xyxy = good.xyxy.copy()
+    xyxy[50] = np.nan  # a camera path that breaks mid-way: the error surfaces from its encoder thread
+    broken = CropPath(xyxy, good.mode)
+    jobs = [RenderJob(tmp_path / "good.mp4", good, (136, 240)), RenderJob(tmp_path / "bad.mp4", broken, (136, 240))]
+    with pytest.raises(ValueError, match="NaN"):
+        render(av_clip, jobs, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ----------------------------------------------------------------------------------------- pixels
 @pytest.mark.parametrize("turns", [0, 1, 2, 3])
 def test_yuv_crop_matches_the_displayed_frame(turns: int) -> None:
@@ -217,6 +228,22 @@ def test_yuv_crop_matches_the_displayed_frame(turns: int) -> None:
     assert np.array_equal(got[:h], luma[y: y + h, x: x + w])
     chroma = np.rot90(planes[1], turns)[y // 2: (y + h) // 2, x // 2: (x + w) // 2]
     assert np.array_equal(got[h: h + h // 4].reshape(-1), chroma.reshape(-1))
+
+
+@pytest.mark.parametrize(("turns", "out_size"), [(0, (36, 64)), (1, (36, 64)), (0, (10, 18)), (3, (10, 18))])
+def test_scaled_crop_matches_swscale_of_the_crop(turns: int, out_size: tuple[int, int]) -> None:
+    """Cropping and scaling in one step (OpenCV, from the decoded planes) looks like sws on the crop."""
+    yy, xx = np.mgrid[0:96, 0:128]
+    image = np.stack([xx * 2, yy * 2, 255 - xx - yy], axis=-1).clip(0, 255).astype(np.uint8)  # smooth
+    stored = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    frame = DecodedFrame(index=0, t=0.0, av_frame=stored, turns=turns)
+    rect = pixel_rect(np.array([20.0, 10.0, 38.0, 42.0]), frame.size)
+    crop = crop_yuv420(frame, rect)
+    scaled = crop_yuv420(frame, rect, out_size)
+    assert (scaled.width, scaled.height, scaled.format.name) == (*out_size, "yuv420p")
+    mode = "AREA" if out_size[1] < crop.height else "BICUBIC"
+    expected = crop.reformat(width=out_size[0], height=out_size[1], interpolation=mode).to_ndarray()
+    assert np.abs(scaled.to_ndarray().astype(int) - expected).mean() < 2
 
 
 @pytest.mark.parametrize("fmt", ["yuv420p10le", "yuv444p"])

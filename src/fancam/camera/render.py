@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,26 +219,11 @@ def render(
     info = probe(video)
     encode = _shared_encode(encode or EncodeConfig(), len(jobs))
     sinks = [_make_sink(job, video, info.fps, info.has_audio, encode) for job in jobs]
-    times: list[float] = []
     total = max((len(job.crop_path) for job in jobs if isinstance(job, RenderJob)), default=info.n_frames)
-    workers = [_Worker(sink) for sink in sinks]
     with progress_bar(total, "render", enabled=progress) as bar:
         try:
-            for worker in workers:
-                worker.start()
-            for frame in iter_frames(video):
-                times.append(frame.t)
-                live = [w for w in workers if not w.sink.finished(frame.t)]
-                if not live:
-                    break
-                for worker in live:
-                    worker.put(frame)
-                bar.update(1)
-            for worker in workers:
-                worker.finish()
+            times = _decode_pass(video, sinks, bar.update)
         except BaseException:
-            for worker in workers:
-                worker.stop()
             for sink in sinks:
                 sink.abort()
             raise
@@ -254,6 +239,33 @@ def render(
             sink.abort()
         raise
     return results
+
+
+def _decode_pass(video: Path, sinks: list[_Sink], advance: Callable[[int], object]) -> list[float]:
+    """Decode ``video`` once, feeding every frame to the sinks that want it; the frame times seen.
+
+    Each sink crops and encodes in its own thread (:class:`_Worker`) while this thread decodes.
+    """
+    times: list[float] = []
+    workers = [_Worker(sink) for sink in sinks]
+    try:
+        for worker in workers:
+            worker.start()
+        for frame in iter_frames(video):
+            times.append(frame.t)
+            live = [w for w in workers if not w.sink.finished(frame.t)]
+            if not live:
+                break
+            for worker in live:
+                worker.put(frame)
+            advance(1)
+        for worker in workers:
+            worker.finish()
+    except BaseException:
+        for worker in workers:
+            worker.stop()
+        raise
+    return times
 
 
 QUEUE_FRAMES = 4
