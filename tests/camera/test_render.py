@@ -112,6 +112,31 @@ def test_audio_stays_in_sync_after_a_start_trim(av_clip: Path, tmp_path: Path, s
     assert crop.t[0] == pytest.approx(first / FPS, abs=1e-4)
 
 
+def audio_packets(path: Path) -> list[tuple[int | None, bytes]]:
+    with av.open(str(path)) as container:
+        return [(p.pts, bytes(p)) for p in container.demux(audio=0) if p.size]
+
+
+@pytest.mark.parametrize("start_s", [0.0, 0.51])
+def test_fancams_of_one_range_share_one_sound_in_sync(av_clip: Path, tmp_path: Path, start_s: float) -> None:
+    """``--all``: the sound is encoded once and copied; every fancam has it, in sync, bit for bit."""
+    crops = [centre_crop(N_FRAMES, SIZE), centre_crop(N_FRAMES, SIZE, aspect=1.0), centre_crop(N_FRAMES, SIZE)]
+    outs = [tmp_path / f"{k}.mp4" for k in range(3)]
+    jobs = [RenderJob(out, crop, output_size(crop, 240), start_s=start_s) for out, crop in zip(outs, crops, strict=True)]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    render(av_clip, [RenderJob(alone / "0.mp4", crops[0], output_size(crops[0], 240), start_s=start_s)], progress=False)
+    render(av_clip, jobs, progress=False)
+    reference = audio_packets(alone / "0.mp4")
+    assert len(reference) > 50
+    for out in outs:
+        assert audio_packets(out) == reference
+        flashes, clicks = flashes_and_clicks(out)
+        assert len(flashes) == len(FLASHES) and len(clicks) == len(flashes)
+        assert np.abs(np.array(clicks) - np.array(flashes)).max() <= 1 / FPS
+        assert stream_duration(out, "audio") == pytest.approx(stream_duration(out, "video"), abs=1 / FPS)
+
+
 def test_end_trim_and_real_clip_duration(tmp_path: Path) -> None:
     """Hamilton: the video starts 0.85 s after the audio; the output keeps both in place."""
     source = shared_file("data/face_recognition_hamilton/short_hamilton_clip.mp4")

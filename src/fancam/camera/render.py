@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from fancam.camera.plan import CropPath, write_crop_path
 from fancam.errors import InputError, ProcessingError, UsageError
-from fancam.io.encode import AudioSource, ColourTags, EncodeConfig, VideoWriter
+from fancam.io.encode import AudioShare, AudioSource, ColourTags, EncodeConfig, VideoWriter
 from fancam.io.progress import Progress, progress_bar
 from fancam.io.video import DecodedFrame, iter_frames, probe
 from fancam.types import Timeline
@@ -218,7 +218,8 @@ def render(
         raise UsageError(f"the output would overwrite the input video {str(video)!r}")
     info = probe(video)
     encode = _shared_encode(encode or EncodeConfig(), len(jobs))
-    sinks = [_make_sink(job, video, info.fps, info.has_audio, encode) for job in jobs]
+    shares = _audio_shares(jobs, info.has_audio)
+    sinks = [_make_sink(job, video, info.fps, info.has_audio, encode, shares.get(k)) for k, job in enumerate(jobs)]
     total = max((len(job.crop_path) for job in jobs if isinstance(job, RenderJob)), default=info.n_frames)
     with progress_bar(total, "render", enabled=progress) as bar:
         try:
@@ -335,8 +336,31 @@ def _shared_encode(encode: EncodeConfig, outputs: int) -> EncodeConfig:
     return encode
 
 
-def _make_sink(
-    job: RenderJob | DebugJob, video: Path, fps: float, has_audio: bool, encode: EncodeConfig
+def _audio_shares(
+    jobs: Sequence[RenderJob | DebugJob], has_audio: bool
+) -> dict[int, tuple[AudioShare, int | None]]:
+    """Fancams of the same time range get the same sound: encoded once, copied into the others.
+
+    Returns:
+        For each job index that shares its sound: the share and the job's follower number (None
+        for the leader, the first of its group, which is closed first).
+    """
+    groups: dict[tuple[float, float | None], list[int]] = {}
+    for k, job in enumerate(jobs):
+        if isinstance(job, RenderJob) and job.audio and has_audio:
+            groups.setdefault((job.start_s, job.end_s), []).append(k)
+    shares: dict[int, tuple[AudioShare, int | None]] = {}
+    for members in groups.values():
+        if len(members) > 1:
+            share = AudioShare(len(members) - 1)
+            shares[members[0]] = (share, None)
+            shares.update({k: (share, n) for n, k in enumerate(members[1:])})
+    return shares
+
+
+def _make_sink(  # noqa: PLR0913 - one output's inputs
+    job: RenderJob | DebugJob, video: Path, fps: float, has_audio: bool, encode: EncodeConfig,
+    share: tuple[AudioShare, int | None] | None = None,
 ) -> _Sink:
     if not Path(job.output).parent.is_dir():
         raise InputError(f"output folder does not exist: {str(Path(job.output).parent)!r}")
@@ -346,7 +370,7 @@ def _make_sink(
         w, h = job.size
         if w <= 0 or h <= 0 or w % 2 or h % 2:
             raise UsageError(f"output size must be positive and even, got {w}x{h}")
-        return _CropSink(job, video, fps, has_audio and job.audio, encode)
+        return _CropSink(job, video, fps, has_audio and job.audio, encode, share)
     return _DebugSink(job, video, fps, encode)
 
 
@@ -411,10 +435,12 @@ class _Sink:
 class _CropSink(_Sink):
     """A fancam: crop, scale when needed, encode; then write the crop CSV."""
 
-    def __init__(
-        self, job: RenderJob, video: Path, fps: float, audio: bool, encode: EncodeConfig
+    def __init__(  # noqa: PLR0913 - one output's inputs
+        self, job: RenderJob, video: Path, fps: float, audio: bool, encode: EncodeConfig,
+        share: tuple[AudioShare, int | None] | None = None,
     ) -> None:
         super().__init__(job.output, (job.start_s, job.end_s), fps)
+        self._share = share
         self._job = job
         self._video = video
         self._audio = audio
@@ -423,7 +449,10 @@ class _CropSink(_Sink):
         self._warned = False
 
     def _open(self, frame: DecodedFrame, clock_s: float) -> VideoWriter:
-        audio = AudioSource(self._video, clock_s) if self._audio else None
+        audio = None
+        if self._audio:
+            share, follower = self._share or (None, None)
+            audio = AudioSource(self._video, clock_s, share, follower)
         upscale = self._job.size[1] / max(native_height(self._job.crop_path), 1.0)
         return VideoWriter(
             self.output, self._job.size, rate=self._fps, audio=audio, config=self._encode,

@@ -13,8 +13,10 @@ ends with the video.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -95,10 +97,63 @@ class AudioSource:
         path: Source media file (its first audio stream is used).
         start_s: Instant of the source's clock (``pts * time_base`` of its streams, seconds) that
             becomes output time 0, i.e. the presentation time of the first output frame.
+        share: Sound shared with other outputs of the same frames (:class:`AudioShare`): this
+            writer encodes it for them (``follower`` None) or copies it (``follower`` = its number).
+        follower: This writer's number among the share's followers, or None for the leader.
     """
 
     path: Path
     start_s: float
+    share: AudioShare | None = None
+    follower: int | None = None
+
+
+class AudioShare:
+    """The sound of one output copied into others that start and end at the same source frames.
+
+    ``fancam render --all`` writes the same sound into every fancam: the first writer (the leader)
+    decodes and encodes it; every other writer (a follower) muxes copies of the leader's AAC packets
+    into an identical AAC stream. The writers may run in different threads; a follower finishes after
+    its leader (the caller closes the leader first).
+
+    Args:
+        followers: Number of follower writers.
+    """
+
+    def __init__(self, followers: int) -> None:
+        self._inboxes: list[collections.deque[av.Packet]] = [collections.deque() for _ in range(followers)]
+        self._done = threading.Event()
+        self._failed = False
+
+    def publish(self, packet: av.Packet) -> None:
+        """Copy an encoded packet of the leader (before the leader muxes it) to every follower."""
+        data = bytes(packet)
+        for inbox in self._inboxes:
+            copy = av.Packet(data)
+            copy.pts, copy.dts, copy.duration = packet.pts, packet.dts, packet.duration
+            copy.time_base = packet.time_base
+            inbox.append(copy)
+
+    def end(self, failed: bool = False) -> None:
+        """The leader has published its last packet (or failed)."""
+        self._failed = failed
+        self._done.set()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the leader has finished (or failed)."""
+        return self._done.is_set()
+
+    def take(self, follower: int, *, wait: bool = False) -> list[av.Packet]:
+        """The packets published for ``follower`` since the last call (all of them with ``wait``)."""
+        if wait:
+            self._done.wait()
+            if self._failed:
+                raise ProcessingError("the output whose sound this one copies failed")
+        inbox, taken = self._inboxes[follower], []
+        while inbox:
+            taken.append(inbox.popleft())
+        return taken
 
 
 def has_audio(path: Path) -> bool:
@@ -170,7 +225,7 @@ class VideoWriter:
         self._tmp: Path | None = None
         self._container: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
-        self._audio: _AudioTranscoder | None = None
+        self._audio: _AudioTranscoder | _AudioCopy | None = None
         self._last_t: float | None = None
         self._step: float = float(1 / self._rate)
         self.frames_written = 0
@@ -184,8 +239,11 @@ class VideoWriter:
             options = {"movflags": "+faststart"}
             self._container = av.open(str(self._tmp), mode="w", format=fmt, options=options)
             self._stream = self._add_video_stream(self._container)
-            if self._audio_source is not None:
-                self._audio = _AudioTranscoder(self._audio_source, self._container, self._config)
+            source = self._audio_source
+            if source is not None and source.share is not None and source.follower is not None:
+                self._audio = _AudioCopy(source, self._container, self._config)
+            elif source is not None:
+                self._audio = _AudioTranscoder(source, self._container, self._config)
         except BaseException:
             self._abort()
             raise
@@ -299,8 +357,8 @@ class _AudioTranscoder:
             raise InputError(f"{str(source.path)!r} has no audio stream")
         in_stream = self._input.streams.audio[0]
         in_rate = int(in_stream.codec_context.sample_rate or 48000)
-        self.rate = in_rate if in_rate in AAC_RATES else 48000
-        self.layout = "mono" if in_stream.codec_context.channels == 1 else "stereo"
+        self.rate, self.layout = _output_format(in_stream)
+        self._share = source.share
         self._stream = container.add_stream("aac", rate=self.rate)
         self._stream.layout = self.layout
         self._stream.bit_rate = config.audio_bitrate
@@ -360,7 +418,12 @@ class _AudioTranscoder:
         frame.pts = self._cursor
         frame.time_base = Fraction(1, self.rate)
         self._cursor += samples.shape[1]
-        for packet in self._stream.encode(frame):
+        self._mux(self._stream.encode(frame))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            if self._share is not None:
+                self._share.publish(packet)
             self._container.mux(packet)
 
     def finish(self, end_s: float) -> float | None:
@@ -372,8 +435,9 @@ class _AudioTranscoder:
             (a truncated or damaged file); None otherwise.
         """
         self.pump(end_s)
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
+        self._mux(self._stream.encode(None))
+        if self._share is not None:
+            self._share.end()
         self.close()
         stops = self._cursor / self.rate
         announced = self.announced_end_s
@@ -382,8 +446,54 @@ class _AudioTranscoder:
         return None
 
     def close(self) -> None:
-        """Close the source file."""
+        """Close the source file (a share still waiting learns that no more sound comes)."""
+        if self._share is not None and not self._share.ended:
+            self._share.end(failed=True)
         self._input.close()
+
+
+class _AudioCopy:
+    """A follower's sound: an AAC stream like the leader's, filled with copies of its packets."""
+
+    def __init__(
+        self, source: AudioSource, container: av.container.OutputContainer, config: EncodeConfig
+    ) -> None:
+        assert source.share is not None and source.follower is not None
+        self._share, self._follower = source.share, source.follower
+        try:
+            with av.open(str(source.path), metadata_errors="ignore") as media:
+                if not media.streams.audio:
+                    raise InputError(f"{str(source.path)!r} has no audio stream")
+                rate, layout = _output_format(media.streams.audio[0])
+        except (av.FFmpegError, OSError) as e:
+            raise InputError(f"cannot open {str(source.path)!r} for its audio: {e}") from e
+        self._stream = container.add_stream("aac", rate=rate)
+        self._stream.layout = layout
+        self._stream.bit_rate = config.audio_bitrate
+        self._container = container
+
+    def pump(self, until_s: float) -> None:
+        """Mux the packets the leader has published so far."""
+        self._mux(self._share.take(self._follower))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            packet.stream = self._stream
+            self._container.mux(packet)
+
+    def finish(self, end_s: float) -> float | None:
+        """Mux the rest, once the leader has finished (its own report covers an early end)."""
+        self._mux(self._share.take(self._follower, wait=True))
+        return None
+
+    def close(self) -> None:
+        """Nothing to close (the leader reads the source)."""
+
+
+def _output_format(stream: av.AudioStream) -> tuple[int, str]:
+    """Sample rate and layout of the AAC stream made from a source audio stream."""
+    in_rate = int(stream.codec_context.sample_rate or 48000)
+    return (in_rate if in_rate in AAC_RATES else 48000), ("mono" if stream.codec_context.channels == 1 else "stereo")
 
 
 def _decode_audio(
