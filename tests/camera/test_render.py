@@ -122,7 +122,8 @@ def test_fancams_of_one_range_share_one_sound_in_sync(av_clip: Path, tmp_path: P
     """``--all``: the sound is encoded once and copied; every fancam has it, in sync, bit for bit."""
     crops = [centre_crop(N_FRAMES, SIZE), centre_crop(N_FRAMES, SIZE, aspect=1.0), centre_crop(N_FRAMES, SIZE)]
     outs = [tmp_path / f"{k}.mp4" for k in range(3)]
-    jobs = [RenderJob(out, crop, output_size(crop, 240), start_s=start_s) for out, crop in zip(outs, crops, strict=True)]
+    jobs = [RenderJob(out, crop, output_size(crop, 240), start_s=start_s)
+            for out, crop in zip(outs, crops, strict=True)]
     alone = tmp_path / "alone"
     alone.mkdir()
     render(av_clip, [RenderJob(alone / "0.mp4", crops[0], output_size(crops[0], 240), start_s=start_s)], progress=False)
