@@ -384,8 +384,8 @@ def speed_section(pipe: dict | None) -> list[str]:
         "average when the task started.",
         "`render-all` renders the top N (`--together`, default 3) performers in one decode pass, as "
         "`fancam render --all` does; `render-singles` renders the same N one after the other. `render-1080` "
-        "scales every crop to 1080x1920; `render-native` keeps the crop's own size. Render times include planning the camera "
-        "path.",
+        "scales every crop to 1080x1920; `render-native` keeps the crop's own size. Render times include "
+        "planning the camera path.",
         "",
         "</details>",
         "",
