@@ -1,10 +1,12 @@
 """Render fancams: decode the source once, crop every frame for every job, encode each output.
 
 Pixels stay in YUV 4:2:0 from decoder to encoder: the crop is a numpy slice of the decoded planes at
-even offsets (no colour conversion), and it is scaled with swscale only when the output size differs
-from the crop's (by default the output has the crop's typical native size, so most frames are not
-scaled at all). Several jobs share one decode pass (``fancam render --all``); a debug job draws every
-box, its label and the crops on the (downscaled) source.
+even offsets (no colour conversion), scaled straight into the output frame (OpenCV, per plane) only
+when its size differs from the output's (by default the output has the crop's typical native size, so
+most frames are not scaled at all). Several jobs share one decode pass (``fancam render --all``) and
+their sound (encoded once); each output is cropped and encoded in its own thread while the caller's
+thread decodes, so decoding and encoding use both cores. A debug job draws every box, its label and
+the crops on the (downscaled) source.
 
 Next to every output ``OUT.mp4`` the camera path actually used is written to ``OUT.crop.csv``
 (DESIGN.md): one row per output frame, ``frame`` being the source decode index.
@@ -217,7 +219,7 @@ def render(
     if video.resolve() in outputs:
         raise UsageError(f"the output would overwrite the input video {str(video)!r}")
     info = probe(video)
-    encode = _shared_encode(encode or EncodeConfig(), len(jobs))
+    encode = encode or EncodeConfig()
     shares = _audio_shares(jobs, info.has_audio)
     sinks = [_make_sink(job, video, info.fps, info.has_audio, encode, shares.get(k)) for k, job in enumerate(jobs)]
     total = max((len(job.crop_path) for job in jobs if isinstance(job, RenderJob)), default=info.n_frames)
@@ -329,11 +331,6 @@ class _Worker:
         if self._thread.is_alive():
             self._queue.put(self._END)
             self._thread.join()
-
-
-def _shared_encode(encode: EncodeConfig, outputs: int) -> EncodeConfig:
-    """Encoder settings when ``outputs`` encoders run at once."""
-    return encode
 
 
 def _audio_shares(
