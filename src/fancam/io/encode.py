@@ -59,8 +59,9 @@ class EncodeConfig:
             ``veryfast`` for small outputs (crop-native renders of sources up to 1080p landscape
             encode several times faster than real time, at ~60% of ``superfast``'s file size),
             ``superfast`` above (on two cores ``veryfast`` runs at about half its speed, which puts
-            a 1080x1920 output well below real time). ``ultrafast`` is ~1.5-2x faster again at
-            ~1.7x the file size.
+            a 1080x1920 output well below real time), and for large outputs scaled up a lot
+            (:data:`SOFT_UPSCALE`) ``ultrafast`` with CABAC and deblocking (:func:`x264_options`).
+            Plain ``ultrafast`` is ~1.5-2x faster than ``superfast`` at ~1.7x the file size.
         crf: x264 constant rate factor (lower = better quality, bigger file; 18-23 is typical).
         audio_bitrate: AAC bit rate in bits per second.
         threads: Encoder threads (0 = automatic).
