@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -232,6 +233,35 @@ def test_an_error_in_one_output_stops_the_pass_and_writes_nothing(av_clip: Path,
     with pytest.raises(ValueError, match="NaN"):
         render(av_clip, jobs, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_444_source_feeds_several_outputs_and_a_debug_video(tmp_path: Path) -> None:
+    """Frames that cannot be sliced are converted once, before the outputs' threads share them."""
+    source = tmp_path / "444.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv444p"
+        for i in range(20):
+            image = np.full((SIZE[1], SIZE[0], 3), 40, np.uint8)
+            image[60:180, 10 * i: 10 * i + 60] = (230, 200, 30)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv444p")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert next(iter_frames(source)).av_frame.format.name == "yuv444p"
+    crop = centre_crop(20, SIZE)
+    boxes = OverlayBoxes(np.arange(20), np.tile([10, 20, 60, 200], (20, 1)), ["P1"] * 20)
+    jobs = [RenderJob(tmp_path / f"{k}.mp4", crop, size) for k, size in enumerate([(136, 240), (68, 120)])]
+    render(source, [*jobs, DebugJob(tmp_path / "debug.mp4", boxes, (("P1", crop),))], progress=False)
+    expected = [f.av_frame.reformat(format="yuv420p").to_ndarray()[: SIZE[1]] for f in iter_frames(source)]
+    x, y, w, h = pixel_rect(crop.xyxy[0], SIZE, 9 / 16)
+    for job in jobs:
+        with av.open(str(job.output)) as container:
+            got = [f.to_ndarray()[: job.size[1]] for f in container.decode(video=0)]  # luma plane
+        assert len(got) == 20
+        for k in (0, 10, 19):
+            want = cv2.resize(expected[k][y: y + h, x: x + w], job.size, interpolation=cv2.INTER_AREA)
+            assert np.abs(got[k].astype(int) - want).mean() < 4
 
 
 # ----------------------------------------------------------------------------------------- pixels

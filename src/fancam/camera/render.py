@@ -254,11 +254,12 @@ def _decode_pass(video: Path, sinks: list[_Sink], advance: Callable[[int], objec
     try:
         for worker in workers:
             worker.start()
-        for frame in iter_frames(video):
-            times.append(frame.t)
-            live = [w for w in workers if not w.sink.finished(frame.t)]
+        for decoded in iter_frames(video):
+            times.append(decoded.t)
+            live = [w for w in workers if not w.sink.finished(decoded.t)]
             if not live:
                 break
+            frame = sliceable(decoded)
             for worker in live:
                 worker.put(frame)
             advance(1)
@@ -491,6 +492,7 @@ class _DebugSink(_Sink):
         self._video = video
         self._encode = encode
         self._size: tuple[int, int] = (2, 2)
+        self._scaler = av.video.reformatter.VideoReformatter()
 
     def _open(self, frame: DecodedFrame, clock_s: float) -> VideoWriter:
         w, h = frame.size
@@ -500,7 +502,12 @@ class _DebugSink(_Sink):
 
     def _picture(self, frame: DecodedFrame) -> av.VideoFrame:
         w, h = self._size
-        image = np.ascontiguousarray(frame.rgb(w, h))
+        # Its own swscale context: the frame's own (frame.rgb) may be in use in another output's thread.
+        stored = (h, w) if frame.turns % 2 else (w, h)
+        rgb = self._scaler.reformat(frame.av_frame, width=stored[0], height=stored[1], format="rgb24",
+                                    interpolation="AREA").to_ndarray()
+        image: NDArray[np.uint8] = np.ascontiguousarray(np.rot90(rgb, frame.turns) if frame.turns else rgb,
+                                                        dtype=np.uint8)
         sx, sy = w / frame.size[0], h / frame.size[1]
         rows = self._job.boxes.rows(frame.index)
         for box, label in zip(self._job.boxes.xyxy[rows], self._job.boxes.label[rows], strict=True):
@@ -598,6 +605,18 @@ def stored_rect(
 
 _SLICEABLE = {"yuv420p": np.uint8, "yuvj420p": np.uint8, "yuv420p10le": np.uint16}
 """Planar 4:2:0 formats cropped by slicing their planes (others are converted to yuv420p first)."""
+
+
+def sliceable(frame: DecodedFrame) -> DecodedFrame:
+    """The frame itself if :func:`crop_yuv420` can slice its planes, else converted to yuv420p.
+
+    The render converts such frames once, in the decoding thread, before the outputs' threads share
+    them: a frame's own swscale context (``VideoFrame.reformat``) must not be used by two threads.
+    """
+    if frame.av_frame.format.name in _SLICEABLE:
+        return frame
+    converted = av.video.reformatter.VideoReformatter().reformat(frame.av_frame, format="yuv420p")
+    return DecodedFrame(index=frame.index, t=frame.t, av_frame=converted, turns=frame.turns)
 
 
 def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> NDArray:
