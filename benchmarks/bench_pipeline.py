@@ -14,8 +14,8 @@ time (user + system, all threads; less sensitive to other load than wall time). 
 - ``analyze-cached``: the same call again (cache validation only: hashes the video).
 - ``render-native``: ``fancam render --person 1`` at the crop's native size; ``render-1080``: at
   ``--height 1920`` (1080x1920).
-- ``render-all``: the top N performers (N <= 3, by prominence) in one decode pass, as ``--all`` does;
-  ``render-singles``: the same N as N separate renders (one process).
+- ``render-all``: the top N performers (``--together N``, default 3, by prominence) in one decode
+  pass, as ``--all`` does; ``render-singles``: the same N as N separate renders (one process).
 
 Clips (``--clips``, comma-separated keys): ``bench`` (gillhung 360x640, with the bench gallery),
 ``portrait`` (gillhung dance2 1080x1920 HEVC), ``landscape`` (facenet crowd 1920x1080),
@@ -25,7 +25,7 @@ Usage::
 
     python benchmarks/bench_pipeline.py [--work DIR] [--clips bench,portrait,landscape,street]
                                         [--quality fast] [--repeat 1] [--max-seconds S] [--json OUT]
-                                        [--update]
+                                        [--together N] [--update]
 
 Results: ``WORK/pipeline.json`` (default WORK: ``$TMPDIR/fancam-bench``). The machine is described
 (CPU model, cores, memory, load average before and after each task): on a shared machine the wall
@@ -178,18 +178,21 @@ def _render(clip: Path, folder: Path, gallery: Path | None, quality: str, *, hei
         size = output_size(path, height)
         jobs.append(RenderJob(out_dir / f"p{person.id}-{height or 'native'}.mp4", path, size))
     planned = time.perf_counter()
+    cpu0 = time.process_time()
     results = render(clip, jobs, progress=False) if together else [
         r for job in jobs for r in render(clip, [job], progress=False)
     ]
     done = time.perf_counter()
     return {
         "wall_s": done - start, "plan_s": planned - start, "render_s": done - planned,
+        "render_cpu_s": time.process_time() - cpu0,
         "outputs": len(results), "size": [list(j.size) for j in jobs],
         "frames": [r.frames for r in results],
     }
 
 
-def run_task(task: str, clip: Path, folder: Path, gallery: Path | None, quality: str) -> dict:
+def run_task(task: str, clip: Path, folder: Path, gallery: Path | None, quality: str,
+             together: int = MAX_TOGETHER) -> dict:
     """One task in this process (called in a subprocess by :func:`measure`)."""
     if task == "decode":
         return task_decode(clip, folder, gallery, quality)
@@ -202,17 +205,18 @@ def run_task(task: str, clip: Path, folder: Path, gallery: Path | None, quality:
     if task == "render-1080":
         return _render(clip, folder, gallery, quality, height=1920, people=1, together=True)
     if task in ("render-all", "render-singles"):
-        return _render(clip, folder, gallery, quality, height=None, people=MAX_TOGETHER,
+        return _render(clip, folder, gallery, quality, height=None, people=together,
                        together=task == "render-all")
     raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
 
 
 # ----------------------------------------------------------------------------------------- parent
-def measure(task: str, clip: Path, folder: Path, gallery: Path | None, quality: str) -> dict:
+def measure(task: str, clip: Path, folder: Path, gallery: Path | None, quality: str,
+            together: int = MAX_TOGETHER) -> dict:
     """Run one task in a fresh subprocess; add its peak memory, CPU time and the load around it."""
     out = folder.parent / f".{folder.name}.{task}.json"
     command = [sys.executable, __file__, "task", task, "--clip", str(clip), "--folder", str(folder),
-               "--quality", quality, "--out", str(out)]
+               "--quality", quality, "--out", str(out), "--together", str(together)]
     if gallery is not None:
         command += ["--gallery", str(gallery)]
     load_before = os.getloadavg()
@@ -256,8 +260,8 @@ def _median_run(runs: list[dict]) -> dict:
     return best
 
 
-def bench_clip(key: str, work: Path, quality: str, repeat: int, max_seconds: float | None,
-               tasks: tuple[str, ...]) -> dict:
+def bench_clip(key: str, work: Path, quality: str, repeat: int, max_seconds: float | None,  # noqa: PLR0913
+               tasks: tuple[str, ...], together: int = MAX_TOGETHER) -> dict:
     """Every task on one clip."""
     from fancam.io.video import probe
 
@@ -272,7 +276,7 @@ def bench_clip(key: str, work: Path, quality: str, repeat: int, max_seconds: flo
     seconds = _video_seconds(info)
     results = {}
     for task in tasks:
-        runs = [measure(task, clip, folder, gallery, quality) for _ in range(repeat)]
+        runs = [measure(task, clip, folder, gallery, quality, together) for _ in range(repeat)]
         result = _median_run(runs)
         result["rtf"] = seconds / result["wall_s"] if result["wall_s"] > 0 else None
         if "render_s" in result:
@@ -301,19 +305,22 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--gallery", type=Path)
     one.add_argument("--quality", default="fast")
     one.add_argument("--out", type=Path, required=True)
+    one.add_argument("--together", type=int, default=MAX_TOGETHER)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--clips", default="bench,portrait,landscape,street")
     parser.add_argument("--tasks", default=",".join(TASKS))
     parser.add_argument("--quality", default="fast")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--max-seconds", type=float)
+    parser.add_argument("--together", type=int, default=MAX_TOGETHER,
+                        help="performers in render-all / render-singles (default 3)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--update", action="store_true",
                         help="replace only these clips in an existing JSON (machine info: this run's)")
     args = parser.parse_args(argv)
     os.environ.setdefault("FANCAM_MODEL_MIRROR", str(SHARED / "models"))
     if args.command == "task":
-        result = run_task(args.task, args.clip, args.folder, args.gallery, args.quality)
+        result = run_task(args.task, args.clip, args.folder, args.gallery, args.quality, args.together)
         args.out.write_text(json.dumps(result))
         return 0
     args.work.mkdir(parents=True, exist_ok=True)
@@ -323,12 +330,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown task/clip {unknown}; tasks {TASKS}, clips {tuple(CLIPS)}")
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-        "quality": args.quality, "repeat": args.repeat,
+        "quality": args.quality, "repeat": args.repeat, "together": args.together,
         "command": "python benchmarks/bench_pipeline.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "clips": [],
     }
     for key in args.clips.split(","):
-        result["clips"].append(bench_clip(key, args.work, args.quality, args.repeat, args.max_seconds, tasks))
+        result["clips"].append(bench_clip(key, args.work, args.quality, args.repeat, args.max_seconds, tasks,
+                                          args.together))
     result["load_after"] = os.getloadavg()
     out = args.json or args.work / "pipeline.json"
     if args.update and out.exists():  # keep the other clips of an earlier run

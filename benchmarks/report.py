@@ -6,6 +6,7 @@ Inputs, in ``--work`` (default ``$TMPDIR/fancam-bench``):
 - ``trackers.json`` from ``bench_trackers.py`` (fancam's tracker vs roboflow ``trackers``);
 - ``pipeline.json`` from ``bench_pipeline.py`` (real-time factor per stage, peak memory);
 - ``profile.json`` from ``bench_profile.py`` (where the analysis time goes, what was tried).
+- ``memory.json`` from ``bench_memory.py`` (peak memory on long 4K clips: flat in length?).
 
 Usage::
 
@@ -382,10 +383,10 @@ def speed_section(pipe: dict | None) -> list[str]:
         "",
         "Wall = median of the repeats; CPU = user + system time of all threads; load = 1-min load "
         "average when the task started.",
-        "`render-all` renders the top N (<= 3) performers in one decode pass, as `fancam render --all` "
-        "does; `render-singles` renders the same N one after the other. `render-1080` scales every crop to "
-        "1080x1920; `render-native` keeps the crop's own size. Render times include planning the camera "
-        "path.",
+        "`render-all` renders the top N (`--together`, default 3) performers in one decode pass, as "
+        "`fancam render --all` does; `render-singles` renders the same N one after the other. `render-1080` "
+        "scales every crop to 1080x1920; `render-native` keeps the crop's own size. Render times include "
+        "planning the camera path.",
         "",
         "</details>",
         "",
@@ -451,6 +452,32 @@ def profile_section(prof: dict | None, top: int = 12) -> list[str]:
     return out
 
 
+def memory_section(mem: dict | None) -> list[str]:
+    out = ["## Memory on long 4K clips", ""]
+    if mem is None:
+        return out + ["*memory.json missing: run `python benchmarks/bench_memory.py`.*", ""]
+    w, h = mem["size"]
+    fps = f"{fmt(mem['fps'], 0)} fps" if mem.get("fps") else "the source's frame rate"
+    out += [
+        f"Run {mem['date']} (`{mem['command']}`): the first {fmt(mem['segment_s'], 0)} s of `{mem['source']}` "
+        f"scaled up to {w}x{h} at {fps}, repeated by packet copy to each length; every task in its own "
+        "process (peak memory = its max RSS). `analyze` is a fresh analysis; `render` follows person 1 at "
+        "the crop's native size, with sound, from that analysis.",
+        "",
+    ]
+    rows = []
+    for run in mem["runs"]:
+        t = run["tasks"]
+        rows.append([
+            f"{run['minutes']:g} min", f"{run['width']}x{run['height']}", run["frames"],
+            *[fmt(t[k]["peak_mb"], 0) if k in t else "n/a" for k in ("analyze", "render")],
+            *[fmt(t[k]["cpu_s"], 0) if k in t else "n/a" for k in ("analyze", "render")],
+        ])
+    out += table(["clip", "size", "frames", "analyze peak MB", "render peak MB", "analyze CPU s",
+                  "render CPU s"], rows)
+    return out + [""]
+
+
 # ----------------------------------------------------------------------------------------- main
 def run_benchmarks(work: Path, ref_python: Path) -> None:
     """Run the three benchmarks (the timed one first, alone)."""
@@ -466,6 +493,7 @@ def run_benchmarks(work: Path, ref_python: Path) -> None:
 def render_report(work: Path) -> str:
     acc, trk, pipe = load(work, "accuracy.json"), load(work, "trackers.json"), load(work, "pipeline.json")
     prof = load(work, "profile.json")
+    mem = load(work, "memory.json")
     lines = [
         "# fancam benchmarks",
         "",
@@ -475,6 +503,7 @@ def render_report(work: Path) -> str:
         "```bash",
         "python benchmarks/bench_pipeline.py   # speed, memory -> $TMPDIR/fancam-bench/pipeline.json",
         "python benchmarks/bench_profile.py    # where the analysis time goes -> profile.json",
+        "python benchmarks/bench_memory.py     # memory on 1- and 10-min 4K clips -> memory.json",
         f"python benchmarks/bench_trackers.py all --ref-python ../venv-ref/bin/python {TRACKER_RATES}",
         f"python benchmarks/bench_accuracy.py {ACCURACY_TIERS}   # fancam vs the seed baseline",
         "python benchmarks/report.py           # this file (report.py --run: all of the above, then this)",
@@ -487,6 +516,7 @@ def render_report(work: Path) -> str:
     lines += trackers_section(trk)
     lines += speed_section(pipe)
     lines += profile_section(prof)
+    lines += memory_section(mem)
     return "\n".join(lines).rstrip() + "\n"
 
 

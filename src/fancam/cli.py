@@ -263,10 +263,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     if args.start < 0 or (args.end is not None and args.end <= args.start):
         raise UsageError("need 0 <= --start < --end")
-    from fancam.multicam.edit import is_angle_folder
+    if args.angles or Path(args.video).is_dir():
+        from fancam.multicam.edit import is_angle_folder  # SciPy's signal module: only for angles
 
-    if args.angles or is_angle_folder(args.video):
-        return _cmd_render_angles(args)
+        if args.angles or is_angle_folder(args.video):
+            return _cmd_render_angles(args)
     if args.audio is not None:
         raise UsageError("--audio chooses among several VIDEOs (angles of one performance)")
     selection = Selection(person=args.person, member=args.member, all=args.all)

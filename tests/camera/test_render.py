@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -112,6 +113,32 @@ def test_audio_stays_in_sync_after_a_start_trim(av_clip: Path, tmp_path: Path, s
     assert crop.t[0] == pytest.approx(first / FPS, abs=1e-4)
 
 
+def audio_packets(path: Path) -> list[tuple[int | None, bytes]]:
+    with av.open(str(path)) as container:
+        return [(p.pts, bytes(p)) for p in container.demux(audio=0) if p.size]
+
+
+@pytest.mark.parametrize("start_s", [0.0, 0.51])
+def test_fancams_of_one_range_share_one_sound_in_sync(av_clip: Path, tmp_path: Path, start_s: float) -> None:
+    """``--all``: the sound is encoded once and copied; every fancam has it, in sync, bit for bit."""
+    crops = [centre_crop(N_FRAMES, SIZE), centre_crop(N_FRAMES, SIZE, aspect=1.0), centre_crop(N_FRAMES, SIZE)]
+    outs = [tmp_path / f"{k}.mp4" for k in range(3)]
+    jobs = [RenderJob(out, crop, output_size(crop, 240), start_s=start_s)
+            for out, crop in zip(outs, crops, strict=True)]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    render(av_clip, [RenderJob(alone / "0.mp4", crops[0], output_size(crops[0], 240), start_s=start_s)], progress=False)
+    render(av_clip, jobs, progress=False)
+    reference = audio_packets(alone / "0.mp4")
+    assert len(reference) > 50
+    for out in outs:
+        assert audio_packets(out) == reference
+        flashes, clicks = flashes_and_clicks(out)
+        assert len(flashes) == len(FLASHES) and len(clicks) == len(flashes)
+        assert np.abs(np.array(clicks) - np.array(flashes)).max() <= 1 / FPS
+        assert stream_duration(out, "audio") == pytest.approx(stream_duration(out, "video"), abs=1 / FPS)
+
+
 def test_end_trim_and_real_clip_duration(tmp_path: Path) -> None:
     """Hamilton: the video starts 0.85 s after the audio; the output keeps both in place."""
     source = shared_file("data/face_recognition_hamilton/short_hamilton_clip.mp4")
@@ -197,6 +224,46 @@ def test_bad_jobs_fail_before_writing(av_clip: Path, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_error_in_one_output_stops_the_pass_and_writes_nothing(av_clip: Path, tmp_path: Path) -> None:
+    good = centre_crop(N_FRAMES, SIZE)
+    xyxy = good.xyxy.copy()
+    xyxy[50] = np.nan  # a camera path that breaks mid-way: the error surfaces from its encoder thread
+    broken = CropPath(xyxy, good.mode)
+    jobs = [RenderJob(tmp_path / "good.mp4", good, (136, 240)), RenderJob(tmp_path / "bad.mp4", broken, (136, 240))]
+    with pytest.raises(ValueError, match="NaN"):
+        render(av_clip, jobs, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_444_source_feeds_several_outputs_and_a_debug_video(tmp_path: Path) -> None:
+    """Frames that cannot be sliced are converted once, before the outputs' threads share them."""
+    source = tmp_path / "444.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = *SIZE, "yuv444p"
+        for i in range(20):
+            image = np.full((SIZE[1], SIZE[0], 3), 40, np.uint8)
+            image[60:180, 10 * i: 10 * i + 60] = (230, 200, 30)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv444p")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert next(iter_frames(source)).av_frame.format.name == "yuv444p"
+    crop = centre_crop(20, SIZE)
+    boxes = OverlayBoxes(np.arange(20), np.tile([10, 20, 60, 200], (20, 1)), ["P1"] * 20)
+    jobs = [RenderJob(tmp_path / f"{k}.mp4", crop, size) for k, size in enumerate([(136, 240), (68, 120)])]
+    render(source, [*jobs, DebugJob(tmp_path / "debug.mp4", boxes, (("P1", crop),))], progress=False)
+    expected = [f.av_frame.reformat(format="yuv420p").to_ndarray()[: SIZE[1]] for f in iter_frames(source)]
+    x, y, w, h = pixel_rect(crop.xyxy[0], SIZE, 9 / 16)
+    for job in jobs:
+        with av.open(str(job.output)) as container:
+            got = [f.to_ndarray()[: job.size[1]] for f in container.decode(video=0)]  # luma plane
+        assert len(got) == 20
+        for k in (0, 10, 19):
+            want = cv2.resize(expected[k][y: y + h, x: x + w], job.size, interpolation=cv2.INTER_AREA)
+            assert np.abs(got[k].astype(int) - want).mean() < 4
+
+
 # ----------------------------------------------------------------------------------------- pixels
 @pytest.mark.parametrize("turns", [0, 1, 2, 3])
 def test_yuv_crop_matches_the_displayed_frame(turns: int) -> None:
@@ -217,6 +284,22 @@ def test_yuv_crop_matches_the_displayed_frame(turns: int) -> None:
     assert np.array_equal(got[:h], luma[y: y + h, x: x + w])
     chroma = np.rot90(planes[1], turns)[y // 2: (y + h) // 2, x // 2: (x + w) // 2]
     assert np.array_equal(got[h: h + h // 4].reshape(-1), chroma.reshape(-1))
+
+
+@pytest.mark.parametrize(("turns", "out_size"), [(0, (36, 64)), (1, (36, 64)), (0, (10, 18)), (3, (10, 18))])
+def test_scaled_crop_matches_swscale_of_the_crop(turns: int, out_size: tuple[int, int]) -> None:
+    """Cropping and scaling in one step (OpenCV, from the decoded planes) looks like sws on the crop."""
+    yy, xx = np.mgrid[0:96, 0:128]
+    image = np.stack([xx * 2, yy * 2, 255 - xx - yy], axis=-1).clip(0, 255).astype(np.uint8)  # smooth
+    stored = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    frame = DecodedFrame(index=0, t=0.0, av_frame=stored, turns=turns)
+    rect = pixel_rect(np.array([20.0, 10.0, 38.0, 42.0]), frame.size)
+    crop = crop_yuv420(frame, rect)
+    scaled = crop_yuv420(frame, rect, out_size)
+    assert (scaled.width, scaled.height, scaled.format.name) == (*out_size, "yuv420p")
+    mode = "AREA" if out_size[1] < crop.height else "BICUBIC"
+    expected = crop.reformat(width=out_size[0], height=out_size[1], interpolation=mode).to_ndarray()
+    assert np.abs(scaled.to_ndarray().astype(int) - expected).mean() < 2
 
 
 @pytest.mark.parametrize("fmt", ["yuv420p10le", "yuv444p"])

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import shared_file
 from fancam.errors import InputError, ProcessingError
-from fancam.io.encode import AudioSource, VideoWriter
+from fancam.io.encode import AudioSource, EncodeConfig, VideoWriter
 
 FPS = 30
 SIZE = (64, 48)
@@ -141,3 +141,40 @@ def test_audio_starting_after_the_video_is_padded(tmp_path: Path) -> None:
     pad = int(0.5 * rate)
     assert np.abs(got[: pad - 100]).max() < 1e-3  # silence before the source audio begins
     assert best_shift(got[pad - 200:], src, 200) == 200
+
+
+def x264_settings(path: Path) -> str:
+    """The settings x264 writes into its stream (an SEI text: ``... options: cabac=1 ...``)."""
+    data = path.read_bytes()
+    start = data.index(b"x264 - core")
+    return data[start: data.index(b"\x00", start)].decode("latin-1")
+
+
+@pytest.mark.parametrize(("size", "upscale", "preset"), [
+    ((64, 48), 1.0, "veryfast"),  # small: x264's better preset is cheap
+    ((64, 48), 4.0, "veryfast"),
+    ((736, 1308), 1.0, "superfast"),  # large with the source's own detail
+    ((736, 1308), 2.0, "superfast"),
+    ((736, 1308), 3.7, "ultrafast"),  # large and soft (scaled up): ultrafast, CABAC and deblocking kept
+])
+def test_preset_follows_output_size_and_upscaling(
+    tmp_path: Path, size: tuple[int, int], upscale: float, preset: str
+) -> None:
+    path = tmp_path / "out.mp4"
+    with VideoWriter(path, size, rate=FPS, upscale=upscale) as out:
+        for i, frame in enumerate(frames(3, size)):
+            out.write(frame, i / FPS)
+    settings = x264_settings(path)
+    assert "cabac=1" in settings  # plain ultrafast turns both off
+    assert "deblock=1" in settings
+    # ultrafast analyses no sub-partitions (analyse=0:0); superfast and veryfast do.
+    assert ("analyse=0:0 " in settings) == (preset == "ultrafast")
+    assert ("subme=1 " in settings) == (preset == "superfast")
+    assert ("subme=2 " in settings) == (preset == "veryfast")
+
+
+def test_a_preset_given_is_used_as_is(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    with VideoWriter(path, (736, 1308), rate=FPS, upscale=4.0, config=EncodeConfig(preset="ultrafast")) as out:
+        out.write(frames(1, (736, 1308))[0], 0.0)
+    assert "cabac=0" in x264_settings(path)

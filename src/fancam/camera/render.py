@@ -1,10 +1,12 @@
 """Render fancams: decode the source once, crop every frame for every job, encode each output.
 
 Pixels stay in YUV 4:2:0 from decoder to encoder: the crop is a numpy slice of the decoded planes at
-even offsets (no colour conversion), and it is scaled with swscale only when the output size differs
-from the crop's (by default the output has the crop's typical native size, so most frames are not
-scaled at all). Several jobs share one decode pass (``fancam render --all``); a debug job draws every
-box, its label and the crops on the (downscaled) source.
+even offsets (no colour conversion), scaled straight into the output frame (OpenCV, per plane) only
+when its size differs from the output's (by default the output has the crop's typical native size, so
+most frames are not scaled at all). Several jobs share one decode pass (``fancam render --all``) and
+their sound (encoded once); each output is cropped and encoded in its own thread while the caller's
+thread decodes, so decoding and encoding use both cores. A debug job draws every box, its label and
+the crops on the (downscaled) source.
 
 Next to every output ``OUT.mp4`` the camera path actually used is written to ``OUT.crop.csv``
 (DESIGN.md): one row per output frame, ``frame`` being the source decode index.
@@ -13,8 +15,10 @@ Next to every output ``OUT.mp4`` the camera path actually used is written to ``O
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from numpy.typing import NDArray
 
 from fancam.camera.plan import CropPath, write_crop_path
 from fancam.errors import InputError, ProcessingError, UsageError
-from fancam.io.encode import AudioSource, ColourTags, EncodeConfig, VideoWriter
+from fancam.io.encode import AudioShare, AudioSource, ColourTags, EncodeConfig, VideoWriter
 from fancam.io.progress import Progress, progress_bar
 from fancam.io.video import DecodedFrame, iter_frames, probe
 from fancam.types import Timeline
@@ -216,19 +220,12 @@ def render(
         raise UsageError(f"the output would overwrite the input video {str(video)!r}")
     info = probe(video)
     encode = encode or EncodeConfig()
-    sinks = [_make_sink(job, video, info.fps, info.has_audio, encode) for job in jobs]
-    times: list[float] = []
+    shares = _audio_shares(jobs, info.has_audio)
+    sinks = [_make_sink(job, video, info.fps, info.has_audio, encode, shares.get(k)) for k, job in enumerate(jobs)]
     total = max((len(job.crop_path) for job in jobs if isinstance(job, RenderJob)), default=info.n_frames)
     with progress_bar(total, "render", enabled=progress) as bar:
         try:
-            for frame in iter_frames(video):
-                times.append(frame.t)
-                live = [sink for sink in sinks if not sink.finished(frame.t)]
-                if not live:
-                    break
-                for sink in live:
-                    sink.add(frame)
-                bar.update(1)
+            times = _decode_pass(video, sinks, bar.update)
         except BaseException:
             for sink in sinks:
                 sink.abort()
@@ -247,8 +244,121 @@ def render(
     return results
 
 
-def _make_sink(
-    job: RenderJob | DebugJob, video: Path, fps: float, has_audio: bool, encode: EncodeConfig
+def _decode_pass(video: Path, sinks: list[_Sink], advance: Callable[[int], object]) -> list[float]:
+    """Decode ``video`` once, feeding every frame to the sinks that want it; the frame times seen.
+
+    Each sink crops and encodes in its own thread (:class:`_Worker`) while this thread decodes.
+    """
+    times: list[float] = []
+    workers = [_Worker(sink) for sink in sinks]
+    try:
+        for worker in workers:
+            worker.start()
+        for decoded in iter_frames(video):
+            times.append(decoded.t)
+            live = [w for w in workers if not w.sink.finished(decoded.t)]
+            if not live:
+                break
+            frame = sliceable(decoded)
+            for worker in live:
+                worker.put(frame)
+            advance(1)
+        for worker in workers:
+            worker.finish()
+    except BaseException:
+        for worker in workers:
+            worker.stop()
+        raise
+    return times
+
+
+QUEUE_FRAMES = 4
+"""Decoded frames waiting for each output's encoder thread: enough to ride out the encoder's uneven
+pace (x264 emits its first packets only after its look-ahead), few enough to keep memory flat (a 4K
+frame is 12 MB; the outputs share the same frames)."""
+
+
+class _Worker:
+    """The thread that crops and encodes one output, fed decoded frames through a bounded queue.
+
+    The decoder (caller's thread) and every output's encoder run at the same time: PyAV releases the
+    GIL while FFmpeg decodes, scales and encodes, so a render uses both cores, and ``--all`` encodes
+    its outputs in parallel from one decode pass. An error in the thread is raised in the caller at
+    its next :meth:`put` or at :meth:`finish`.
+    """
+
+    _END = object()
+
+    def __init__(self, sink: _Sink) -> None:
+        self.sink = sink
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_FRAMES)
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"render {sink.output.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._END:
+                return
+            if self._error is not None or self._stopping.is_set():
+                continue  # drain, so that the caller never blocks on a full queue
+            try:
+                self.sink.add(item)  # type: ignore[arg-type]
+            except BaseException as e:  # noqa: BLE001 - raised again in the caller's thread
+                self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, frame: DecodedFrame) -> None:
+        """Hand a frame to the thread (waits while its queue is full)."""
+        self._raise()
+        self._queue.put(frame)
+
+    def finish(self) -> None:
+        """Wait until every frame handed over is encoded; raise the thread's error, if any."""
+        self._queue.put(self._END)
+        self._thread.join()
+        self._raise()
+
+    def stop(self) -> None:
+        """Drop the frames still queued and end the thread (after an error or an interruption)."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._queue.put(self._END)
+            self._thread.join()
+
+
+def _audio_shares(
+    jobs: Sequence[RenderJob | DebugJob], has_audio: bool
+) -> dict[int, tuple[AudioShare, int | None]]:
+    """Fancams of the same time range get the same sound: encoded once, copied into the others.
+
+    Returns:
+        For each job index that shares its sound: the share and the job's follower number (None
+        for the leader, the first of its group, which is closed first).
+    """
+    groups: dict[tuple[float, float | None], list[int]] = {}
+    for k, job in enumerate(jobs):
+        if isinstance(job, RenderJob) and job.audio and has_audio:
+            groups.setdefault((job.start_s, job.end_s), []).append(k)
+    shares: dict[int, tuple[AudioShare, int | None]] = {}
+    for members in groups.values():
+        if len(members) > 1:
+            share = AudioShare(len(members) - 1)
+            shares[members[0]] = (share, None)
+            shares.update({k: (share, n) for n, k in enumerate(members[1:])})
+    return shares
+
+
+def _make_sink(  # noqa: PLR0913 - one output's inputs
+    job: RenderJob | DebugJob, video: Path, fps: float, has_audio: bool, encode: EncodeConfig,
+    share: tuple[AudioShare, int | None] | None = None,
 ) -> _Sink:
     if not Path(job.output).parent.is_dir():
         raise InputError(f"output folder does not exist: {str(Path(job.output).parent)!r}")
@@ -258,7 +368,7 @@ def _make_sink(
         w, h = job.size
         if w <= 0 or h <= 0 or w % 2 or h % 2:
             raise UsageError(f"output size must be positive and even, got {w}x{h}")
-        return _CropSink(job, video, fps, has_audio and job.audio, encode)
+        return _CropSink(job, video, fps, has_audio and job.audio, encode, share)
     return _DebugSink(job, video, fps, encode)
 
 
@@ -323,23 +433,28 @@ class _Sink:
 class _CropSink(_Sink):
     """A fancam: crop, scale when needed, encode; then write the crop CSV."""
 
-    def __init__(
-        self, job: RenderJob, video: Path, fps: float, audio: bool, encode: EncodeConfig
+    def __init__(  # noqa: PLR0913 - one output's inputs
+        self, job: RenderJob, video: Path, fps: float, audio: bool, encode: EncodeConfig,
+        share: tuple[AudioShare, int | None] | None = None,
     ) -> None:
         super().__init__(job.output, (job.start_s, job.end_s), fps)
+        self._share = share
         self._job = job
         self._video = video
         self._audio = audio
         self._encode = encode
-        self._scaler = av.video.reformatter.VideoReformatter()
         self._aspect = crop_aspect(job.crop_path)
         self._warned = False
 
     def _open(self, frame: DecodedFrame, clock_s: float) -> VideoWriter:
-        audio = AudioSource(self._video, clock_s) if self._audio else None
+        audio = None
+        if self._audio:
+            share, follower = self._share or (None, None)
+            audio = AudioSource(self._video, clock_s, share, follower)
+        upscale = self._job.size[1] / max(native_height(self._job.crop_path), 1.0)
         return VideoWriter(
             self.output, self._job.size, rate=self._fps, audio=audio, config=self._encode,
-            colour=colour_tags(frame),
+            colour=colour_tags(frame), upscale=upscale,
         )
 
     def _picture(self, frame: DecodedFrame) -> av.VideoFrame:
@@ -351,12 +466,7 @@ class _CropSink(_Sink):
                 self._warned = True
             row = len(path) - 1
         rect = pixel_rect(path.xyxy[row], frame.size, self._aspect)
-        crop = crop_yuv420(frame, rect)
-        w, h = self._job.size
-        if (crop.width, crop.height) != (w, h):
-            mode = "AREA" if crop.height > h else "BICUBIC"
-            crop = self._scaler.reformat(crop, width=w, height=h, interpolation=mode)
-        return crop
+        return crop_yuv420(frame, rect, self._job.size)
 
     def close(self, timeline: Timeline) -> RenderResult:
         """Finish the video, then write ``<stem>.crop.csv`` for the frames written."""
@@ -382,6 +492,7 @@ class _DebugSink(_Sink):
         self._video = video
         self._encode = encode
         self._size: tuple[int, int] = (2, 2)
+        self._scaler = av.video.reformatter.VideoReformatter()
 
     def _open(self, frame: DecodedFrame, clock_s: float) -> VideoWriter:
         w, h = frame.size
@@ -391,7 +502,12 @@ class _DebugSink(_Sink):
 
     def _picture(self, frame: DecodedFrame) -> av.VideoFrame:
         w, h = self._size
-        image = np.ascontiguousarray(frame.rgb(w, h))
+        # Its own swscale context: the frame's own (frame.rgb) may be in use in another output's thread.
+        stored = (h, w) if frame.turns % 2 else (w, h)
+        rgb = self._scaler.reformat(frame.av_frame, width=stored[0], height=stored[1], format="rgb24",
+                                    interpolation="AREA").to_ndarray()
+        image: NDArray[np.uint8] = np.ascontiguousarray(np.rot90(rgb, frame.turns) if frame.turns else rgb,
+                                                        dtype=np.uint8)
         sx, sy = w / frame.size[0], h / frame.size[1]
         rows = self._job.boxes.rows(frame.index)
         for box, label in zip(self._job.boxes.xyxy[rows], self._job.boxes.label[rows], strict=True):
@@ -491,6 +607,18 @@ _SLICEABLE = {"yuv420p": np.uint8, "yuvj420p": np.uint8, "yuv420p10le": np.uint1
 """Planar 4:2:0 formats cropped by slicing their planes (others are converted to yuv420p first)."""
 
 
+def sliceable(frame: DecodedFrame) -> DecodedFrame:
+    """The frame itself if :func:`crop_yuv420` can slice its planes, else converted to yuv420p.
+
+    The render converts such frames once, in the decoding thread, before the outputs' threads share
+    them: a frame's own swscale context (``VideoFrame.reformat``) must not be used by two threads.
+    """
+    if frame.av_frame.format.name in _SLICEABLE:
+        return frame
+    converted = av.video.reformatter.VideoReformatter().reformat(frame.av_frame, format="yuv420p")
+    return DecodedFrame(index=frame.index, t=frame.t, av_frame=converted, turns=frame.turns)
+
+
 def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> NDArray:
     """Writable (height, width) view of one plane of a planar frame with samples of ``dtype``."""
     plane = frame.planes[index]
@@ -499,12 +627,22 @@ def _plane(frame: av.VideoFrame, index: int, dtype: type = np.uint8) -> NDArray:
     return rows[:, : plane.width]
 
 
-def crop_yuv420(frame: DecodedFrame, rect: tuple[int, int, int, int]) -> av.VideoFrame:
+def crop_yuv420(
+    frame: DecodedFrame, rect: tuple[int, int, int, int], size: tuple[int, int] | None = None
+) -> av.VideoFrame:
     """Crop a displayed rectangle (x, y, w, h), even values, out of a frame, as a yuv420p frame.
 
     Planar 4:2:0 frames (8-bit, JPEG-range or 10-bit) are sliced plane by plane, so only the crop is
-    ever converted (10-bit crops to 8 bits); other formats are converted to yuv420p first. Rotated
-    frames are cropped in stored orientation, then rotated.
+    ever touched: no colour conversion, and no copy of the whole frame (10-bit crops are converted
+    to 8 bits); other formats are converted to yuv420p first. Rotated frames are cropped in stored
+    orientation, then rotated.
+
+    Args:
+        frame: The decoded frame.
+        rect: Displayed rectangle (x, y, w, h), even values, inside the frame.
+        size: Output (width, height), both even; None = the rectangle's size. The crop is scaled
+            straight from the decoded planes into the output frame (OpenCV: area averaging when
+            shrinking, bicubic when enlarging), with no intermediate copy.
     """
     src = frame.av_frame
     fmt = src.format.name
@@ -512,12 +650,19 @@ def crop_yuv420(frame: DecodedFrame, rect: tuple[int, int, int, int]) -> av.Vide
         src, fmt = src.reformat(format="yuv420p"), "yuv420p"
     dtype = _SLICEABLE[fmt]
     x, y, w, h = rect
+    out_w, out_h = (w, h) if size is None else size
     sx, sy, sw, sh = stored_rect(rect, frame.turns, (src.width, src.height))
     sx, sy = sx - sx % 2, sy - sy % 2
-    out = av.VideoFrame(w, h, "yuv420p10le" if dtype is np.uint16 else "yuv420p")
+    out = av.VideoFrame(out_w, out_h, "yuv420p10le" if dtype is np.uint16 else "yuv420p")
+    shrink = out_h < h
     for i, step in enumerate((1, 2, 2)):
         part = _plane(src, i, dtype)[sy // step: (sy + sh) // step, sx // step: (sx + sw) // step]
         if frame.turns:
             part = np.rot90(part, frame.turns)
-        _plane(out, i, dtype)[:] = part
+        target = _plane(out, i, dtype)
+        if target.shape == part.shape:
+            target[:] = part
+        else:
+            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+            cv2.resize(part, (target.shape[1], target.shape[0]), dst=target, interpolation=interpolation)
     return out.reformat(format="yuv420p") if dtype is np.uint16 else out
