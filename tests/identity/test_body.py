@@ -14,6 +14,7 @@ from fancam.identity.body import (
     body_prototype,
     body_similarity,
     describe_bodies,
+    paired_similarity,
     similarity_matrix,
 )
 from fancam.io.video import iter_frames
@@ -92,6 +93,17 @@ def test_descriptor_shape_dtype_and_unit_blocks():
     assert np.all((sim >= 0) & (sim <= 1 + 1e-9))
     np.testing.assert_allclose(np.diag(sim), 1.0, atol=1e-6)
     np.testing.assert_allclose(sim, sim.T, atol=1e-12)
+
+
+def test_paired_similarity_is_the_matrix_diagonal_pair_by_pair():
+    rng = np.random.default_rng(1)
+    frame = rng.integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    boxes = np.array([[10, 20, 90, 220], [100, 10, 200, 230], [150, 0, 300, 240], [0, 0, 0, 0]], np.float32)
+    desc = describe_bodies(frame, boxes)  # the last box is degenerate: an invalid row, NaN similarities
+    i, j = np.array([0, 0, 1, 2, 3]), np.array([1, 2, 2, 1, 0])
+    full = similarity_matrix(desc, desc)
+    np.testing.assert_allclose(paired_similarity(desc[i], desc[j]), full[i, j], atol=1e-12, equal_nan=True)
+    assert np.isnan(paired_similarity(desc[3:], desc[:1])[0])
 
 
 def test_texture_layout_adds_blocks():

@@ -537,6 +537,27 @@ def similarity_matrix(a: NDArray, b: NDArray, config: BodyConfig = DEFAULT_CONFI
     NaN where the two descriptors share no valid stripe.
     """
     sims, valid = block_similarities(a, b, config)
+    return _stripe_mean(sims, valid, config)
+
+
+def paired_similarity(a: NDArray, b: NDArray, config: BodyConfig = DEFAULT_CONFIG) -> NDArray[np.float64]:
+    """Body similarity of each row of ``a`` (P, D) with the same row of ``b`` (P, D) -> (P,).
+
+    The diagonal of :func:`similarity_matrix` without the P x P matrix: memory stays linear in the
+    number of pairs (a 10-minute clip has ~5,000 samples; their full matrix took ~5 GB).
+    """
+    layout = config.layout
+    a = np.asarray(a, np.float64).reshape(-1, layout.dim)
+    b = np.asarray(b, np.float64).reshape(-1, layout.dim)
+    sims = np.stack(
+        [np.clip(np.einsum("ij,ij->i", a[:, s : s + n], b[:, s : s + n]), 0.0, 1.0) for s, n in layout.spans()],
+        axis=-1,
+    )
+    return _stripe_mean(sims, layout.present(a) & layout.present(b), config)
+
+
+def _stripe_mean(sims: NDArray, valid: NDArray, config: BodyConfig) -> NDArray[np.float64]:
+    """Weighted mean over the last axis (stripes) of the valid stripes; NaN where none is valid."""
     weights = config.layout.weights * valid
     total = weights.sum(axis=-1)
     weighted = (sims * weights).sum(axis=-1)

@@ -23,13 +23,20 @@ or "different" from everyone alike) joins the only performer it does not share a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fancam.identity.appearance import Appearance
-from fancam.identity.body import BodyCalibration, body_prototype, fit_calibration, similarity_matrix
+from fancam.identity.body import (
+    BodyCalibration,
+    body_prototype,
+    fit_calibration,
+    paired_similarity,
+    similarity_matrix,
+)
 from fancam.identity.faces import SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY
 from fancam.types import Timeline, TrackTable
 
@@ -195,26 +202,50 @@ class _Cue:
     calibration: BodyCalibration | None
 
 
+Pairs = tuple[NDArray[np.int64], NDArray[np.int64]]
+
+
 def _pairs_by_kind(
     tracklets: Tracklets, frames: NDArray[np.int64], owner: NDArray[np.int64], timeline: Timeline,
     min_gap_s: float,
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Index pairs (i, j) of samples known to be the same person / different people.
+) -> tuple[Pairs, Pairs]:
+    """Sample index pairs (i, j), i < j, known to be the same person / different people.
 
     Same: two samples of one tracklet at least ``min_gap_s`` apart. Different: samples of two
     tracklets that share frames (a conflict), taken within 2 s of each other (similar conditions).
+    Built per tracklet and per 2 s window, never over all pairs of samples: memory grows with the pairs
+    kept, not with the square of the clip's length.
     """
-    i, j = np.triu_indices(len(frames), k=1)
-    dt = np.abs(timeline.t[frames[i]] - timeline.t[frames[j]])
-    same = (owner[i] == owner[j]) & (dt >= min_gap_s)
-    different = tracklets.conflict[owner[i], owner[j]] & (dt <= 2.0)
-    return np.flatnonzero(same), np.flatnonzero(different)
+    t = timeline.t[frames]
+    same_i, same_j = [], []
+    for k in np.unique(owner):
+        members = np.flatnonzero(owner == k)
+        a, b = np.triu_indices(len(members), k=1)
+        keep = np.abs(t[members[a]] - t[members[b]]) >= min_gap_s
+        same_i.append(members[a[keep]])
+        same_j.append(members[b[keep]])
+    order = np.argsort(t, kind="stable")
+    ends = np.searchsorted(t[order], t[order] + 2.0, side="right")
+    diff_i, diff_j = [], []
+    for pos, end in enumerate(ends):
+        i, j = order[pos], order[pos + 1 : end]
+        j = j[tracklets.conflict[owner[i], owner[j]]]
+        diff_i.append(np.minimum(i, j))
+        diff_j.append(np.maximum(i, j))
+    empty = np.zeros(0, np.int64)
+
+    def joined(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
+        return np.concatenate(parts).astype(np.int64) if parts else empty
+
+    return (joined(same_i), joined(same_j)), (joined(diff_i), joined(diff_j))
 
 
 def _calibrate(
-    sims: NDArray[np.float64], same: NDArray[np.int64], different: NDArray[np.int64], config: LinkingConfig
+    similarity: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float64]],
+    same: Pairs, different: Pairs, config: LinkingConfig,
 ) -> BodyCalibration | None:
-    s, d = sims[same], sims[different]
+    """The cue's calibration from the similarities of the known pairs (None: too few pairs)."""
+    s, d = similarity(*same), similarity(*different)
     s, d = s[np.isfinite(s)], d[np.isfinite(d)]
     if len(s) < config.min_calibration_pairs or len(d) < config.min_calibration_pairs:
         return None
@@ -233,10 +264,8 @@ def _body_evidence(
     desc = appearance.body[valid]
     owner = tracklets.sample_of[valid]
     frames = appearance.frames[valid]
-    sims = similarity_matrix(desc, desc)
-    i, j = np.triu_indices(len(valid), k=1)
     same, different = _pairs_by_kind(tracklets, frames, owner, timeline, 0.5)
-    cal = _calibrate(sims[i, j], same, different, config)
+    cal = _calibrate(lambda i, j: paired_similarity(desc[i], desc[j]), same, different, config)
     if cal is None:
         log.info("body cue not calibrated (too few pairs); not used")
         return none
@@ -261,25 +290,22 @@ def _face_evidence(
     emb = appearance.face[has].astype(np.float64)
     owner = tracklets.sample_of[has]
     frames = appearance.frames[has]
-    sims = emb @ emb.T
-    i, j = np.triu_indices(len(has), k=1)
     same, different = _pairs_by_kind(tracklets, frames, owner, timeline, 0.5)
-    fitted = _calibrate(sims[i, j], same, different, config)
+    fitted = _calibrate(lambda i, j: np.einsum("ij,ij->i", emb[i], emb[j]), same, different, config)
     # Without enough pairs: still-photo thresholds, the midpoint of "same" and "unknown" is even odds.
     mid = 0.5 * (SAME_PERSON_SIMILARITY + UNKNOWN_SIMILARITY)
     cal = fitted or BodyCalibration(slope=200.0, intercept=-200.0 * mid)
+    of = [emb[owner == k] for k in range(n)]
     for a in range(n):
-        fa = np.flatnonzero(owner == a)
-        if not len(fa):
+        if not len(of[a]):
             continue
         for b in range(a + 1, n):
-            fb = np.flatnonzero(owner == b)
-            if not len(fb):
+            if not len(of[b]):
                 continue
-            sim = float(np.median(sims[np.ix_(fa, fb)]))
+            sim = float(np.median(of[a] @ of[b].T))
             lo = float(np.clip(cal.log_odds(sim), -config.max_cue_log_odds, config.max_cue_log_odds))
             out[a, b] = out[b, a] = lo
-            weight[a, b] = weight[b, a] = min(len(fa), len(fb), 3) / 3.0
+            weight[a, b] = weight[b, a] = min(len(of[a]), len(of[b]), 3) / 3.0
     return _Cue(out, weight, fitted)
 
 
