@@ -547,6 +547,11 @@ def _merge_cuts(
     """
     cuts: dict[int, set[int]] = {}
     t = timeline.t
+    # Only a piece seen within merge_window_s of the edge can carry the merge (both the window and
+    # the 'normal' stretch lie there): testing those alone keeps long clips linear, not quadratic.
+    reach = config.merge_window_s + 1e-9
+    starts = np.array([t[p.frame[0]] for p in pieces])
+    ends = np.array([t[p.frame[-1]] for p in pieces])
     for b, vanished in enumerate(pieces):
         for end in (True, False):  # the neighbour's piece ends (absorbed) / starts (let out)
             reason = vanished.end_reason if end else vanished.start_reason
@@ -555,7 +560,9 @@ def _merge_cuts(
             edge = int(vanished.frame[-1] if end else vanished.frame[0])
             box = vanished.xyxy[-1] if end else vanished.xyxy[0]
             shot = timeline.shot_of(edge)
-            for a, carrier in enumerate(pieces):
+            near = np.flatnonzero((starts <= t[edge] + reach) & (ends >= t[edge] - reach))
+            for a in near.tolist():
+                carrier = pieces[a]
                 if a == b:
                     continue
                 dt = (t[carrier.frame] - t[edge]) * (1 if end else -1)
