@@ -534,10 +534,19 @@ def similarity_matrix(a: NDArray, b: NDArray, config: BodyConfig = DEFAULT_CONFI
     The weighted mean, over the stripes valid in both descriptors, of the stripes' Bhattacharyya
     coefficients: 1 for identical colour distributions, 0 for disjoint ones. Different people in
     different outfits typically score 0.6-0.85, samples of one person 0.9-1 (see the benchmark);
-    NaN where the two descriptors share no valid stripe.
+    NaN where the two descriptors share no valid stripe. Computed in blocks of rows of ``a``: the
+    per-stripe intermediates are (rows, M, stripes) float64, 2,000 tracklets of a 10-minute clip at once
+    would take ~1 GB.
     """
-    sims, valid = block_similarities(a, b, config)
-    return _stripe_mean(sims, valid, config)
+    a = np.asarray(a).reshape(-1, config.layout.dim)
+    rows = max(1, _SIMILARITY_BLOCK // max(1, len(np.reshape(b, (-1, config.layout.dim)))))
+    parts = [_stripe_mean(*block_similarities(a[k : k + rows], b, config), config)
+             for k in range(0, len(a), rows)]
+    return np.concatenate(parts) if parts else _stripe_mean(*block_similarities(a, b, config), config)
+
+
+_SIMILARITY_BLOCK = 1 << 18
+"""Pairs per block of :func:`similarity_matrix` (x stripes x 8 bytes x ~4 arrays: tens of MB at most)."""
 
 
 def paired_similarity(a: NDArray, b: NDArray, config: BodyConfig = DEFAULT_CONFIG) -> NDArray[np.float64]:
