@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
+from fancam.identity import embedding
 from fancam.identity.embedding import EmbeddingQueue, worker_possible
 from fancam.identity.faces import FaceAnalyzer, FaceConfig
 from fancam.identity.gallery import decode_image
@@ -78,3 +79,20 @@ def test_without_a_worker_batches_are_embedded_at_once(analyzer, batches) -> Non
     queue.submit(0, batches[0])
     assert queue.results()[0].shape == (len(batches[0]), 128)
     assert queue.worker_batches == 0
+
+
+@pytest.mark.parametrize("python", ["/nonexistent/python", None])
+def test_waiting_batches_stay_bounded_whatever_the_worker_does(analyzer, batches, python, monkeypatch) -> None:
+    # Memory must not grow with the video: beyond MAX_PENDING_BATCHES this process embeds the newest
+    # batch itself (a 10-minute 4K clip held thousands of chips waiting, over 1 GB).
+    monkeypatch.setattr(embedding, "MAX_PENDING_BATCHES", 2)
+    many = {10 * copy + key: chips for copy in range(3) for key, chips in batches.items() if chips}
+    options = {} if python is None else {"python": python}
+    with EmbeddingQueue(analyzer.embedder, use_worker=True, **options) as queue:
+        for key, chips in many.items():
+            queue.submit(key, chips)
+            assert queue.pending <= 2
+        got = queue.results()
+    expected = _expected(analyzer, batches)
+    assert sorted(got) == sorted(many)
+    assert all(np.array_equal(vectors, expected[key % 10]) for key, vectors in got.items())

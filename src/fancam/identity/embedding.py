@@ -40,6 +40,11 @@ MIN_BATCHES_FOR_WORKER = 16
 """Fewest expected batches (sampled frames) for which a worker process pays: its start costs about as
 much CPU as embedding 8-10 faces (~0.5 s), and on gillhung dance2 ~80 % of sampled frames hold a face."""
 
+MAX_PENDING_BATCHES = 64
+"""Batches waiting for the worker at most (~64 frames' chips, ~15 MB). Beyond, the caller embeds the
+newest itself before going on, so memory stays flat in the video's length: a 10-minute 4K clip held
+thousands of chips waiting (over 1 GB) when the worker alone could not keep up."""
+
 Chips = list[NDArray[np.uint8]]
 
 
@@ -103,6 +108,24 @@ class EmbeddingQueue:
         if self._dispatcher is None:
             self._dispatcher = threading.Thread(target=self._dispatch, name="fancam-embed", daemon=True)
             self._dispatcher.start()
+        self._keep_up()
+
+    @property
+    def pending(self) -> int:
+        """Batches submitted and not embedded yet."""
+        with self._lock:
+            return len(self._todo)
+
+    def _keep_up(self) -> None:
+        """Embed the newest waiting batches here while more than :data:`MAX_PENDING_BATCHES` wait."""
+        while self._take_back:
+            with self._lock:
+                if len(self._todo) <= MAX_PENDING_BATCHES:
+                    return
+                key, chips = self._todo.pop()  # the newest: the worker takes the oldest
+            vectors = self._embedder.embed(chips)
+            with self._lock:
+                self._done[key] = vectors
 
     def results(self) -> dict[int, NDArray[np.float32]]:
         """Every batch's (N, 128) float32 embeddings by key (waits for the worker's current batch)."""
