@@ -14,6 +14,7 @@ Next to every output ``OUT.mp4`` the camera path actually used is written to ``O
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -278,6 +279,11 @@ pace (x264 emits its first packets only after its look-ahead), few enough to kee
 frame is 12 MB; the outputs share the same frames)."""
 
 
+STOP_WAIT_S = 5.0
+"""How long an interrupted render waits for each encoder thread's current frame (one 4K frame encodes
+in well under a second)."""
+
+
 class _Worker:
     """The thread that crops and encodes one output, fed decoded frames through a bounded queue.
 
@@ -326,12 +332,17 @@ class _Worker:
         self._thread.join()
         self._raise()
 
-    def stop(self) -> None:
-        """Drop the frames still queued and end the thread (after an error or an interruption)."""
+    def stop(self, timeout_s: float = STOP_WAIT_S) -> None:
+        """Drop the frames still queued and end the thread (after an error or an interruption).
+
+        Waits at most ``timeout_s`` for the frame being encoded: a Ctrl-C must end the run even if the
+        encoder hangs (the thread is a daemon; the caller then removes the partial outputs).
+        """
         self._stopping.set()
         if self._thread.is_alive():
-            self._queue.put(self._END)
-            self._thread.join()
+            with contextlib.suppress(queue.Full):
+                self._queue.put(self._END, timeout=timeout_s)
+            self._thread.join(timeout_s)
 
 
 def _audio_shares(
