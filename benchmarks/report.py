@@ -475,6 +475,9 @@ def memory_section(mem: dict | None) -> list[str]:
         ])
     out += table(["clip", "size", "frames", "analyze peak MB", "render peak MB", "analyze CPU s",
                   "render CPU s"], rows)
+    # Later measurements on the same clips (a stage re-run after a fix), added to the JSON by their author.
+    for note in mem.get("notes", []):
+        out += ["", note]
     return out + [""]
 
 
