@@ -208,14 +208,13 @@ class DecodedFrame:
         still averages several source pixels per thumbnail pixel (the cut scores of every clip of
         ../shared/data stay within 0.15 of the area filter's, with the same cuts).
         """
-        if self.turns % 2:
-            width, height = height, width
         frame = self.av_frame
-        if frame.width < 8 * width or frame.height < 8 * height:  # a small frame: the area filter is cheap
-            return self._convert("rgb24", *((height, width) if self.turns % 2 else (width, height)))
-        large = frame.reformat(width=2 * width, height=2 * height, format="rgb24",
+        w, h = (height, width) if self.turns % 2 else (width, height)  # in the stored, unrotated frame
+        if frame.width < 8 * w or frame.height < 8 * h:  # a small frame: the area filter is cheap
+            return self._convert("rgb24", width, height)
+        large = frame.reformat(width=2 * w, height=2 * h, format="rgb24",
                                interpolation="FAST_BILINEAR").to_ndarray()
-        image = np.asarray(cv2.resize(large, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+        image = np.asarray(cv2.resize(large, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
         if self.turns:
             image = np.ascontiguousarray(np.rot90(image, k=self.turns))
         return image
