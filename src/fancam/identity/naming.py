@@ -8,8 +8,9 @@ calibrations (the maps linking fits on pairs known to be one person or two, see
 :mod:`fancam.identity.linking`): each face's similarity to a member's face photos, and the cluster's
 body prototype's similarity to the member's whole-person photos (:mod:`fancam.identity.gallery`
 finds them: fronts, backs, full-body crops). Which member: every cue's evidence relative to its best
-member; whether anyone in the gallery at all: the best-matching cue (bodies filmed under other light
-do not veto faces that match). A cue seen in fewer than ``full_weight_samples`` samples counts
+member; whether anyone in the gallery at all: the best-matching cue among those with photos of that
+member (bodies filmed under other light do not veto faces that match, and faces that match members
+known by their faces do not vouch for a member known only by body photos). A cue seen in fewer than ``full_weight_samples`` samples counts
 proportionally less; a member without photos for any cue the cluster shows is no candidate. Where
 members look alike (one costume, one dance group's faces) the calibration is flat and so is the
 evidence: nobody is named rather than a guess.
@@ -188,7 +189,12 @@ def evidence_matrix(
     gets that cue's average), weighed by the cue's samples (``full_weight_samples``). Whether anyone
     at all: the best-matching cue's level (a cue that matches every member poorly, e.g. bodies filmed
     under other lighting, does not veto a face that matches), plus ``gallery_offset`` times how much
-    evidence there is. NaN where no cue has an opinion on the member (no photo of the cue the cluster
+    evidence there is. A cue's level counts only for the members it has photos of: on
+    divyanshu_line_dance (performers seen from behind, a body photo of each, face photos of three),
+    bystanders' faces that match those three face photos lifted the faceless members too, so a
+    bystander cluster took P1 in the alternative assignment and P1's margin fell to 0.91 (unnamed:
+    identity 0.776 with the gallery, 0.851 without); counted per member, P1 is named (0.851) and the
+    other six clips name the same. NaN where no cue has an opinion on the member (no photo of the cue the cluster
     shows): such a member is never assigned to that cluster.
     """
     gallery, config = matcher.gallery, matcher.config
@@ -205,7 +211,7 @@ def evidence_matrix(
     weight = np.minimum(wf * np.isfinite(face).any(axis=1, keepdims=True)
                         + wb * np.isfinite(body).any(axis=1, keepdims=True), 1.0)
     relative = np.zeros((n_clusters, len(gallery)))
-    level = np.full(n_clusters, -np.inf)
+    level = np.full((n_clusters, len(gallery)), -np.inf)
     for cue_weight, cue in ((config.face_weight * wf, face), (config.body_weight * wb, body)):
         known = np.isfinite(cue)
         seen = known.any(axis=1) & (cue_weight[:, 0] > 0)
@@ -214,11 +220,13 @@ def evidence_matrix(
         # A member without photos for this cue: the cue's average gap (no information either way).
         mean_gap = np.array([np.nanmean(g) if np.isfinite(g).any() else 0.0 for g in gap])
         relative += cue_weight * np.where(known, gap, mean_gap[:, None])
-        level = np.where(seen, np.maximum(level, cue_weight[:, 0] * best), level)
+        # The cue vouches that the cluster is someone in the gallery only for members it has photos of.
+        vouches = seen[:, None] & known
+        level = np.where(vouches, np.maximum(level, (cue_weight[:, 0] * best)[:, None]), level)
     # Which member: every cue's relative evidence; whether anyone at all: the cue that matches best (a
     # cue that matches every member poorly, e.g. bodies under other lighting, does not veto the other).
     level = np.where(np.isfinite(level), level, 0.0)
-    out = relative + level[:, None] + config.gallery_offset * weight
+    out = relative + level + config.gallery_offset * weight
     # No cue says anything about this member for this cluster: no evidence, never a candidate.
     return np.where(np.isfinite(face) | np.isfinite(body), out, np.nan)
 
