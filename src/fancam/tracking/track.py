@@ -143,7 +143,8 @@ class TrackerConfig:
             score threshold: every kept mid-score box may start one.
         weak_confirm_s: A weak track is confirmed once it has been matched on consecutive steps
             spanning at least this long (also right after the start); 0.3 s = 4 detections at
-            the default 10 per second (not swept).
+            the default 10 per second. At 0.5 s, identity with gallery (bench_accuracy): linedance
+            .805 -> .868 but miryala .751 -> .721 (its P2 camera lost), so 0.3 s.
         max_cover: A box counts as "on someone else's" when this share (or more) of it lies
             inside the box of another track observed in the same step. Such a mid-score box
             neither starts nor confirms a weak track (a second box on a tracked person), and a
