@@ -205,17 +205,24 @@ def run_ours(d: dict) -> tuple[object, np.ndarray]:
     stride = int(d["stride"])
     tracker = Tracker(config.tracker, step_s=stride / float(d["fps"]))
     shot_starts = set(d["shot_starts"].tolist())
-    rows, ms = [], []
+    rows, ms, step_frames = [], [], []
     for k, f in enumerate(d["calls"].tolist()):
         if f in shot_starts and f > 0:
             tracker.reset()
+            step_frames = []
         mine = d["call"] == k
         start = time.perf_counter()
         tracked = tracker.update(Detections(d["xyxy"][mine], d["score"][mine]))
         ms.append(1000 * (time.perf_counter() - start))
+        step_frames.append(f)
+        # as scan does: tracks confirmed now are reported from their first detection on
+        for back, earlier in tracker.earlier_rows():
+            rows.append(TrackTable(np.full(len(earlier), step_frames[-1 - back]), earlier.track_id,
+                                   earlier.xyxy, earlier.score, np.ones(len(earlier), bool)))
         rows.append(TrackTable(np.full(len(tracked), f), tracked.track_id, tracked.xyxy, tracked.score,
                                np.ones(len(tracked), bool)))
-    return TrackTable.concat(rows), np.array(ms)
+    table = TrackTable.concat(rows)
+    return table[np.argsort(table.frame, kind="stable")], np.array(ms)
 
 
 def fill_raw(raw, timeline):

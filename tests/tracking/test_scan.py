@@ -84,3 +84,53 @@ def test_portrait_frames_go_to_the_detector_at_its_input_size(gillhung_clip: Pat
     # The three dancers are tracked on every detected frame after the tracker confirms them.
     counts = np.bincount(result.raw.frame)[np.unique(result.raw.frame)]
     assert np.all(counts[2:] == 3)
+
+
+class Scripted:
+    """A detector answering from a script: call number -> (boxes as fractions of the image, scores)."""
+
+    name = "scripted"
+    input_long_side = 416
+
+    def __init__(self, script) -> None:
+        self.script = script
+        self.calls = 0
+
+    def long_side_for(self, width: int, height: int) -> int:
+        return self.input_long_side
+
+    def __call__(self, image: np.ndarray) -> Detections:
+        boxes, scores = self.script(self.calls)
+        self.calls += 1
+        h, w = image.shape[:2]
+        return Detections(np.array(boxes, np.float32).reshape(-1, 4) * [w, h, w, h], np.array(scores, np.float32))
+
+
+def test_tracks_are_written_from_their_first_detection(gillhung_clip: Path, tmp_path: Path) -> None:
+    # A dancer enters at call 8 (confident) and a half-hidden one at call 12 (mid score): each track is
+    # confirmed a few calls later, and its rows start at the frame of its first detection.
+    from conftest import trimmed_copy
+
+    clip = trimmed_copy(gillhung_clip, tmp_path / "short.mp4", 2.0)
+
+    def script(k: int) -> tuple[list, list]:
+        people = [([0.1, 0.3, 0.3, 0.8], 0.9)]
+        if k >= 8:
+            people.append(([0.4, 0.3, 0.6, 0.8], 0.8))
+        if k >= 12:
+            people.append(([0.7, 0.35, 0.85, 0.75], 0.4))
+        return [p[0] for p in people], [p[1] for p in people]
+
+    detector = Scripted(script)
+    result = scan(clip, probe(clip), detector, ScanConfig())
+    raw = result.raw
+    assert result.stride == 3 and result.timeline.shot_starts.tolist() == [0]
+    assert np.all(np.diff(raw.frame) >= 0)  # rows stay in frame order
+    first = sorted(int(raw.track(t).frame[0]) for t in raw.track_ids().tolist())
+    assert first == [0, 8 * 3, 12 * 3]
+    # every detected frame from a track's first detection on has its row (no hole where it was tentative)
+    detected = _expected_schedule(result.timeline.n_frames, [0], 3, True)
+    assert detector.calls == len(detected)
+    for t in raw.track_ids().tolist():
+        frames = raw.track(t).frame.tolist()
+        assert frames == [f for f in detected if f >= frames[0]]

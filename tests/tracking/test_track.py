@@ -177,13 +177,38 @@ def test_reports_detection_boxes_and_scores_not_estimates():
         assert out.track_id.tolist() == [1]
 
 
-def test_new_track_is_reported_only_once_confirmed():
+def test_new_track_is_reported_only_once_confirmed_then_from_its_first_step():
     config = TrackerConfig(confirm_s=0.2)  # 0.2 s at 0.1 s per step: matched on 3 consecutive steps
     tracker = Tracker(config, 0.1)
     for _ in range(5):
         tracker.update(_dets(person(200)))
-    reported = [len(tracker.update(_dets(person(200), person(700)))) for _ in range(4)]
+    reported, late = [], []
+    for k in range(4):
+        reported.append(len(tracker.update(_dets(person(200), person(700 + k)))))
+        late.append(tracker.earlier_rows())
     assert reported == [1, 1, 2, 2]
+    # the update that confirms the new track hands over its two earlier, unreported steps
+    assert late[0] == late[1] == late[3] == []
+    assert [back for back, _ in late[2]] == [2, 1]
+    for back, rows in late[2]:
+        assert rows.track_id.tolist() == [2]
+        np.testing.assert_array_equal(rows.xyxy, [person(700 + 2 - back)])
+        np.testing.assert_array_equal(rows.score, np.float32([0.9]))
+
+
+def test_earlier_steps_mostly_on_someone_else_s_box_are_not_reported_late():
+    # A dancer steps out from behind a tracked one: her first detection lies 70% inside the other's
+    # box (it may still be the other's arm or half), the next ones stand clear. Once confirmed she
+    # is reported late only from where she stood clear.
+    tracker = Tracker(TrackerConfig(confirm_s=0.2, max_cover=0.6), 0.1)
+    for _ in range(3):
+        tracker.update(_dets(person(300)))
+    late = []
+    for x in (330, 400, 420, 440):
+        tracker.update(_dets(person(300), person(x)))
+        late.append(tracker.earlier_rows())
+    assert late[0] == late[1] == late[3] == []
+    assert [(back, rows.xyxy[0, 0]) for back, rows in late[2]] == [(1, person(400)[0])]
 
 
 def test_everyone_is_reported_at_once_right_after_the_start():
@@ -258,16 +283,72 @@ def test_direction_term_rewards_consistent_motion(velocity, det_x, sign):
 
 
 def test_low_score_detections_extend_tracks_but_never_start_them():
-    config = TrackerConfig(high_score=0.5, low_score=0.1)
+    config = TrackerConfig(high_score=0.5, low_score=0.1, weak_score=0.3)
     tracker = Tracker(config, 0.1)
     for _ in range(3):
         tracker.update(_dets(person(300)))
-    # a half-hidden dancer (score 0.3) keeps her track; a lone weak box elsewhere starts nothing
-    out = tracker.update(Detections(np.array([person(305), person(900)]), np.array([0.3, 0.3])))
+    # a half-hidden dancer (score 0.2) keeps her track; a lone weak box elsewhere starts nothing
+    out = tracker.update(Detections(np.array([person(305), person(900)]), np.array([0.2, 0.2])))
     assert out.track_id.tolist() == [1]
     np.testing.assert_array_equal(out.xyxy, [person(305)])
+    for _ in range(10):
+        assert tracker.update(_dets(person(900), score=0.2)).track_id.tolist() == []
+
+
+def test_mid_score_box_that_persists_starts_a_track_reported_from_its_first_step():
+    # A back-row dancer half hidden all along: scores 0.3-0.5 at a consistent place. Confirmed after
+    # weak_confirm_s (0.3 s: matched on 4 consecutive steps), then reported from her first detection.
+    tracker = Tracker(TrackerConfig(weak_score=0.3, weak_confirm_s=0.3), 0.1)
     for _ in range(3):
-        assert tracker.update(_dets(person(900), score=0.3)).track_id.tolist() == []
+        tracker.update(_dets(person(300)))
+    reported = []
+    for k in range(6):
+        out = tracker.update(Detections(np.array([person(300), person(600 + 5 * k)]), np.array([0.9, 0.35])))
+        reported.append(sorted(out.track_id.tolist()))
+        if k == 3:
+            late = tracker.earlier_rows()
+    assert reported == [[1], [1], [1], [1, 2], [1, 2], [1, 2]]
+    assert [back for back, _ in late] == [3, 2, 1]
+    assert [rows.xyxy[0, 0] for _, rows in late] == [person(600 + 5 * k)[0] for k in range(3)]
+
+
+def test_mid_score_box_seen_on_too_few_steps_is_never_reported():
+    # a flicker: a mid-score box for 3 steps (0.2 s), then gone
+    tracker = Tracker(TrackerConfig(weak_score=0.3, weak_confirm_s=0.3), 0.1)
+    for k in range(8):
+        dets = [person(300)] + ([person(600)] if 2 <= k < 5 else [])
+        out = tracker.update(Detections(np.array(dets), np.array([0.9, 0.4][: len(dets)])))
+        assert out.track_id.tolist() == [1]
+        assert tracker.earlier_rows() == []
+
+
+@pytest.mark.parametrize(
+    ("second", "starts"),
+    [
+        (person(300, cy=350, h=200), False),  # the upper two thirds of the tracked dancer: a second box on her
+        (person(340), False),  # shifted by 0.4 of her width: 60% of it is on the tracked box
+        (person(360), True),  # shifted by 0.6 of her width: a neighbour half hidden behind her
+    ],
+)
+def test_mid_score_box_mostly_on_a_tracked_person_starts_nothing(second, starts):
+    tracker = Tracker(TrackerConfig(weak_score=0.3, weak_confirm_s=0.3, max_cover=0.6), 0.1)
+    ids = set()
+    for _ in range(8):
+        out = tracker.update(Detections(np.array([person(300), second]), np.array([0.9, 0.4])))
+        ids |= set(out.track_id.tolist())
+    assert (ids == {1, 2}) is starts and ids >= {1}
+
+
+def test_weak_tentative_track_never_takes_a_followed_track_s_detection():
+    # A mid-score box appears right where a followed dancer is going, and her next detection fits
+    # that box better than her own prediction (she sped up): she keeps her track (weak tentative
+    # tracks are matched last, on what nobody else took).
+    tracker = Tracker(TrackerConfig(weak_score=0.3, weak_confirm_s=0.3), 0.1)
+    for k in range(10):
+        x = 300 + 30 * k + (25 if k >= 4 else 0)
+        dets = [person(x)] + ([person(450)] if k == 3 else [])
+        out = tracker.update(Detections(np.array(dets), np.array([0.9, 0.45][: len(dets)])))
+        assert out.track_id.tolist() == [1]
 
 
 def test_empty_input_and_output_types():
@@ -297,6 +378,8 @@ def test_buffered_iou_keeps_identical_boxes_at_one_and_reaches_neighbours():
         lambda: TrackerConfig(max_lost_s=float("nan")),
         lambda: TrackerConfig(inertia=0.8),  # the direction term alone could win a match
         lambda: TrackerConfig(direction_window_s=0.0),
+        lambda: TrackerConfig(weak_score=0.6),  # above high_score
+        lambda: TrackerConfig(max_cover=0.0),  # every box would be covered
         lambda: MotionNoise(acceleration=0.0),  # a motion model needs some noise
     ],
 )

@@ -160,6 +160,7 @@ def scan(
     rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     det_size = detection_size((info.width, info.height), detector.long_side_for(info.width, info.height))
     next_detect, n_detections = 0, 0
+    step_frames: list[int] = []  # the frames of the tracker's steps since the last reset
     tick = time.perf_counter()
     # Cut detection runs in the decode thread, overlapping detection in this one.
     frames = _with_next(prefetch(_with_cuts(iter_frames(video, report=report), shots, timer)))
@@ -169,6 +170,7 @@ def scan(
         if cut:
             shot_starts.append(frame.index)
             tracker.reset()
+            step_frames = []
             next_detect = frame.index
         # The last frame of a shot (and of the video) is always detected: tracklets are only filled
         # between observations, so without it up to stride - 1 frames before every cut have no boxes.
@@ -176,6 +178,10 @@ def scan(
             next_detect = frame.index + stride
             tracked = _detect_and_track(frame, det_size, detector, tracker, timer)
             n_detections += 1
+            step_frames.append(frame.index)
+            # Tracks confirmed now are reported from their first detection on.
+            for back, earlier in tracker.earlier_rows():
+                rows.append((step_frames[-1 - back], earlier.track_id, earlier.xyxy, earlier.score))
             if len(tracked):
                 rows.append((frame.index, tracked.track_id, tracked.xyxy, tracked.score))
         if progress is not None:
@@ -244,6 +250,8 @@ def _detect_and_track(
 def _table(rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> TrackTable:
     if not rows:
         return TrackTable.empty()
+    # Late rows (tracks reported from before their confirmation) go back to their frame.
+    rows = sorted(rows, key=lambda r: r[0])
     frames = np.concatenate([np.full(len(ids), f, np.int64) for f, ids, _, _ in rows])
     return TrackTable(
         frame=frames,
