@@ -18,7 +18,10 @@ from fancam.identity.linking import (
 from fancam.types import Timeline, TrackTable
 
 W, H = 640, 360
-COLOURS = {"A": ((220, 30, 30), (20, 20, 200)), "B": ((30, 200, 40), (230, 220, 30))}
+COLOURS = {
+    "A": ((220, 30, 30), (20, 20, 200)), "B": ((30, 200, 40), (230, 220, 30)),
+    "A-far": ((175, 45, 58), (90, 90, 90)),  # A seen badly: the legs lost in the background
+}
 
 
 def _frame(people: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -34,11 +37,16 @@ def _frame(people: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
     return image, np.array(boxes, np.float32)
 
 
-def _scene(plan: list[tuple[int, int, str, float]], n_frames: int) -> tuple[TrackTable, Timeline, Appearance]:
-    """Tracklets from (tracklet id, first frame, person, x) plans, 30 frames each; samples every 5 frames."""
+def _scene(
+    plan: list[tuple[int, int, str, float]], n_frames: int, lengths: dict[int, int] | None = None
+) -> tuple[TrackTable, Timeline, Appearance]:
+    """Tracklets from (tracklet id, first frame, person, x) plans, 30 frames each unless ``lengths``
+    says otherwise; samples every 5 frames."""
+    lengths = lengths or {}
+    span = {tid: lengths.get(tid, 30) for tid, *_ in plan}
     rows, samples = [], []
     for tid, first, _, cx in plan:
-        for f in range(first, first + 30):
+        for f in range(first, first + span[tid]):
             rows.append((f, tid, [cx - 40, 40, cx + 40, 330]))
     table = TrackTable(
         frame=[r[0] for r in rows], track_id=[r[1] for r in rows], xyxy=[r[2] for r in rows],
@@ -49,9 +57,9 @@ def _scene(plan: list[tuple[int, int, str, float]], n_frames: int) -> tuple[Trac
         f, tid = int(table.frame[k]), int(table.track_id[k])
         if f % 5:
             continue
-        present = [(p, x) for t, first, p, x in plan if first <= f < first + 30]
+        present = [(p, x) for t, first, p, x in plan if first <= f < first + span[t]]
         image, boxes = _frame(present)
-        me = [t for t, first, p, x in plan if first <= f < first + 30].index(tid)
+        me = [t for t, first, p, x in plan if first <= f < first + span[t]].index(tid)
         bodies.append(describe_bodies(image, boxes, indices=[me])[0])
         samples.append(k)
         frames.append(f)
@@ -128,6 +136,33 @@ def test_piece_without_appearance_is_not_forced_when_two_performers_are_free():
     tracklets, labels = _link(table, timeline, appearance, expected=1)
     by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
     assert by_id[1] == by_id[3] and by_id[4] not in (by_id[1],)
+
+
+def test_fragment_that_is_one_too_many_joins_the_performer_it_resembles_most():
+    # A and B dance together, then a short piece of A seen badly (legs lost in the background): its
+    # body is "different" from both, below the veto, but with two performers it is one too many and
+    # it is nearer to A than to B. Listed before A's tracklets, so an arbitrary pick would not find A.
+    plan = [(1, 0, "B", 450.0), (2, 0, "A", 150.0), (3, 40, "B", 450.0), (4, 40, "A", 150.0),
+            (5, 100, "A-far", 150.0)]  # 1 s after A's last tracklet: no continuity
+    table, timeline, appearance = _scene(plan, 120, lengths={5: 10})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    piece, *others = (int(np.flatnonzero(tracklets.ids == t)[0]) for t in (5, 1, 2, 3, 4))
+    b1, a1, b2, a2 = evidence.log_odds[piece, others]
+    assert max(b1, b2) < min(a1, a2) and max(a1, a2) < LinkingConfig().veto_log_odds
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[5] == by_id[2] == by_id[4] != by_id[1] == by_id[3]
+    # without the rule (nor the only-partner guess) the piece stays a third person
+    alone = LinkingConfig(fragment_share=0.0, join_only_partner=False)
+    labels = cluster_tracklets(tracklets, evidence, alone, expected=2)
+    assert len(set(labels.tolist())) == 3
+    # a piece as long as a performer is not a fragment: it may be someone else
+    table, timeline, appearance = _scene(plan, 170, lengths={5: 60})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(join_only_partner=False), expected=2)
+    assert len(set(labels.tolist())) == 3
 
 
 def test_known_pairs_match_the_all_pairs_definition_without_building_it():
