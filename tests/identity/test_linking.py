@@ -9,6 +9,7 @@ from fancam.identity.body import describe_bodies
 from fancam.identity.faces import EMBEDDING_DIM
 from fancam.identity.identify import expected_performers
 from fancam.identity.linking import (
+    Evidence,
     LinkingConfig,
     _pairs_by_kind,
     cluster_tracklets,
@@ -18,10 +19,7 @@ from fancam.identity.linking import (
 from fancam.types import Timeline, TrackTable
 
 W, H = 640, 360
-COLOURS = {
-    "A": ((220, 30, 30), (20, 20, 200)), "B": ((30, 200, 40), (230, 220, 30)),
-    "A-far": ((175, 45, 58), (90, 90, 90)),  # A seen badly: the legs lost in the background
-}
+COLOURS = {"A": ((220, 30, 30), (20, 20, 200)), "B": ((30, 200, 40), (230, 220, 30))}
 
 
 def _frame(people: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -139,30 +137,70 @@ def test_piece_without_appearance_is_not_forced_when_two_performers_are_free():
 
 
 def test_fragment_that_is_one_too_many_joins_the_performer_it_resembles_most():
-    # A and B dance together, then a short piece of A seen badly (legs lost in the background): its
-    # body is "different" from both, below the veto, but with two performers it is one too many and
-    # it is nearer to A than to B. Listed before A's tracklets, so an arbitrary pick would not find A.
+    # A and B dance together, then a short piece of A seen badly: its evidence says "different" from
+    # both, below the veto, but with two performers it is one too many and it is nearer to A than to
+    # B. Listed before A's tracklets, so an arbitrary pick would not find A.
     plan = [(1, 0, "B", 450.0), (2, 0, "A", 150.0), (3, 40, "B", 450.0), (4, 40, "A", 150.0),
-            (5, 100, "A-far", 150.0)]  # 1 s after A's last tracklet: no continuity
+            (5, 100, "A", 150.0)]  # 1 s after A's last tracklet: no continuity
     table, timeline, appearance = _scene(plan, 120, lengths={5: 10})
     tracklets = describe_tracklets(table, timeline, appearance)
-    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
-    piece, *others = (int(np.flatnonzero(tracklets.ids == t)[0]) for t in (5, 1, 2, 3, 4))
-    b1, a1, b2, a2 = evidence.log_odds[piece, others]
-    assert max(b1, b2) < min(a1, a2) and max(a1, a2) < LinkingConfig().veto_log_odds
+    assert tracklets.ids.tolist() == [1, 2, 3, 4, 5]
+    b, a, piece = [0, 2], [1, 3], 4
+    log_odds = np.full((5, 5), -4.0)  # capped "different"
+    log_odds[np.ix_(a, a)] = log_odds[np.ix_(b, b)] = 3.5
+    log_odds[piece, a] = log_odds[a, piece] = -3.2
+    evidence = Evidence(log_odds, np.ones((5, 5)))
     labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
     by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
     assert by_id[5] == by_id[2] == by_id[4] != by_id[1] == by_id[3]
     # without the rule (nor the only-partner guess) the piece stays a third person
     alone = LinkingConfig(fragment_share=0.0, join_only_partner=False)
-    labels = cluster_tracklets(tracklets, evidence, alone, expected=2)
-    assert len(set(labels.tolist())) == 3
+    assert len(set(cluster_tracklets(tracklets, evidence, alone, expected=2).tolist())) == 3
     # a piece as long as a performer is not a fragment: it may be someone else
     table, timeline, appearance = _scene(plan, 170, lengths={5: 60})
     tracklets = describe_tracklets(table, timeline, appearance)
-    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
     labels = cluster_tracklets(tracklets, evidence, LinkingConfig(join_only_partner=False), expected=2)
     assert len(set(labels.tolist())) == 3
+
+
+def _with_faces(table: TrackTable, appearance: Appearance, face_of: dict[int, str]) -> Appearance:
+    """Give every sample the face of its tracklet's person (``face_of``: tracklet id -> face name)."""
+    rng = np.random.default_rng(0)
+    names = sorted(set(face_of.values()))
+    vectors = rng.normal(size=(len(names), EMBEDDING_DIM))
+    centre = {n: v / np.linalg.norm(v) for n, v in zip(names, vectors, strict=True)}
+    faces = []
+    for row in appearance.rows:
+        v = centre[face_of[int(table.track_id[row])]] + 0.03 * rng.normal(size=EMBEDDING_DIM)
+        faces.append(v / np.linalg.norm(v))
+    n = len(appearance.rows)
+    return Appearance(
+        rows=appearance.rows, frames=appearance.frames, body=appearance.body,
+        face=np.array(faces, np.float32), face_quality=np.ones(n, np.float32), face_size=np.full(n, 40.0, np.float32),
+    )
+
+
+def test_faces_that_clearly_differ_keep_look_alikes_apart_when_there_are_too_many_clusters():
+    # A and B, then someone in A's outfit with another face: with two performers seen together the
+    # third cluster is one too many, and without the face veto the outfit (+4) and the face (-4)
+    # average to 0, above the "too many clusters" threshold, so the stranger would become A.
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 60, "A", 150.0)]  # 1 s apart: no continuity
+    table, timeline, appearance = _scene(plan, 90)
+    appearance = _with_faces(table, appearance, {1: "a", 2: "b", 3: "stranger"})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    assert evidence.face_calibration is not None  # the video's own faces calibrate the cue
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
+    assert len(set(labels.tolist())) == 3
+    merged = cluster_tracklets(tracklets, evidence, LinkingConfig(face_veto=0.0), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), merged.tolist(), strict=True))
+    assert by_id[1] == by_id[3] != by_id[2]
+    # the same face in that outfit is A, veto or not
+    appearance = _with_faces(table, appearance, {1: "a", 2: "b", 3: "a"})
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[1] == by_id[3] != by_id[2]
 
 
 def test_known_pairs_match_the_all_pairs_definition_without_building_it():

@@ -16,10 +16,10 @@ independent cues, each calibrated on *this* video without any labels:
 Hard constraint: two tracklets seen in the same frame are different people. Clustering merges the
 pair of clusters with the highest mean evidence while it is positive; then, if more clusters remain
 than performers ever seen together, it keeps merging the best non-conflicting pairs unless the
-evidence clearly says "different people"; then a short cluster (a fragment) joins the performer it
-resembles most among those it shares no frame with, and a longer cluster whose appearance says nothing
-(no evidence, or "different" from everyone alike) joins the only performer it does not share a frame
-with, if any.
+evidence clearly says "different people" (or faces calibrated on the video alone do); then a short
+cluster (a fragment) joins the performer it resembles most among those it shares no frame with, and
+a longer cluster whose appearance says nothing (no evidence, or "different" from everyone alike)
+joins the only performer it does not share a frame with, if any.
 """
 
 from __future__ import annotations
@@ -84,6 +84,16 @@ class LinkingConfig:
             person (a spectator standing by) apart. Tried before ``join_only_partner``: that rule
             alone would also pair a well-seen performer who differs from everyone with the fragment,
             the only cluster it shares no frame with (same results on the 7 clips).
+        face_veto: While there are more clusters than performers, two clusters whose faces alone
+            say "different" (mean face log-odds below this, with the face cue calibrated on this
+            video) are never joined, however alike their outfits: the mean over the cues would let
+            a neutral body outvote them. face_recognition_hamilton: Obama's face at -3 / -4 against
+            Lin-Manuel Miranda's, body -0.7 / -0.9, mean -2.1 above ``veto_log_odds``: he became
+            Miranda once the Lab body descriptor reshuffled the clusters (identity 0.810 -> 0.714);
+            with the veto 0.810, the other clips unchanged (from -2 to -3 the same; 0 disables).
+            Still-photo thresholds (no calibration) never veto: miryala's small faces, vetoing
+            with them, lost 0.756 -> 0.642. Fragments are not vetoed either (see
+            ``fragment_share``): the bench clip's P2 after the pile-up has face -3.6 against herself.
     """
 
     body_weight: float = 1.0
@@ -97,6 +107,7 @@ class LinkingConfig:
     veto_log_odds: float = -2.5
     join_only_partner: bool = True
     fragment_share: float = 0.25
+    face_veto: float = -2.5
 
 
 @dataclass(frozen=True)
@@ -179,12 +190,17 @@ class Evidence:
         weight: (T, T) how much evidence there is (0 = none), used to average over clusters.
         body_calibration: The video's body similarity -> log-odds map (None if it could not be fitted).
         face_calibration: The video's face similarity -> log-odds map (None: still-photo thresholds).
+        face_log_odds: (T, T) the face cue's own log-odds (0 where none), for its veto.
+        face_weight: (T, T) the face cue's weights; all 0 when the face cue is not calibrated on this
+            video (then it cannot veto).
     """
 
     log_odds: NDArray[np.float64]
     weight: NDArray[np.float64]
     body_calibration: BodyCalibration | None = None
     face_calibration: BodyCalibration | None = None
+    face_log_odds: NDArray[np.float64] | None = None
+    face_weight: NDArray[np.float64] | None = None
 
 
 def pairwise_evidence(
@@ -203,7 +219,9 @@ def pairwise_evidence(
     weight += (cont != 0).astype(float)
     # Averaging needs sum(weight * log_odds) / sum(weight): store the mean over the cues.
     mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
-    return Evidence(mean, weight, body.calibration, face.calibration)
+    # Only faces calibrated on this video may veto a merge (still-photo thresholds misjudge small faces).
+    face_weight = face.weight if face.calibration is not None else np.zeros_like(face.weight)
+    return Evidence(mean, weight, body.calibration, face.calibration, np.nan_to_num(face.log_odds), face_weight)
 
 
 @dataclass(frozen=True)
@@ -347,18 +365,36 @@ def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig)
 class _Clusters:
     """Mutable state of agglomerative clustering: members, conflicts and evidence sums per cluster."""
 
-    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence) -> None:
+    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence, face_veto: float | None = None) -> None:
         n = len(conflict)
+        self.face_veto = face_veto
         self.members = [[k] for k in range(n)]
         self.alive = np.ones(n, bool)
         self.conflict = conflict.copy()
         self.num = evidence.log_odds * evidence.weight
         self.den = evidence.weight.copy()
+        zero = np.zeros_like(self.den)
+        face_w = evidence.face_weight if evidence.face_weight is not None else zero
+        face_lo = evidence.face_log_odds if evidence.face_log_odds is not None else zero
+        self.face_num = face_lo * face_w
+        self.face_den = face_w.copy()
 
-    def best_pair(self) -> tuple[int, int, float]:
+    def apart(self, vetoed: bool) -> NDArray[np.bool_]:
+        """(T, T) True for pairs of clusters that cannot be one person.
+
+        They share a frame, or (with ``vetoed``) their faces alone clearly say "different" (mean
+        face log-odds below ``face_veto``).
+        """
+        if not vetoed or self.face_veto is None:
+            return self.conflict
+        with np.errstate(divide="ignore", invalid="ignore"):
+            face = np.where(self.face_den > 0, self.face_num / self.face_den, 0.0)
+        return self.conflict | (face < self.face_veto)
+
+    def best_pair(self, vetoed: bool = False) -> tuple[int, int, float]:
         """The mergeable pair with the highest mean evidence, and that mean (-inf if none)."""
         score = np.where(self.den > 0, self.num / np.maximum(self.den, 1e-9), -np.inf)
-        score[self.conflict | ~self.alive[:, None] | ~self.alive[None, :]] = -np.inf
+        score[self.apart(vetoed) | ~self.alive[:, None] | ~self.alive[None, :]] = -np.inf
         np.fill_diagonal(score, -np.inf)
         a, b = np.unravel_index(int(np.argmax(score)), score.shape)
         return int(a), int(b), float(score[a, b])
@@ -373,13 +409,14 @@ class _Clusters:
         smallest such cluster, or None.
         """
         alive = np.flatnonzero(self.alive)
+        apart = self.apart(vetoed=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(self.den > 0, self.num / self.den, -np.inf)
         for k in sorted(alive.tolist(), key=lambda c: len(self.members[c])):
             others = alive[alive != k]
             if (score[k, others] > veto).any():
                 continue  # appearance resembles someone: best_pair judged it
-            free = [int(c) for c in others if not self.conflict[k, c]]
+            free = [int(c) for c in others if not apart[k, c]]
             if len(free) == 1:
                 return free[0], int(k)
         return None
@@ -393,6 +430,9 @@ class _Clusters:
         fragment) or None when no fragment can join anyone.
         """
         alive = np.flatnonzero(self.alive)
+        # Shared frames only: a fragment's face is as unreliable as its body (the bench clip's P2
+        # after the pile-up: face -3.6 against herself).
+        apart = self.apart(vetoed=False)
         frames = np.array([length[self.members[k]].sum() for k in alive])
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(self.den > 0, self.num / self.den, -np.inf)
@@ -400,7 +440,7 @@ class _Clusters:
             if frames[pos] > max_share * frames.max():
                 break
             k = int(alive[pos])
-            free = [int(c) for c in alive if c != k and not self.conflict[k, c]]
+            free = [int(c) for c in alive if c != k and not apart[k, c]]
             if free:
                 return max(free, key=lambda c: (score[k, c], -c)), k
         return None
@@ -410,7 +450,7 @@ class _Clusters:
         self.members[a] += self.members[b]
         self.members[b] = []
         self.alive[b] = False
-        for m in (self.num, self.den):
+        for m in (self.num, self.den, self.face_num, self.face_den):
             m[a, :] += m[b, :]
             m[:, a] += m[:, b]
             m[a, a] = 0.0
@@ -440,11 +480,11 @@ def cluster_tracklets(
             likeliest performer (``LinkingConfig.fragment_share``), then a cluster that can only be
             one performer joins it (``LinkingConfig.join_only_partner``). None = only phase one.
     """
-    state = _Clusters(tracklets.conflict, evidence)
+    state = _Clusters(tracklets.conflict, evidence, config.face_veto if config.face_veto < 0 else None)
     length = np.asarray(tracklets.last - tracklets.first + 1, np.float64)
     while state.alive.sum() > 1:
-        a, b, best = state.best_pair()
         too_many = expected is not None and state.alive.sum() > expected
+        a, b, best = state.best_pair(vetoed=too_many)
         threshold = config.veto_log_odds if too_many else config.merge_threshold
         if np.isfinite(best) and best > threshold:
             state.merge(a, b)
