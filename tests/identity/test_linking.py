@@ -156,6 +156,17 @@ def test_fragment_that_is_one_too_many_joins_the_performer_it_resembles_most():
     # without the rule (nor the only-partner guess) the piece stays a third person
     alone = LinkingConfig(fragment_share=0.0, join_only_partner=False)
     assert len(set(cluster_tracklets(tracklets, evidence, alone, expected=2).tolist())) == 3
+    # a duplicate box (shares frames with A and B: nobody) can only join the piece, but the piece
+    # joins A first, and the duplicate stays apart
+    with_duplicate = [*plan, (6, 10, "B", 300.0)]
+    table, timeline, appearance = _scene(with_duplicate, 120, lengths={5: 10, 6: 8})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    duplicate = 5
+    log_odds = np.pad(log_odds, ((0, 1), (0, 1)), constant_values=-4.0)
+    assert tracklets.conflict[duplicate, [0, 1]].all() and not tracklets.conflict[duplicate, piece]
+    labels = cluster_tracklets(tracklets, Evidence(log_odds, np.ones((6, 6))), LinkingConfig(), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[5] == by_id[2] == by_id[4] != by_id[1] == by_id[3] and by_id[6] not in (by_id[1], by_id[2])
     # a piece as long as a performer is not a fragment: it may be someone else
     table, timeline, appearance = _scene(plan, 170, lengths={5: 60})
     tracklets = describe_tracklets(table, timeline, appearance)
