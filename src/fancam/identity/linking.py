@@ -451,6 +451,10 @@ class _Clusters:
                     return max(free, key=lambda c: (score[k, c], -c)), k
         return None
 
+    def mean(self, a: int, b: int) -> float:
+        """Mean evidence between clusters ``a`` and ``b`` (NaN without any)."""
+        return float(self.num[a, b] / self.den[a, b]) if self.den[a, b] > 0 else float("nan")
+
     def merge(self, a: int, b: int) -> None:
         """Merge cluster ``b`` into ``a``."""
         self.members[a] += self.members[b]
@@ -472,8 +476,14 @@ class _Clusters:
         return out
 
 
+MergeTrace = Callable[[str, list[int], list[int], float], None]
+"""Called at every merge of :func:`cluster_tracklets` with the step (``evidence``, ``too-many``,
+``fragment``, ``only-partner``), the tracklet indices of the two clusters and the mean evidence."""
+
+
 def cluster_tracklets(
-    tracklets: Tracklets, evidence: Evidence, config: LinkingConfig, expected: int | None = None
+    tracklets: Tracklets, evidence: Evidence, config: LinkingConfig, expected: int | None = None,
+    trace: MergeTrace | None = None,
 ) -> NDArray[np.int64]:
     """Constrained average-linkage clustering; returns (T,) cluster labels 0..C-1.
 
@@ -485,6 +495,7 @@ def cluster_tracklets(
             evidence says "different" (below ``config.veto_log_odds``), then fragments join their
             likeliest performer (``LinkingConfig.fragment_share``), then a cluster that can only be
             one performer joins it (``LinkingConfig.join_only_partner``). None = only phase one.
+        trace: Told of every merge (diagnosis: ``benchmarks/bench_linking.py``).
     """
     state = _Clusters(tracklets.conflict, evidence, config.face_veto if config.face_veto < 0 else None)
     length = np.asarray(tracklets.last - tracklets.first + 1, np.float64)
@@ -492,15 +503,18 @@ def cluster_tracklets(
         too_many = expected is not None and state.alive.sum() > expected
         a, b, best = state.best_pair(vetoed=too_many)
         threshold = config.veto_log_odds if too_many else config.merge_threshold
-        if np.isfinite(best) and best > threshold:
-            state.merge(a, b)
-            continue
+        step = "too-many" if too_many else "evidence"
         forced = None
-        if too_many and config.fragment_share > 0:
-            forced = state.fragment_partner(length, config.fragment_share)
-        if forced is None and too_many and config.join_only_partner:
-            forced = state.only_partner(config.veto_log_odds)
-        if forced is None:
-            break
-        state.merge(*forced)
+        if not (np.isfinite(best) and best > threshold):
+            if too_many and config.fragment_share > 0:
+                forced, step = state.fragment_partner(length, config.fragment_share), "fragment"
+            if forced is None and too_many and config.join_only_partner:
+                forced, step = state.only_partner(config.veto_log_odds), "only-partner"
+            if forced is None:
+                break
+            a, b = forced
+            best = state.mean(a, b)
+        if trace is not None:
+            trace(step, list(state.members[a]), list(state.members[b]), best)
+        state.merge(a, b)
     return state.labels()
