@@ -35,6 +35,7 @@ import numpy as np
 from clips import CLIPS, SHARED, LabelledClip, clip_named
 from fancam.eval.metrics import evaluate, match_keyframes
 from fancam.identity import linking
+from fancam.identity.crossing import motion_of
 from fancam.identity.identify import expected_performers, identify
 from fancam.identity.people import make_people
 from fancam.io.tables import PredictedTracks, load_gt
@@ -78,7 +79,8 @@ def replay(work: Path, clip: LabelledClip, show_all: bool) -> None:
 
     cuts = ({i.tracklet_id for i in report.tracklets if i.start_reason == "overlap"},
             {i.tracklet_id for i in report.tracklets if i.end_reason == "overlap"})
-    tracklets = linking.describe_tracklets(tracks, timeline, appearance, cuts)
+    tracklets = linking.describe_tracklets(tracks, timeline, appearance, cuts,
+                                           motion_of(report.tracklets, tracks.track_ids()))
     who = [votes[int(t)].most_common(1)[0][0] if int(t) in votes else "-" for t in tracklets.ids]
 
     def named(members: list[int]) -> str:

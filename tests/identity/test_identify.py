@@ -9,6 +9,7 @@ import pytest
 
 from fancam.eval.metrics import evaluate
 from fancam.pipeline.analyze import analyze
+from fancam.pipeline.produce import RenderOptions, plan
 
 
 def _score(analysis, gt, *, named: bool):
@@ -78,6 +79,13 @@ def test_member_left_out_of_gallery_becomes_unknown(reanalyse, bench_gallery, be
     assert correct[left_out] == 0  # never given someone else's name
     # ... and nobody else wears the missing member's rows: each remaining member keeps their own.
     assert all(correct[m] >= 50 for m in ("P1", "P2", "P3") if m != left_out)
+    # The unnamed member is no worse off than without a gallery: the same performer (same tracklets,
+    # so the same rows), with a number that ``--person N`` renders, the camera following them.
+    unnamed = next(p for p in analysis.cast.people if p.label == "unknown")
+    numbered = {p.tracklets for p in reanalyse(None).cast.people}
+    assert unnamed.tracklets in numbered
+    path = plan(analysis, analysis.cast.by_id(unnamed.id), RenderOptions())
+    assert np.mean(path.mode == "follow") >= 0.9
 
 
 def _evidence(log_odds, weight):

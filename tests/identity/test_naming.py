@@ -188,3 +188,70 @@ def test_no_evidence_names_nobody_even_in_a_one_member_gallery():
     assert np.isnan(evidence).all()
     naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/P2",), NamingConfig())
     assert naming[0].label == "unknown"
+
+
+def test_a_matching_face_vouches_only_for_members_with_face_photos():
+    # Ana is known by a face photo, Bea by a body photo only. A cluster whose face is Ana's and whose
+    # body is unlike Bea's photo is Ana: the face that matches Ana says nothing for Bea (it once lifted
+    # every member alike, so Bea tied with Ana and a bystander's face made anyone a candidate).
+    from fancam.identity.appearance import Appearance
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.gallery import Gallery, GalleryMember
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
+
+    bodies, photos = _gillhung_bodies(300), _gillhung_bodies(30)
+    face = np.zeros(128, np.float32)
+    face[0] = 1.0
+    ana = GalleryMember("g", "Ana", face[None], (Path("ana.jpg"),), np.ones(1, np.float32))
+    bea = GalleryMember("g", "Bea", np.zeros((0, 128), np.float32), (), np.zeros(0, np.float32),
+                        photos["P1"][None], (Path("bea.jpg"),))
+    gallery = Gallery(Path("."), (ana, bea))
+    appearance = Appearance(
+        rows=np.arange(1), frames=np.full(1, 300), body=bodies["P2"][None], face=face[None],
+        face_quality=np.ones(1, np.float32), face_size=np.full(1, 80.0, np.float32),
+    )
+    calibration = BodyCalibration(60.0, -60.0 * 0.93)  # P2's body matches P1's photo at 0.88: -3
+    config = NamingConfig(full_weight_samples=1)
+    matcher = GalleryMatcher(gallery, calibration, calibration, config)
+    evidence = evidence_matrix(matcher, appearance, np.zeros(1, np.int64), 1)
+    assert evidence[0, 0] > config.min_margin > 0 > evidence[0, 1]  # Ana; Bea: her body photo says no
+    naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/Ana", "g/Bea"), config)
+    assert naming[0].label == "Ana"
+
+
+def test_one_matching_face_against_a_body_that_says_no_names_nobody_three_faces_name():
+    # The gallery offset (photos are other moments than the video's calibration pairs) corrects the
+    # cue that vouches for the member, in proportion to that cue's samples: one face at log-odds 1.5
+    # is no name when the body matches the member's photo at -3 (it was: the body's samples lent the
+    # face their weight, as when miryala's men were named after ballet dancers); three faces are.
+    from fancam.identity.appearance import Appearance
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.gallery import Gallery, GalleryMember
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
+
+    calibration = BodyCalibration(60.0, -60.0 * 0.93)
+    photo = np.zeros(128, np.float32)
+    photo[0] = 1.0
+    face = np.zeros(128, np.float32)
+    face[0], face[1] = 0.955, np.sqrt(1 - 0.955**2)  # similarity 0.955: log-odds 1.5
+    ana = GalleryMember("g", "Ana", photo[None], (Path("ana.jpg"),), np.ones(1, np.float32),
+                        _gillhung_bodies(30)["P1"][None], (Path("ana-body.jpg"),))
+    gallery = Gallery(Path("."), (ana,))
+    bodies = [_gillhung_bodies(f)["P2"] for f in (60, 150, 300)]  # P2's body matches P1's photo at -3
+    config = NamingConfig()
+    matcher = GalleryMatcher(gallery, calibration, calibration, config)
+
+    def label(n_faces):
+        faces = np.full((3, 128), np.nan, np.float32)
+        faces[:n_faces] = face
+        known = np.isfinite(faces[:, 0])
+        appearance = Appearance(
+            rows=np.arange(3), frames=np.array([60, 150, 300]), body=np.stack(bodies), face=faces,
+            face_quality=np.where(known, 1.0, np.nan).astype(np.float32),
+            face_size=np.where(known, 80.0, np.nan).astype(np.float32),
+        )
+        evidence = evidence_matrix(matcher, appearance, np.zeros(3, np.int64), 1)
+        return assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/Ana",), config)[0].label
+
+    assert label(1) == "unknown"
+    assert label(3) == "Ana"

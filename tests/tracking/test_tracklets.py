@@ -569,3 +569,27 @@ def test_dance2_merge_does_not_carry_a_switch_into_a_tracklet(dance2_scan):
     tracks = PredictedTracks("t", table.frame, table.frame / FPS, table.track_id, np.full(len(table), "x"),
                              table.xyxy.astype(np.float64), table.score.astype(np.float64))
     assert np.mean(match_keyframes(gt, tracks) >= 0) >= 0.85
+
+
+def test_each_tracklet_reports_its_motion_at_both_ends():
+    # Walks right at 3 px/frame for 1 s, then left at 2 px/frame for 1 s (detections every 3 frames);
+    # a second person stands with her box against the left side of the frame.
+    turning = lambda f: moving(500 + 3 * min(f, 30) - 2 * max(f - 30, 0))(0)  # noqa: E731
+    _, report = build_tracklets_explained(
+        raw(track(1, range(0, 61, 3), turning), track(2, range(0, 61, 3), moving(0.0))),
+        timeline(61), FRAME, CFG,
+    )
+    walker, still = sorted(report.tracklets, key=lambda i: i.source_ids)
+    assert walker.start_velocity == pytest.approx((3 * FPS, 0.0))  # the first 0.5 s
+    assert walker.end_velocity == pytest.approx((-2 * FPS, 0.0))  # the last 0.5 s
+    assert not (walker.start_at_edge or walker.end_at_edge)
+    assert still.start_velocity == still.end_velocity == (0.0, 0.0)
+    assert still.start_at_edge and still.end_at_edge
+
+
+def test_a_velocity_needs_observations_spanning_a_tenth_of_a_second():
+    frames = [0, 2, 27, 29, 31]
+    _, report = build_tracklets_explained(raw(track(1, frames, moving(500, 3.0))), timeline(32), FRAME, CFG)
+    (info,) = report.tracklets
+    assert info.start_velocity == (0.0, 0.0)  # frames 0 and 2 alone within the first 0.5 s: 0.067 s
+    assert info.end_velocity == pytest.approx((3 * FPS, 0.0))  # frames 27-31: 0.133 s

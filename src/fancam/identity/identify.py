@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.identity.appearance import Appearance
+from fancam.identity.crossing import motion_of
 from fancam.identity.gallery import Gallery
 from fancam.identity.linking import (
     Evidence,
@@ -90,7 +91,8 @@ def identify(
         {i.tracklet_id for i in report.tracklets if i.start_reason == "overlap"},
         {i.tracklet_id for i in report.tracklets if i.end_reason == "overlap"},
     )
-    tracklets = describe_tracklets(tracks, timeline, appearance, cuts)
+    motion = motion_of(report.tracklets, tracks.track_ids())
+    tracklets = describe_tracklets(tracks, timeline, appearance, cuts, motion)
     evidence = pairwise_evidence(tracklets, appearance, timeline, config.linking)
     expected = expected_performers(tracks, timeline, config.min_together_s)
     labels = cluster_tracklets(tracklets, evidence, config.linking, expected)

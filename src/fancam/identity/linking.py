@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +39,7 @@ from fancam.identity.body import (
     paired_similarity,
     similarity_matrix,
 )
+from fancam.identity.crossing import CrossingConfig, Ends, TrackletMotion, crossing_evidence
 from fancam.identity.faces import SAME_PERSON_SIMILARITY, UNKNOWN_SIMILARITY
 from fancam.types import Timeline, TrackTable
 
@@ -80,10 +81,10 @@ class LinkingConfig:
             mean evidence, however low (0 disables). Measured: gillhung_dance2's 1 s piece of P3 (body
             -4 against everyone, a far-away view) joins P3, identity 0.891 -> 0.904 (0.917 once
             fragments join performers before each other: a duplicate box of P4, sharing frames with
-            all five men, had taken that piece); the line dance's
-            short piece of P4 joins P4, 0.851 -> 0.866 (P4 crop hit 0.92 -> 1.0); the other five clips
-            unchanged. Every share from 0.2 to 1 gave the same results; 0.25 keeps a long-lived extra
-            person (a spectator standing by) apart. Tried before ``join_only_partner``: that rule
+            all five men, had taken that piece); the line dance's short piece of P4 joins P4,
+            0.851 -> 0.866 (P4 crop hit 0.92 -> 1.0); the other five clips unchanged. Every share
+            from 0.2 to 1 gave the same results; 0.25 keeps a long-lived extra person (a spectator
+            standing by) apart. Tried before ``join_only_partner``: that rule
             alone would also pair a well-seen performer who differs from everyone with the fragment,
             the only cluster it shares no frame with (same results on the 7 clips).
         face_veto: While there are more clusters than performers, two clusters whose faces alone
@@ -96,6 +97,8 @@ class LinkingConfig:
             Still-photo thresholds (no calibration) never veto: miryala's small faces, vetoing
             with them, lost 0.756 -> 0.642. Fragments are not vetoed either (see
             ``fragment_share``): the bench clip's P2 after the pile-up has face -3.6 against herself.
+        crossing: The crossing resolver, the continuity cue of pairs cut at an overlap
+            (:mod:`fancam.identity.crossing`).
     """
 
     body_weight: float = 1.0
@@ -110,6 +113,7 @@ class LinkingConfig:
     join_only_partner: bool = True
     fragment_share: float = 0.25
     face_veto: float = -2.5
+    crossing: CrossingConfig = field(default_factory=CrossingConfig)
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,7 @@ class Tracklets:
         ends_clean: (T,) True when the tracklet does not end at an overlap cut.
         conflict: (T, T) True where two tracklets share a frame (different people).
         sample_of: (S,) index (into ``ids``) of the tracklet of each appearance sample.
+        motion: How each tracklet moves at its ends (None: unknown, no crossing resolution).
     """
 
     ids: NDArray[np.int64]
@@ -139,6 +144,7 @@ class Tracklets:
     ends_clean: NDArray[np.bool_]
     conflict: NDArray[np.bool_]
     sample_of: NDArray[np.int64]
+    motion: TrackletMotion | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -149,8 +155,13 @@ def describe_tracklets(
     timeline: Timeline,
     appearance: Appearance,
     overlap_cuts: tuple[set[int], set[int]] = (set(), set()),
+    motion: TrackletMotion | None = None,
 ) -> Tracklets:
-    """Collect the per-tracklet facts (``overlap_cuts``: ids starting / ending at an overlap cut)."""
+    """Collect the per-tracklet facts.
+
+    ``overlap_cuts``: ids starting / ending at an overlap cut; ``motion``: each tracklet's motion at its
+    ends, in the order of ``tracks.track_ids()``.
+    """
     ids = tracks.track_ids()
     index = {int(t): k for k, t in enumerate(ids)}
     n = len(ids)
@@ -167,7 +178,7 @@ def describe_tracklets(
     sample_of = np.array([index[int(t)] for t in tracks.track_id[appearance.rows]], np.int64)
     return Tracklets(
         ids, first, last, timeline.shot_of(first), start_box, end_box, starts_clean, ends_clean,
-        conflict, sample_of,
+        conflict, sample_of, motion,
     )
 
 
@@ -343,7 +354,11 @@ def _face_evidence(
 
 
 def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig) -> NDArray[np.float64]:
-    """Log-odds bonus for clean continuations (end of one, start of the next, same place, same shot)."""
+    """Log-odds of continuations.
+
+    A bonus for clean ones (end of one, start of the next, same place, same shot), and the crossing
+    resolver's motion evidence (:mod:`fancam.identity.crossing`) for pairs cut at an overlap.
+    """
     n = len(tracklets)
     out = np.zeros((n, n))
     t_first, t_last = timeline.t[tracklets.first], timeline.t[tracklets.last]
@@ -361,7 +376,18 @@ def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig)
             shift = np.hypot((ea[0] + ea[2] - sb[0] - sb[2]) / 2, (ea[1] + ea[3] - sb[1] - sb[3]) / 2)
             if shift <= config.continuity_shift * height:
                 out[a, b] = out[b, a] = config.continuity_log_odds
-    return out
+    if tracklets.motion is None:
+        return out
+    motion = tracklets.motion
+    ends = Ends(t_first, t_last, tracklets.shot, tracklets.start_box.astype(np.float64),
+                tracklets.end_box.astype(np.float64), motion.start_velocity, motion.end_velocity,
+                motion.start_free, motion.end_free)
+    crossing = crossing_evidence(ends, config.crossing)
+    # Clean pairs keep their bonus: only where one ended or the other started at an overlap cut did
+    # position have no say so far.
+    cut = (~tracklets.ends_clean[:, None] | ~tracklets.starts_clean[None, :]) & (t_last[:, None] < t_first[None, :])
+    cut = cut | cut.T
+    return np.where(cut & (out == 0), crossing, out)
 
 
 class _Clusters:

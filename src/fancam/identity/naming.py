@@ -8,9 +8,11 @@ calibrations (the maps linking fits on pairs known to be one person or two, see
 :mod:`fancam.identity.linking`): each face's similarity to a member's face photos, and the cluster's
 body prototype's similarity to the member's whole-person photos (:mod:`fancam.identity.gallery`
 finds them: fronts, backs, full-body crops). Which member: every cue's evidence relative to its best
-member; whether anyone in the gallery at all: the best-matching cue (bodies filmed under other light
-do not veto faces that match). A cue seen in fewer than ``full_weight_samples`` samples counts
-proportionally less; a member without photos for any cue the cluster shows is no candidate. Where
+member; whether anyone in the gallery at all: the best-matching cue among those with photos of that
+member (bodies filmed under other light do not veto faces that match, and faces that match members
+known by their faces do not vouch for a member known only by body photos). A cue seen in fewer than
+``full_weight_samples`` samples counts proportionally less; a member without photos for any cue the
+cluster shows is no candidate. Where
 members look alike (one costume, one dance group's faces) the calibration is flat and so is the
 evidence: nobody is named rather than a guess.
 
@@ -69,7 +71,8 @@ class NamingConfig:
             within-video ones (body: 10th percentile -4.3 to +6.4 on five galleries,
             benchmarks/bench_gallery_body.py). 0 and 0.5 leave miryala's P2 unknown (0.682) and name
             nobody with bench's head-blurred body photos; 1.5: same names as 1. Galleries of the other
-            clips name 4 people in the 42 (gallery, other clip) pairs (the 7 galleries).
+            clips name 4 people in the 42 (gallery, other clip) pairs (the 7 galleries; offset in
+            proportion to the vouching cue's samples, see :func:`evidence_matrix`).
         min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
             names a cluster: 1 = odds of e:1 over the best alternative. 0.5: linedance 0.761 (P1, at
             0.97, named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587,
@@ -187,9 +190,22 @@ def evidence_matrix(
     Which member: each cue's log-odds relative to its best member (a member without photos for a cue
     gets that cue's average), weighed by the cue's samples (``full_weight_samples``). Whether anyone
     at all: the best-matching cue's level (a cue that matches every member poorly, e.g. bodies filmed
-    under other lighting, does not veto a face that matches), plus ``gallery_offset`` times how much
-    evidence there is. NaN where no cue has an opinion on the member (no photo of the cue the cluster
-    shows): such a member is never assigned to that cluster.
+    under other lighting, does not veto a face that matches), plus ``gallery_offset`` times the
+    samples of the cue that sets that level. NaN where no cue has an opinion on the member (no photo
+    of the cue the cluster shows): such a member is never assigned to that cluster.
+
+    Both the level and its offset are the vouching cue's own, per member (measured with
+    benchmarks/bench_accuracy.py, fast, the 7 labelled clips and the 42 pairs of a clip with another
+    clip's gallery):
+
+    - A cue vouches only for the members it has photos of. On divyanshu_line_dance (performers seen
+      from behind; a body photo of each, face photos of three) bystanders' faces matching those three
+      lifted the four body-only members too, so a bystander cluster took P1 in the alternative
+      assignment and P1's margin fell to 0.91: identity with the gallery 0.776 -> 0.851 (= without).
+    - One face does not borrow the weight of body samples that say no: a man of miryala_stage_dance
+      was named after a ballet dancer on one face. Strangers named in the 42 pairs: 5 -> 4.
+
+    Every other clip names the same people as before either change.
     """
     gallery, config = matcher.gallery, matcher.config
     face_calibration, body_calibration = matcher.face_calibration, matcher.body_calibration
@@ -201,12 +217,11 @@ def evidence_matrix(
     n_bodies = np.bincount(cluster_of_sample[valid & (cluster_of_sample >= 0)], minlength=n_clusters)
     wf = np.minimum(n_faces, config.full_weight_samples)[:, None] / config.full_weight_samples
     wb = np.minimum(n_bodies[:n_clusters], config.full_weight_samples)[:, None] / config.full_weight_samples
-    # How much evidence there is (0 = none: no opinion, exactly what "nobody" is worth).
-    weight = np.minimum(wf * np.isfinite(face).any(axis=1, keepdims=True)
-                        + wb * np.isfinite(body).any(axis=1, keepdims=True), 1.0)
     relative = np.zeros((n_clusters, len(gallery)))
-    level = np.full(n_clusters, -np.inf)
-    for cue_weight, cue in ((config.face_weight * wf, face), (config.body_weight * wb, body)):
+    level = np.full((n_clusters, len(gallery)), -np.inf)
+    # How much evidence the cue that sets the level has (0 = none: the offset adds nothing).
+    level_samples = np.zeros((n_clusters, len(gallery)))
+    for samples, cue_weight, cue in ((wf, config.face_weight * wf, face), (wb, config.body_weight * wb, body)):
         known = np.isfinite(cue)
         seen = known.any(axis=1) & (cue_weight[:, 0] > 0)
         best = np.where(seen, np.nanmax(np.where(known, cue, -np.inf), axis=1), 0.0)
@@ -214,11 +229,16 @@ def evidence_matrix(
         # A member without photos for this cue: the cue's average gap (no information either way).
         mean_gap = np.array([np.nanmean(g) if np.isfinite(g).any() else 0.0 for g in gap])
         relative += cue_weight * np.where(known, gap, mean_gap[:, None])
-        level = np.where(seen, np.maximum(level, cue_weight[:, 0] * best), level)
+        # The cue vouches that the cluster is someone in the gallery only for members it has photos of.
+        vouches = seen[:, None] & known
+        lifts = vouches & ((cue_weight[:, 0] * best)[:, None] > level)
+        level = np.where(lifts, (cue_weight[:, 0] * best)[:, None], level)
+        level_samples = np.where(lifts, samples, level_samples)
     # Which member: every cue's relative evidence; whether anyone at all: the cue that matches best (a
-    # cue that matches every member poorly, e.g. bodies under other lighting, does not veto the other).
+    # cue that matches every member poorly, e.g. bodies under other lighting, does not veto the other),
+    # corrected by the gallery offset in proportion to that cue's samples (not the other cue's).
     level = np.where(np.isfinite(level), level, 0.0)
-    out = relative + level[:, None] + config.gallery_offset * weight
+    out = relative + level + config.gallery_offset * level_samples
     # No cue says anything about this member for this cluster: no evidence, never a candidate.
     return np.where(np.isfinite(face) | np.isfinite(body), out, np.nan)
 

@@ -47,8 +47,9 @@ The rules, applied in this order (only the observed rows of the raw tracks are u
 
 Every cut made by rules 4-6 has the reason ``overlap`` ("someone else's box was involved here, so the
 position proves nothing"): identity then links the pieces on appearance only.
-:func:`build_tracklets_explained` also returns why every tracklet starts and ends, every such cut (with
-the rule that made it), and what was dropped.
+:func:`build_tracklets_explained` also returns why every tracklet starts and ends, how it moves at both
+ends (velocity, box against a side of the frame: what identity's crossing resolver extrapolates through
+an overlap), every such cut (with the rule that made it), and what was dropped.
 """
 
 from __future__ import annotations
@@ -132,6 +133,9 @@ class TrackletConfig:
             1.25 (fiyud_dance3) to 1.53 (gillhung_dance2); every step above 1.6 in gillhung,
             tiktok_stage_ballet and fiyud_dance3 is a merge, a split or a switch.
         jump_window_s: Only observations at most this far apart (seconds) are compared.
+        motion_window_s: The velocity at each end of a tracklet (:class:`TrackletInfo`) is fitted on
+            the observations within this many seconds of that end (identity extrapolates it through
+            a crossing). 0.5 s: five detections at the default stride, about one dance step.
     """
 
     max_gap_s: float = 1.0
@@ -154,11 +158,12 @@ class TrackletConfig:
     merge_cover: float = 0.6
     jump_ratio: float = 1.6
     jump_window_s: float = 0.25
+    motion_window_s: float = 0.5
 
     def __post_init__(self) -> None:
         for name in ("max_gap_s", "overlap_merge_s", "min_duration_s", "min_cut_piece_s", "min_height",
                      "link_max_gap_s", "link_max_shift", "link_max_size_change", "hidden_gap_s", "merge_window_s",
-                     "jump_window_s"):
+                     "jump_window_s", "motion_window_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise UsageError(f"TrackletConfig.{name} must be >= 0, got {value!r}")
@@ -193,6 +198,12 @@ class TrackletInfo:
         n_observed: Number of observed rows.
         start_reason: Why it starts (``track_start``, ``shot_cut``, ``gap``, ``overlap``).
         end_reason: Why it ends (``track_end``, ``shot_cut``, ``gap``, ``overlap``).
+        start_velocity: Velocity (vx, vy) of the box centre over its first ``motion_window_s``, in
+            pixels per second (0, 0 when too few observations span that time).
+        end_velocity: The same over its last ``motion_window_s``.
+        start_at_edge: Its first box touches the left or right side of the frame (the person may be
+            partly outside: the box's centre and size say little about where she is).
+        end_at_edge: Its last box touches the left or right side of the frame.
     """
 
     tracklet_id: int
@@ -202,6 +213,10 @@ class TrackletInfo:
     n_observed: int
     start_reason: str
     end_reason: str
+    start_velocity: tuple[float, float] = (0.0, 0.0)
+    end_velocity: tuple[float, float] = (0.0, 0.0)
+    start_at_edge: bool = False
+    end_at_edge: bool = False
 
 
 @dataclass(frozen=True)
@@ -333,7 +348,8 @@ def build_tracklets_explained(
 
     pieces = _keep(pieces, long_enough, SHORT, dropped)
     pieces.sort(key=lambda p: (int(p.frame[0]), p.source_ids))
-    return _fill(pieces), TrackletReport(_infos(pieces), tuple(dropped), tuple(cuts))
+    infos = _infos(pieces, timeline, frame_size, config.motion_window_s)
+    return _fill(pieces), TrackletReport(infos, tuple(dropped), tuple(cuts))
 
 
 def _within(piece: _Piece, episodes: list[tuple[int, int, int]]) -> bool:
@@ -721,9 +737,37 @@ def _fill(pieces: list[_Piece]) -> TrackTable:
     return TrackTable.concat(tables).sorted()
 
 
-def _infos(pieces: list[_Piece]) -> tuple[TrackletInfo, ...]:
-    return tuple(
-        TrackletInfo(tid, p.source_ids, int(p.frame[0]), int(p.frame[-1]), len(p.frame), p.start_reason,
-                     p.end_reason)
-        for tid, p in enumerate(pieces, start=1)
-    )
+def _infos(
+    pieces: list[_Piece], timeline: Timeline, frame_size: tuple[int, int], window_s: float
+) -> tuple[TrackletInfo, ...]:
+    width = frame_size[0]
+    margin = _EDGE_MARGIN * width
+
+    def at_edge(box: NDArray) -> bool:
+        return bool(box[0] <= margin or box[2] >= width - margin)
+
+    out = []
+    for tid, p in enumerate(pieces, start=1):
+        t = timeline.t[p.frame]
+        centre = (p.xyxy[:, :2] + p.xyxy[:, 2:]) / 2
+        start = t <= t[0] + window_s + 1e-9
+        end = t >= t[-1] - window_s - 1e-9
+        out.append(TrackletInfo(
+            tid, p.source_ids, int(p.frame[0]), int(p.frame[-1]), len(p.frame), p.start_reason, p.end_reason,
+            _velocity(t[start], centre[start]), _velocity(t[end], centre[end]),
+            at_edge(p.xyxy[0]), at_edge(p.xyxy[-1]),
+        ))
+    return tuple(out)
+
+
+def _velocity(t: NDArray[np.float64], centre: NDArray[np.float64]) -> tuple[float, float]:
+    """Least-squares velocity (px/s) of centres (n, 2) at times (n,); (0, 0) over less than 0.1 s."""
+    if len(t) < 2 or t[-1] - t[0] < _MIN_MOTION_SPAN_S:
+        return (0.0, 0.0)
+    dt = t - t.mean()
+    slope = dt @ (centre - centre.mean(axis=0)) / float(dt @ dt)
+    return (float(slope[0]), float(slope[1]))
+
+
+_MIN_MOTION_SPAN_S = 0.1
+"""A velocity is only fitted on observations spanning at least this long (two detection steps)."""
