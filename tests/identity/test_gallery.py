@@ -474,8 +474,8 @@ def test_bystanders_faces_around_a_performer_seen_from_behind_are_ignored(tmp_pa
 def test_cache_of_another_body_descriptor_size_is_replaced(
     tmp_path: Path, user_cache: Path, counting: Counting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A cache written by a version whose body descriptor had another size (the HSV stripes) is
-    # not mixed into the new file: writing rows of two sizes used to fail.
+    # A cache written with a body descriptor of another size (Lab colour bins) is not mixed into the
+    # new file: writing rows of two sizes used to fail.
     import functools
 
     from fancam.identity import gallery as gallery_module
@@ -484,7 +484,7 @@ def test_cache_of_another_body_descriptor_size_is_replaced(
     analyzer, _ = counting
     g = tmp_path / "g"
     _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "grp/obama/x.jpg")
-    old = BodyConfig(colour_space="hsv")
+    old = BodyConfig(colour_space="lab" if gallery_module.BODY_CONFIG.colour_space == "hsv" else "hsv")
     assert old.layout.dim != gallery_module.BODY_CONFIG.layout.dim
     with monkeypatch.context() as patch:
         patch.setattr(gallery_module, "BODY_CONFIG", old)

@@ -76,11 +76,10 @@ class BodyConfig:
         stripe_weights: Relative weight of each stripe in the similarity (same length as stripes).
         stripe_taper: Each stripe also takes rows up to this far beyond its edges, with weights
             falling linearly to 0.
-        colour_space: ``"lab"`` (joint L*a*b* bins) or ``"hsv"`` (grey levels + hue x brightness).
-            Lab is the default since it was measured end to end (identity without gallery on the 7
-            labelled clips, ``benchmarks/bench_accuracy.py``): ballet 0.704 -> 0.833, line dance
-            0.866 -> 0.881 (P5 0.54 -> 0.65: the pieces of a dancer seen from behind link up), the
-            other five unchanged; ``bench_body.py``'s pair AUCs on three clips had not shown it.
+        colour_space: ``"hsv"`` (grey levels + hue x brightness) or ``"lab"`` (joint L*a*b* bins).
+            Lab measured end to end (identity without gallery, 7 labelled clips): before the
+            crossing resolver, ballet 0.704 -> 0.833 and line dance 0.866 -> 0.881; with it, ballet
+            unchanged, line dance 0.871 -> 0.851, gillhung_dance2 0.904 -> 0.917: not kept.
         centre_sigma: Standard deviation of the horizontal Gaussian pixel weight; 0 disables it.
         overlap_weight: Weight of pixels lying inside another person box of the frame (0 ignores
             them, 1 treats them like any other pixel).
@@ -98,7 +97,7 @@ class BodyConfig:
     stripes: tuple[tuple[float, float], ...] = DEFAULT_STRIPES
     stripe_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
     stripe_taper: float = 0.08
-    colour_space: str = "lab"
+    colour_space: str = "hsv"
     centre_sigma: float = 0.12
     overlap_weight: float = 0.3
     suppress_background: bool = False

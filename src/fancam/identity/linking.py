@@ -92,8 +92,9 @@ class LinkingConfig:
             video) are never joined, however alike their outfits: the mean over the cues would let
             a neutral body outvote them. face_recognition_hamilton: Obama's face at -3 / -4 against
             Lin-Manuel Miranda's, body -0.7 / -0.9, mean -2.1 above ``veto_log_odds``: he became
-            Miranda once the Lab body descriptor reshuffled the clusters (identity 0.810 -> 0.714);
-            with the veto 0.810, the other clips unchanged (from -2 to -3 the same; 0 disables).
+            Miranda with the Lab body descriptor (``BodyConfig.colour_space``; identity 0.810 ->
+            0.714), 0.810 with the veto; with the default descriptor the 7 clips are the same with
+            or without it (from -2 to -3 the same; 0 disables).
             Still-photo thresholds (no calibration) never veto: miryala's small faces, vetoing
             with them, lost 0.756 -> 0.642. Fragments are not vetoed either (see
             ``fragment_share``): the bench clip's P2 after the pile-up has face -3.6 against herself.
