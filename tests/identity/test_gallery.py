@@ -469,3 +469,30 @@ def test_bystanders_faces_around_a_performer_seen_from_behind_are_ignored(tmp_pa
     gallery = load_gallery(g, analyzer, people=_person_detector(names))
     (member,) = gallery.members
     assert len(member.embeddings) == 0 and len(member.body_photos) >= 1
+
+
+def test_cache_of_another_body_descriptor_size_is_replaced(
+    tmp_path: Path, user_cache: Path, counting: Counting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cache written with a body descriptor of another size (Lab colour bins) is not mixed into the
+    # new file: writing rows of two sizes used to fail.
+    import functools
+
+    from fancam.identity import gallery as gallery_module
+    from fancam.identity.body import BodyConfig, describe_bodies
+
+    analyzer, _ = counting
+    g = tmp_path / "g"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "grp/obama/x.jpg")
+    old = BodyConfig(colour_space="lab" if gallery_module.BODY_CONFIG.colour_space == "hsv" else "hsv")
+    assert old.layout.dim != gallery_module.BODY_CONFIG.layout.dim
+    with monkeypatch.context() as patch:
+        patch.setattr(gallery_module, "BODY_CONFIG", old)
+        patch.setattr(gallery_module, "describe_bodies", functools.partial(describe_bodies, config=old))
+        first = load_gallery(g, analyzer)
+    assert first.members[0].body.shape[1] == old.layout.dim
+    again = load_gallery(g, analyzer)
+    assert again.cache_path is not None
+    assert again.members[0].body.shape[1] == gallery_module.BODY_CONFIG.layout.dim
+    with np.load(again.cache_path) as z:
+        assert z["body"].shape[1] == gallery_module.BODY_CONFIG.layout.dim

@@ -9,6 +9,7 @@ from fancam.identity.body import describe_bodies
 from fancam.identity.faces import EMBEDDING_DIM
 from fancam.identity.identify import expected_performers
 from fancam.identity.linking import (
+    Evidence,
     LinkingConfig,
     _pairs_by_kind,
     cluster_tracklets,
@@ -34,11 +35,16 @@ def _frame(people: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
     return image, np.array(boxes, np.float32)
 
 
-def _scene(plan: list[tuple[int, int, str, float]], n_frames: int) -> tuple[TrackTable, Timeline, Appearance]:
-    """Tracklets from (tracklet id, first frame, person, x) plans, 30 frames each; samples every 5 frames."""
+def _scene(
+    plan: list[tuple[int, int, str, float]], n_frames: int, lengths: dict[int, int] | None = None
+) -> tuple[TrackTable, Timeline, Appearance]:
+    """Tracklets from (tracklet id, first frame, person, x) plans, 30 frames each unless ``lengths``
+    says otherwise; samples every 5 frames."""
+    lengths = lengths or {}
+    span = {tid: lengths.get(tid, 30) for tid, *_ in plan}
     rows, samples = [], []
     for tid, first, _, cx in plan:
-        for f in range(first, first + 30):
+        for f in range(first, first + span[tid]):
             rows.append((f, tid, [cx - 40, 40, cx + 40, 330]))
     table = TrackTable(
         frame=[r[0] for r in rows], track_id=[r[1] for r in rows], xyxy=[r[2] for r in rows],
@@ -49,9 +55,9 @@ def _scene(plan: list[tuple[int, int, str, float]], n_frames: int) -> tuple[Trac
         f, tid = int(table.frame[k]), int(table.track_id[k])
         if f % 5:
             continue
-        present = [(p, x) for t, first, p, x in plan if first <= f < first + 30]
+        present = [(p, x) for t, first, p, x in plan if first <= f < first + span[t]]
         image, boxes = _frame(present)
-        me = [t for t, first, p, x in plan if first <= f < first + 30].index(tid)
+        me = [t for t, first, p, x in plan if first <= f < first + span[t]].index(tid)
         bodies.append(describe_bodies(image, boxes, indices=[me])[0])
         samples.append(k)
         frames.append(f)
@@ -128,6 +134,84 @@ def test_piece_without_appearance_is_not_forced_when_two_performers_are_free():
     tracklets, labels = _link(table, timeline, appearance, expected=1)
     by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
     assert by_id[1] == by_id[3] and by_id[4] not in (by_id[1],)
+
+
+def test_fragment_that_is_one_too_many_joins_the_performer_it_resembles_most():
+    # A and B dance together, then a short piece of A seen badly: its evidence says "different" from
+    # both, below the veto, but with two performers it is one too many and it is nearer to A than to
+    # B. Listed before A's tracklets, so an arbitrary pick would not find A.
+    plan = [(1, 0, "B", 450.0), (2, 0, "A", 150.0), (3, 40, "B", 450.0), (4, 40, "A", 150.0),
+            (5, 100, "A", 150.0)]  # 1 s after A's last tracklet: no continuity
+    table, timeline, appearance = _scene(plan, 120, lengths={5: 10})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    assert tracklets.ids.tolist() == [1, 2, 3, 4, 5]
+    b, a, piece = [0, 2], [1, 3], 4
+    log_odds = np.full((5, 5), -4.0)  # capped "different"
+    log_odds[np.ix_(a, a)] = log_odds[np.ix_(b, b)] = 3.5
+    log_odds[piece, a] = log_odds[a, piece] = -3.2
+    evidence = Evidence(log_odds, np.ones((5, 5)))
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[5] == by_id[2] == by_id[4] != by_id[1] == by_id[3]
+    # without the rule (nor the only-partner guess) the piece stays a third person
+    alone = LinkingConfig(fragment_share=0.0, join_only_partner=False)
+    assert len(set(cluster_tracklets(tracklets, evidence, alone, expected=2).tolist())) == 3
+    # a duplicate box (shares frames with A and B: nobody) can only join the piece, but the piece
+    # joins A first, and the duplicate stays apart
+    with_duplicate = [*plan, (6, 10, "B", 300.0)]
+    table, timeline, appearance = _scene(with_duplicate, 120, lengths={5: 10, 6: 8})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    duplicate = 5
+    log_odds = np.pad(log_odds, ((0, 1), (0, 1)), constant_values=-4.0)
+    assert tracklets.conflict[duplicate, [0, 1]].all() and not tracklets.conflict[duplicate, piece]
+    labels = cluster_tracklets(tracklets, Evidence(log_odds, np.ones((6, 6))), LinkingConfig(), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[5] == by_id[2] == by_id[4] != by_id[1] == by_id[3] and by_id[6] not in (by_id[1], by_id[2])
+    # a piece as long as a performer is not a fragment: it may be someone else
+    table, timeline, appearance = _scene(plan, 170, lengths={5: 60})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(join_only_partner=False), expected=2)
+    assert len(set(labels.tolist())) == 3
+
+
+def _with_faces(table: TrackTable, appearance: Appearance, face_of: dict[int, str]) -> Appearance:
+    """Give every sample the face of its tracklet's person (``face_of``: tracklet id -> face name)."""
+    rng = np.random.default_rng(0)
+    names = sorted(set(face_of.values()))
+    vectors = rng.normal(size=(len(names), EMBEDDING_DIM))
+    centre = {n: v / np.linalg.norm(v) for n, v in zip(names, vectors, strict=True)}
+    faces = []
+    for row in appearance.rows:
+        v = centre[face_of[int(table.track_id[row])]] + 0.03 * rng.normal(size=EMBEDDING_DIM)
+        faces.append(v / np.linalg.norm(v))
+    n = len(appearance.rows)
+    return Appearance(
+        rows=appearance.rows, frames=appearance.frames, body=appearance.body,
+        face=np.array(faces, np.float32), face_quality=np.ones(n, np.float32), face_size=np.full(n, 40.0, np.float32),
+    )
+
+
+def test_faces_that_clearly_differ_keep_look_alikes_apart_when_there_are_too_many_clusters():
+    # A and B, then someone in A's outfit with another face: with two performers seen together the
+    # third cluster is one too many, and without the face veto the outfit (+4) and the face (-4)
+    # average to 0, above the "too many clusters" threshold, so the stranger would become A.
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 60, "A", 150.0)]  # 1 s apart: no continuity
+    table, timeline, appearance = _scene(plan, 90)
+    appearance = _with_faces(table, appearance, {1: "a", 2: "b", 3: "stranger"})
+    tracklets = describe_tracklets(table, timeline, appearance)
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    assert evidence.face_calibration is not None  # the video's own faces calibrate the cue
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
+    assert len(set(labels.tolist())) == 3
+    merged = cluster_tracklets(tracklets, evidence, LinkingConfig(face_veto=0.0), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), merged.tolist(), strict=True))
+    assert by_id[1] == by_id[3] != by_id[2]
+    # the same face in that outfit is A, veto or not
+    appearance = _with_faces(table, appearance, {1: "a", 2: "b", 3: "a"})
+    evidence = pairwise_evidence(tracklets, appearance, timeline, LinkingConfig())
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2)
+    by_id = dict(zip(tracklets.ids.tolist(), labels.tolist(), strict=True))
+    assert by_id[1] == by_id[3] != by_id[2]
 
 
 def test_known_pairs_match_the_all_pairs_definition_without_building_it():

@@ -360,7 +360,9 @@ def load_gallery(
     warnings += loader.warnings
     # Entries of other models are kept for the photos still present, so switching detectors does not
     # thrash; the file is rewritten only when its content changes.
-    keep = {(m, d): r for (m, d), r in stored.items() if m != model_id and d in loader.seen}
+    # (Not those of another body descriptor size: one cache file holds one size.)
+    keep = {(m, d): r for (m, d), r in stored.items()
+            if m != model_id and d in loader.seen and np.size(r.body) == BODY_CONFIG.layout.dim}
     keep.update({(model_id, d): r for d, r in loader.seen.items()})
     written: Path | None = cache_file
     if keep.keys() != stored.keys():

@@ -16,8 +16,10 @@ independent cues, each calibrated on *this* video without any labels:
 Hard constraint: two tracklets seen in the same frame are different people. Clustering merges the
 pair of clusters with the highest mean evidence while it is positive; then, if more clusters remain
 than performers ever seen together, it keeps merging the best non-conflicting pairs unless the
-evidence clearly says "different people", and a cluster whose appearance says nothing (no evidence,
-or "different" from everyone alike) joins the only performer it does not share a frame with, if any.
+evidence clearly says "different people" (or faces calibrated on the video alone do); then a short
+cluster (a fragment) joins the performer it resembles most among those it shares no frame with, and
+a longer cluster whose appearance says nothing (no evidence, or "different" from everyone alike)
+joins the only performer it does not share a frame with, if any.
 """
 
 from __future__ import annotations
@@ -73,6 +75,29 @@ class LinkingConfig:
             with (bench clip: P2's last 0.5 s after the three dancers' pile-up, f807-f822, one
             sample at -4 against all three, was a fourth "person" without it; identity 0.964 ->
             0.970, the other clips unchanged).
+        fragment_share: While there are still more clusters than performers, a cluster whose
+            frames add up to at most this share of the longest cluster's (a fragment: short, seen
+            rarely, its appearance spoilt) joins the cluster it shares no frame with that has the best
+            mean evidence, however low (0 disables). Measured: gillhung_dance2's 1 s piece of P3 (body
+            -4 against everyone, a far-away view) joins P3, identity 0.891 -> 0.904 (0.917 once
+            fragments join performers before each other: a duplicate box of P4, sharing frames with
+            all five men, had taken that piece); the line dance's short piece of P4 joins P4,
+            0.851 -> 0.866 (P4 crop hit 0.92 -> 1.0); the other five clips unchanged. Every share
+            from 0.2 to 1 gave the same results; 0.25 keeps a long-lived extra person (a spectator
+            standing by) apart. Tried before ``join_only_partner``: that rule
+            alone would also pair a well-seen performer who differs from everyone with the fragment,
+            the only cluster it shares no frame with (same results on the 7 clips).
+        face_veto: While there are more clusters than performers, two clusters whose faces alone
+            say "different" (mean face log-odds below this, with the face cue calibrated on this
+            video) are never joined, however alike their outfits: the mean over the cues would let
+            a neutral body outvote them. face_recognition_hamilton: Obama's face at -3 / -4 against
+            Lin-Manuel Miranda's, body -0.7 / -0.9, mean -2.1 above ``veto_log_odds``: he became
+            Miranda with the Lab body descriptor (``BodyConfig.colour_space``; identity 0.810 ->
+            0.714), 0.810 with the veto; with the default descriptor the 7 clips are the same with
+            or without it (from -2 to -3 the same; 0 disables).
+            Still-photo thresholds (no calibration) never veto: miryala's small faces, vetoing
+            with them, lost 0.756 -> 0.642. Fragments are not vetoed either (see
+            ``fragment_share``): the bench clip's P2 after the pile-up has face -3.6 against herself.
         crossing: The crossing resolver, the continuity cue of pairs cut at an overlap
             (:mod:`fancam.identity.crossing`).
     """
@@ -87,6 +112,8 @@ class LinkingConfig:
     merge_threshold: float = 0.0
     veto_log_odds: float = -2.5
     join_only_partner: bool = True
+    fragment_share: float = 0.25
+    face_veto: float = -2.5
     crossing: CrossingConfig = field(default_factory=CrossingConfig)
 
 
@@ -177,12 +204,17 @@ class Evidence:
         weight: (T, T) how much evidence there is (0 = none), used to average over clusters.
         body_calibration: The video's body similarity -> log-odds map (None if it could not be fitted).
         face_calibration: The video's face similarity -> log-odds map (None: still-photo thresholds).
+        face_log_odds: (T, T) the face cue's own log-odds (0 where none), for its veto.
+        face_weight: (T, T) the face cue's weights; all 0 when the face cue is not calibrated on this
+            video (then it cannot veto).
     """
 
     log_odds: NDArray[np.float64]
     weight: NDArray[np.float64]
     body_calibration: BodyCalibration | None = None
     face_calibration: BodyCalibration | None = None
+    face_log_odds: NDArray[np.float64] | None = None
+    face_weight: NDArray[np.float64] | None = None
 
 
 def pairwise_evidence(
@@ -201,7 +233,9 @@ def pairwise_evidence(
     weight += (cont != 0).astype(float)
     # Averaging needs sum(weight * log_odds) / sum(weight): store the mean over the cues.
     mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
-    return Evidence(mean, weight, body.calibration, face.calibration)
+    # Only faces calibrated on this video may veto a merge (still-photo thresholds misjudge small faces).
+    face_weight = face.weight if face.calibration is not None else np.zeros_like(face.weight)
+    return Evidence(mean, weight, body.calibration, face.calibration, np.nan_to_num(face.log_odds), face_weight)
 
 
 @dataclass(frozen=True)
@@ -360,18 +394,36 @@ def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig)
 class _Clusters:
     """Mutable state of agglomerative clustering: members, conflicts and evidence sums per cluster."""
 
-    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence) -> None:
+    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence, face_veto: float | None = None) -> None:
         n = len(conflict)
+        self.face_veto = face_veto
         self.members = [[k] for k in range(n)]
         self.alive = np.ones(n, bool)
         self.conflict = conflict.copy()
         self.num = evidence.log_odds * evidence.weight
         self.den = evidence.weight.copy()
+        zero = np.zeros_like(self.den)
+        face_w = evidence.face_weight if evidence.face_weight is not None else zero
+        face_lo = evidence.face_log_odds if evidence.face_log_odds is not None else zero
+        self.face_num = face_lo * face_w
+        self.face_den = face_w.copy()
 
-    def best_pair(self) -> tuple[int, int, float]:
+    def apart(self, vetoed: bool) -> NDArray[np.bool_]:
+        """(T, T) True for pairs of clusters that cannot be one person.
+
+        They share a frame, or (with ``vetoed``) their faces alone clearly say "different" (mean
+        face log-odds below ``face_veto``).
+        """
+        if not vetoed or self.face_veto is None:
+            return self.conflict
+        with np.errstate(divide="ignore", invalid="ignore"):
+            face = np.where(self.face_den > 0, self.face_num / self.face_den, 0.0)
+        return self.conflict | (face < self.face_veto)
+
+    def best_pair(self, vetoed: bool = False) -> tuple[int, int, float]:
         """The mergeable pair with the highest mean evidence, and that mean (-inf if none)."""
         score = np.where(self.den > 0, self.num / np.maximum(self.den, 1e-9), -np.inf)
-        score[self.conflict | ~self.alive[:, None] | ~self.alive[None, :]] = -np.inf
+        score[self.apart(vetoed) | ~self.alive[:, None] | ~self.alive[None, :]] = -np.inf
         np.fill_diagonal(score, -np.inf)
         a, b = np.unravel_index(int(np.argmax(score)), score.shape)
         return int(a), int(b), float(score[a, b])
@@ -386,23 +438,56 @@ class _Clusters:
         smallest such cluster, or None.
         """
         alive = np.flatnonzero(self.alive)
+        apart = self.apart(vetoed=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             score = np.where(self.den > 0, self.num / self.den, -np.inf)
         for k in sorted(alive.tolist(), key=lambda c: len(self.members[c])):
             others = alive[alive != k]
             if (score[k, others] > veto).any():
                 continue  # appearance resembles someone: best_pair judged it
-            free = [int(c) for c in others if not self.conflict[k, c]]
+            free = [int(c) for c in others if not apart[k, c]]
             if len(free) == 1:
                 return free[0], int(k)
         return None
+
+    def fragment_partner(self, length: NDArray[np.float64], max_share: float) -> tuple[int, int] | None:
+        """The shortest fragment that can join someone, and the performer it resembles most.
+
+        A fragment is a cluster whose frames add up to at most ``max_share`` of the longest
+        cluster's. Its partner is the cluster, sharing no frame with it, with the highest mean
+        evidence (any cluster without evidence comes after those with some). Fragments that can
+        join a longer cluster go first, shortest first; only then may fragments join each other.
+        Returns (partner, fragment) or None when no fragment can join anyone.
+        """
+        alive = np.flatnonzero(self.alive)
+        # Shared frames only: a fragment's face is as unreliable as its body (the bench clip's P2
+        # after the pile-up: face -3.6 against herself).
+        apart = self.apart(vetoed=False)
+        frames = np.array([length[self.members[k]].sum() for k in alive])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(self.den > 0, self.num / self.den, -np.inf)
+        fragment = dict(zip(alive.tolist(), (frames <= max_share * frames.max()).tolist(), strict=True))
+        order = [int(alive[pos]) for pos in np.argsort(frames, kind="stable") if fragment[int(alive[pos])]]
+        # A fragment that can join a performer does so before fragments join each other (two spoilt
+        # pieces together are still a fragment, and they may then conflict with both performers).
+        for performers_only in (True, False):
+            for k in order:
+                free = [int(c) for c in alive
+                        if c != k and not apart[k, c] and not (performers_only and fragment[int(c)])]
+                if free:
+                    return max(free, key=lambda c: (score[k, c], -c)), k
+        return None
+
+    def mean(self, a: int, b: int) -> float:
+        """Mean evidence between clusters ``a`` and ``b`` (NaN without any)."""
+        return float(self.num[a, b] / self.den[a, b]) if self.den[a, b] > 0 else float("nan")
 
     def merge(self, a: int, b: int) -> None:
         """Merge cluster ``b`` into ``a``."""
         self.members[a] += self.members[b]
         self.members[b] = []
         self.alive[b] = False
-        for m in (self.num, self.den):
+        for m in (self.num, self.den, self.face_num, self.face_den):
             m[a, :] += m[b, :]
             m[:, a] += m[:, b]
             m[a, a] = 0.0
@@ -418,8 +503,14 @@ class _Clusters:
         return out
 
 
+MergeTrace = Callable[[str, list[int], list[int], float], None]
+"""Called at every merge of :func:`cluster_tracklets` with the step (``evidence``, ``too-many``,
+``fragment``, ``only-partner``), the tracklet indices of the two clusters and the mean evidence."""
+
+
 def cluster_tracklets(
-    tracklets: Tracklets, evidence: Evidence, config: LinkingConfig, expected: int | None = None
+    tracklets: Tracklets, evidence: Evidence, config: LinkingConfig, expected: int | None = None,
+    trace: MergeTrace | None = None,
 ) -> NDArray[np.int64]:
     """Constrained average-linkage clustering; returns (T,) cluster labels 0..C-1.
 
@@ -428,18 +519,29 @@ def cluster_tracklets(
         evidence: Pairwise log-odds and weights.
         config: Thresholds.
         expected: Number of performers; while more clusters remain, clusters keep merging unless the
-            evidence says "different" (below ``config.veto_log_odds``). None = only phase one.
+            evidence says "different" (below ``config.veto_log_odds``), then fragments join their
+            likeliest performer (``LinkingConfig.fragment_share``), then a cluster that can only be
+            one performer joins it (``LinkingConfig.join_only_partner``). None = only phase one.
+        trace: Told of every merge (diagnosis: ``benchmarks/bench_linking.py``).
     """
-    state = _Clusters(tracklets.conflict, evidence)
+    state = _Clusters(tracklets.conflict, evidence, config.face_veto if config.face_veto < 0 else None)
+    length = np.asarray(tracklets.last - tracklets.first + 1, np.float64)
     while state.alive.sum() > 1:
-        a, b, best = state.best_pair()
         too_many = expected is not None and state.alive.sum() > expected
+        a, b, best = state.best_pair(vetoed=too_many)
         threshold = config.veto_log_odds if too_many else config.merge_threshold
-        if np.isfinite(best) and best > threshold:
-            state.merge(a, b)
-            continue
-        forced = state.only_partner(config.veto_log_odds) if too_many and config.join_only_partner else None
-        if forced is None:
-            break
-        state.merge(*forced)
+        step = "too-many" if too_many else "evidence"
+        forced = None
+        if not (np.isfinite(best) and best > threshold):
+            if too_many and config.fragment_share > 0:
+                forced, step = state.fragment_partner(length, config.fragment_share), "fragment"
+            if forced is None and too_many and config.join_only_partner:
+                forced, step = state.only_partner(config.veto_log_odds), "only-partner"
+            if forced is None:
+                break
+            a, b = forced
+            best = state.mean(a, b)
+        if trace is not None:
+            trace(step, list(state.members[a]), list(state.members[b]), best)
+        state.merge(a, b)
     return state.labels()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from fancam.errors import GalleryError, ModelError, ProcessingError, VideoError
 from fancam.identity.appearance import Appearance, extract_appearance
+from fancam.identity.body import DEFAULT_CONFIG as BODY_CONFIG
 from fancam.identity.faces import FaceAnalyzer, FaceConfig
 from fancam.identity.gallery import Gallery, load_gallery
 from fancam.identity.identify import IdentityConfig, identify
@@ -171,7 +172,8 @@ def analyze(
             raise ProcessingError(_nobody_message(video, scanned, names["detector"], settings.tracklets))
         analyzer = make_face_analyzer(names)
         face_ids = {"face": analyzer.model_id, "sampling": settings.sampling,
-                    "face_config": dataclasses.replace(analyzer.config, yunet_model=None)}
+                    "face_config": dataclasses.replace(analyzer.config, yunet_model=None),
+                    "body": BODY_CONFIG}
         appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
         appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
         loaded = load_gallery(gallery, analyzer, people=_person_detector(names)) if gallery is not None else None
