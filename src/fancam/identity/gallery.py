@@ -590,7 +590,8 @@ class _PhotoAnalyzer:
         elif is_person_crop(box, w, h):
             box = np.array([0.0, 0.0, w, h], np.float32)
         if not shows_whole_person(box, face.xyxy if face is not None else None):
-            if face is not None or n_faces or not cut_at_bottom(box, h):
+            # An upper-body view from behind: only a person the detector found (not a guessed photo box).
+            if face is not None or n_faces or not len(boxes) or not cut_at_bottom(box, h):
                 return _BODY_PARTIAL, zero
             box = upper_body_box(box, w)
         desc = describe_bodies(image, np.concatenate([box[None], boxes[~_same_box(boxes, box)]]),
