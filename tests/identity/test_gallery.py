@@ -18,10 +18,12 @@ from fancam.identity.faces import DlibHogDetector, FaceAnalyzer, FaceConfig, Fac
 from fancam.identity.gallery import (
     Gallery,
     GalleryMember,
+    cut_at_bottom,
     decode_image,
     is_person_crop,
     load_gallery,
     pick_face,
+    upper_body_box,
 )
 
 HAMILTON = "data/face_recognition_hamilton"
@@ -255,6 +257,15 @@ def test_person_crop_is_described_on_the_photo(box, size, crop) -> None:
     assert is_person_crop(np.array(box, np.float32), *size) is crop
 
 
+def test_a_person_cut_by_the_bottom_edge_is_described_from_the_top() -> None:
+    assert cut_at_bottom(np.array([0, 5, 90, 105], np.float32), 105)
+    assert not cut_at_bottom(np.array([0, 5, 90, 80], np.float32), 105)  # a squat person, seen whole
+    # Filling the width: the photo is a crop of that person (its top and sides are the box's).
+    np.testing.assert_allclose(upper_body_box(np.array([3, 20, 88, 105], np.float32), 90), [0, 0, 90, 234])
+    # A person in a wider photo keeps the detector's box, lengthened below the photo.
+    np.testing.assert_allclose(upper_body_box(np.array([40, 10, 80, 105], np.float32), 200), [40, 10, 80, 114])
+
+
 def test_gallery_similarity_uses_best_photo() -> None:
     e = np.eye(128, dtype=np.float32)
     members = (
@@ -469,6 +480,34 @@ def test_bystanders_faces_around_a_performer_seen_from_behind_are_ignored(tmp_pa
     gallery = load_gallery(g, analyzer, people=_person_detector(names))
     (member,) = gallery.members
     assert len(member.embeddings) == 0 and len(member.body_photos) >= 1
+
+
+def test_upper_body_photos_from_behind_give_the_stripes_they_show(tmp_path: Path) -> None:
+    # Regression (issue 10): the line dance's upper-body crops (dancers seen from behind, no face)
+    # were ignored ("not seen whole"); P1, whose whole-body crops are half hidden by another dancer,
+    # kept one weak body photo and was left unnamed. The visible upper stripes are now her evidence.
+    from fancam.identity.body import DEFAULT_CONFIG, describe_bodies, similarity_matrix
+    from fancam.io.tables import load_gt
+    from fancam.pipeline.analyze import AnalysisSettings, _person_detector, make_face_analyzer
+
+    names = AnalysisSettings().model_names()
+    gt = load_gt(REPO / "benchmarks/gt/divyanshu_line_dance.csv")
+    g = tmp_path / "line"
+    image = _frame(LINE_DANCE, 0)
+    for person in ("P1", "P2"):
+        k = int(np.flatnonzero((gt.frame == 0) & (gt.person == person))[0])
+        x1, y1, x2, y2 = (int(round(v)) for v in gt.xyxy[k])
+        _save(g / "line" / person / "upper.jpg", image[max(y1, 0):y1 + (y2 - y1) // 2, max(x1, 0):x2])
+    gallery = load_gallery(g, make_face_analyzer(names), people=_person_detector(names))
+    layout = DEFAULT_CONFIG.layout
+    for member in gallery.members:
+        (present,) = layout.present(member.body)
+        assert present[0] and not present[-1]  # the shoulders are described, the legs below the photo not
+    # P2 at another moment, whole: her own upper-body photo matches her better than P1's.
+    rows = np.flatnonzero(gt.frame == 200)  # every box of the frame: each masks the others' pixels
+    whole = describe_bodies(_frame(LINE_DANCE, 200), gt.xyxy[rows])[gt.person[rows] == "P2"]
+    sims = similarity_matrix(whole, np.concatenate([m.body for m in gallery.members]))[0]
+    assert gallery.names == ("P1", "P2") and sims[1] > sims[0] + 0.05
 
 
 def test_cache_of_another_body_descriptor_size_is_replaced(

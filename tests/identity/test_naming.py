@@ -255,3 +255,27 @@ def test_one_matching_face_against_a_body_that_says_no_names_nobody_three_faces_
 
     assert label(1) == "unknown"
     assert label(3) == "Ana"
+
+
+def test_a_photo_of_part_of_the_body_weighs_as_much_as_it_shows():
+    # An upper-body photo compares only the stripes it shows: a match on half the body is half the
+    # evidence (a bystander in a similar top must not look like the member as surely as a whole match).
+    from fancam.identity.body import DEFAULT_CONFIG, BodyCalibration, similarity_matrix
+    from fancam.identity.naming import body_log_odds
+
+    video = _gillhung_bodies(300)
+    photo = _gillhung_bodies(30)["P2"].copy()
+    layout = DEFAULT_CONFIG.layout
+    shown = layout.present(photo)
+    lower = [b for b in range(len(layout.starts)) if b >= len(layout.starts) // 2]
+    for b in lower:
+        photo[layout.starts[b]:layout.starts[b] + layout.sizes[b]] = 0
+    share = float((layout.present(photo) * layout.weights).sum() / layout.weights.sum())
+    assert shown.all() and 0.4 < share < 0.6
+    calibration = BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT)
+    gallery = _body_gallery({"P2": photo}, ["P2"])
+    appearance = _appearance([video["P2"], video["P1"]])
+    out = body_log_odds(gallery, appearance, np.arange(2), 2, calibration)
+    full = calibration.log_odds(similarity_matrix(np.stack([video["P2"], video["P1"]]), photo[None])[:, 0])
+    np.testing.assert_allclose(out[:, 0], share * full, rtol=1e-5)
+    assert out[0, 0] > 0 > out[1, 0]  # still P2's, still not P1's

@@ -11,9 +11,10 @@ so a gallery of back views or full-body photos works too. The body of a photo is
 person detector finds in it: the box holding the photo's face, else the one person of the photo (or
 the clearly largest one); a tall photo in which the detector finds nobody, or whose person fills its
 width (:data:`CROP_FILL`), is taken as a person crop itself. Only boxes that show the whole person
-count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`). A photo with several faces of similar size
-keeps only those on its main person's head (:func:`faces_of_main_person`): a crop of a performer seen
-from behind often shows bystanders' faces, which are not the performer's.
+count (:data:`FULL_BODY_FACE_SHARE`, :data:`BODY_ASPECT`), and face-less upper-body views cut by the
+photo's bottom edge, for the stripes they show (:data:`UPPER_BODY_ASPECT`). A photo with several faces
+of similar size keeps only those on its main person's head (:func:`faces_of_main_person`): a crop of a
+performer seen from behind often shows bystanders' faces, which are not the performer's.
 
 Bad input is reported, not fatal: unreadable or non-image files, photos with no usable cue (no face,
 or several faces of similar size, and no whole person), and members left without a usable photo each
@@ -50,7 +51,7 @@ from fancam.types import Detections
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 DOMINANCE = 1.6
 """The largest face (or person) of a photo with several is used only if its side (height) is at least
 this many times the second largest's; otherwise the photo is ambiguous."""
@@ -86,6 +87,17 @@ boxes span 0.92-0.98 of the width but start 0.17-0.20 of the height down (the SS
 describing the photo instead raises the genuine body log-odds of the clip's eight tracklets with body samples
 from -5.3..-0.9 to -2.1..+1.1 (SSD analysis and boxes: -3.3..0.0), so the body evidence names them
 again (benchmarks/bench_gallery_body.py's votes, then with the old body_floor rule of naming.py)."""
+
+UPPER_BODY_ASPECT = 2.6
+"""A face-less photo of a person cut by the photo's bottom edge (an upper-body view from behind) is
+described as a box this many times taller than wide from the person's top: its visible stripes count
+and the ones below the photo are left out, as for the video's boxes cut by the frame. Full-body crops
+measure 2.1-3.6 (:data:`BODY_ASPECT`); on divyanshu_line_dance's upper-body crops (one per performer,
+from behind) 2.1, 2.6 and 3.2 all give each of the 7 performers' clusters (their body prototypes) its
+own member as the best match of those photos; P1, whose only whole-body photo is half hidden, then
+gets log-odds 3.1, 3.6, 2.8 against -1.4, -0.1, 0.1 for the bystander that took her name in the
+alternative assignment, and is named (identity with the gallery 0.803 -> 0.879, = without it).
+Weighted by the share they show (:func:`fancam.identity.naming.body_log_odds`)."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
 _BODY_OK, _BODY_NONE, _BODY_PARTIAL, _BODY_CROWD = "ok", "no person", "not the whole person", "several people"
@@ -578,7 +590,10 @@ class _PhotoAnalyzer:
         elif is_person_crop(box, w, h):
             box = np.array([0.0, 0.0, w, h], np.float32)
         if not shows_whole_person(box, face.xyxy if face is not None else None):
-            return _BODY_PARTIAL, zero
+            # An upper-body view from behind: only a person the detector found (not a guessed photo box).
+            if face is not None or n_faces or not len(boxes) or not cut_at_bottom(box, h):
+                return _BODY_PARTIAL, zero
+            box = upper_body_box(box, w)
         desc = describe_bodies(image, np.concatenate([box[None], boxes[~_same_box(boxes, box)]]),
                                indices=[0])[0]
         return (_BODY_OK, desc) if bool(is_valid(desc)) else (_BODY_NONE, zero)
@@ -662,6 +677,24 @@ def is_person_crop(box: NDArray, width: int, height: int) -> bool:
     x1, y1, x2, y2 = (float(v) for v in box)
     return (height >= BODY_ASPECT * width and x2 - x1 >= CROP_FILL * width
             and y2 - y1 >= 0.5 * height)
+
+
+def cut_at_bottom(box: NDArray, height: int) -> bool:
+    """Whether a person box reaches the bottom edge of a photo ``height`` pixels tall (the person goes on below)."""
+    return float(box[3]) >= height - max(1.0, 0.01 * height)
+
+
+def upper_body_box(box: NDArray, width: int) -> NDArray[np.float32]:
+    """The whole-person box of a person cut at the photo's bottom (:data:`UPPER_BODY_ASPECT`).
+
+    It is that many times as tall as wide from the person's top; a person spanning the photo's width
+    (:data:`CROP_FILL`) is a crop of that person: the photo's sides and top are the box's, as for a
+    tall crop (:func:`is_person_crop`).
+    """
+    x1, y1, x2, _ = (float(v) for v in box)
+    if x2 - x1 >= CROP_FILL * width:
+        x1, y1, x2 = 0.0, 0.0, float(width)
+    return np.array([x1, y1, x2, y1 + UPPER_BODY_ASPECT * (x2 - x1)], np.float32)
 
 
 def shows_whole_person(box: NDArray, face_xyxy: NDArray | None) -> bool:

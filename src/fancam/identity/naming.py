@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
 from fancam.identity.appearance import Appearance
+from fancam.identity.body import DEFAULT_CONFIG as BODY_CONFIG
 from fancam.identity.body import BodyCalibration, body_prototype, similarity_matrix
 from fancam.identity.faces import MEMBER_MARGIN, match_thresholds
 from fancam.identity.gallery import Gallery
@@ -111,7 +112,10 @@ def body_log_odds(
 ) -> NDArray[np.float64]:
     """(C, M) log-odds "same person" of each cluster's body prototype and each member's best body photo.
 
-    NaN where the member has no body photo, the cluster no body sample, or there is no calibration.
+    A photo's log-odds are weighted by the share of the body (stripe weight) it shows: an upper-body
+    photo (:data:`fancam.identity.gallery.UPPER_BODY_ASPECT`) compares only its stripes, and half a
+    body matching is half the evidence. NaN where the member has no body photo, the cluster no body
+    sample, or there is no calibration.
     """
     out = np.full((n_clusters, len(gallery)), np.nan)
     if calibration is None or appearance.body.shape[1] == 0:
@@ -119,6 +123,7 @@ def body_log_odds(
     photos = [m.body for m in gallery.members]
     if not any(len(p) for p in photos) or photos[0].shape[1] != appearance.body.shape[1]:
         return out
+    layout = BODY_CONFIG.layout
     for c in range(n_clusters):
         proto = body_prototype(appearance.body[cluster_of_sample == c])
         if not proto.n:
@@ -126,8 +131,11 @@ def body_log_odds(
         for j, member_descs in enumerate(photos):
             if len(member_descs):
                 sims = similarity_matrix(proto.centre[None], member_descs)[0]
+                # The share of the body each photo shows (a photo of the upper body is weaker evidence).
+                shown = (layout.present(member_descs) * layout.weights).sum(axis=1) / layout.weights.sum()
+                lo = shown * calibration.log_odds(np.where(np.isfinite(sims), sims, 0.0))
                 if np.isfinite(sims).any():
-                    out[c, j] = float(calibration.log_odds(float(np.nanmax(sims))))
+                    out[c, j] = float(np.max(lo[np.isfinite(sims)]))
     return out
 
 
