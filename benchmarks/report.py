@@ -23,6 +23,7 @@ import argparse
 import datetime
 import json
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -452,6 +453,16 @@ def profile_section(prof: dict | None, top: int = 12) -> list[str]:
     return out
 
 
+def portable(command: str) -> str:
+    """``command`` without this machine's paths: shared media as ``../shared/...``, scratch as ``DIR``.
+
+    The benchmarks record the command they ran with absolute paths; REPORT.md is in the repository,
+    which must not hold paths of the machine it was measured on.
+    """
+    command = re.sub(r"(?<!\S)\S*?/shared/", "../shared/", command)
+    return re.sub(r"(--work|--json)(\s+|=)\S+", r"\1\2DIR", command)
+
+
 def memory_section(mem: dict | None) -> list[str]:
     out = ["## Memory on long 4K clips", ""]
     if mem is None:
@@ -459,7 +470,8 @@ def memory_section(mem: dict | None) -> list[str]:
     w, h = mem["size"]
     fps = f"{fmt(mem['fps'], 0)} fps" if mem.get("fps") else "the source's frame rate"
     out += [
-        f"Run {mem['date']} (`{mem['command']}`): the first {fmt(mem['segment_s'], 0)} s of `{mem['source']}` "
+        f"Run {mem['date']} (`{portable(mem['command'])}`): the first {fmt(mem['segment_s'], 0)} s of "
+        f"`{mem['source']}` "
         f"scaled up to {w}x{h} at {fps}, repeated by packet copy to each length; every task in its own "
         "process (peak memory = its max RSS). `analyze` is a fresh analysis; `render` follows person 1 at "
         "the crop's native size, with sound, from that analysis.",
