@@ -91,8 +91,7 @@ def crossing_check(analysis: Analysis, report: TrackletReport, majority: dict[in
     motion = motion_of(report.tracklets, ids)
     ends = Ends(timeline.t[first], timeline.t[last], timeline.shot_of(first),
                 np.array([tracks.xyxy[r[0]] for r in rows], np.float64),
-                np.array([tracks.xyxy[r[-1]] for r in rows], np.float64),
-                motion.start_velocity, motion.end_velocity, motion.start_free, motion.end_free)
+                np.array([tracks.xyxy[r[-1]] for r in rows], np.float64), motion)
     evidence = crossing_evidence(ends, CrossingConfig())
     info = {i.tracklet_id: i for i in report.tracklets}
     counts: Counter = Counter()

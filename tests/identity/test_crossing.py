@@ -31,9 +31,11 @@ def _ends(rows: list[tuple[float, float, float, float, float, float]], free: boo
     return Ends(
         t_first=arr[:, 0], t_last=arr[:, 1], shot=np.zeros(n, np.int64),
         start_box=np.array([_box(x) for x in arr[:, 2]]), end_box=np.array([_box(x) for x in arr[:, 3]]),
-        start_velocity=np.stack([arr[:, 4], np.zeros(n)], axis=1),
-        end_velocity=np.stack([arr[:, 5], np.zeros(n)], axis=1),
-        start_free=np.full(n, free), end_free=np.full(n, free),
+        motion=TrackletMotion(
+            start_velocity=np.stack([arr[:, 4], np.zeros(n)], axis=1),
+            end_velocity=np.stack([arr[:, 5], np.zeros(n)], axis=1),
+            start_free=np.full(n, free), end_free=np.full(n, free),
+        ),
     )
 
 

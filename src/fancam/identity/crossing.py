@@ -94,6 +94,23 @@ class CrossingConfig:
 
 
 @dataclass(frozen=True)
+class TrackletMotion:
+    """How each tracklet moves at its two ends (T tracklets, in the linker's order).
+
+    Attributes:
+        start_velocity: (T, 2) centre velocity at the start, pixels per second.
+        end_velocity: (T, 2) centre velocity at the end.
+        start_free: (T,) the first box does not touch a side of the frame.
+        end_free: (T,) the last box does not touch a side of the frame.
+    """
+
+    start_velocity: NDArray[np.float64]
+    end_velocity: NDArray[np.float64]
+    start_free: NDArray[np.bool_]
+    end_free: NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
 class Ends:
     """Where and how each tracklet starts and ends (T tracklets).
 
@@ -103,10 +120,7 @@ class Ends:
         shot: (T,) shot index.
         start_box: (T, 4) first box, x1 y1 x2 y2 pixels.
         end_box: (T, 4) last box.
-        start_velocity: (T, 2) centre velocity at the start, pixels per second.
-        end_velocity: (T, 2) centre velocity at the end.
-        start_free: (T,) the first box does not touch a side of the frame.
-        end_free: (T,) the last box does not touch a side of the frame.
+        motion: How each tracklet moves at its two ends.
     """
 
     t_first: NDArray[np.float64]
@@ -114,10 +128,7 @@ class Ends:
     shot: NDArray[np.int64]
     start_box: NDArray[np.float64]
     end_box: NDArray[np.float64]
-    start_velocity: NDArray[np.float64]
-    end_velocity: NDArray[np.float64]
-    start_free: NDArray[np.bool_]
-    end_free: NDArray[np.bool_]
+    motion: TrackletMotion
 
     def __len__(self) -> int:
         return len(self.t_first)
@@ -131,13 +142,14 @@ def motion_costs(ends: Ends, config: CrossingConfig) -> NDArray[np.float64]:
     centre_start = (ends.start_box[:, :2] + ends.start_box[:, 2:]) / 2
     h_end = np.maximum(ends.end_box[:, 3] - ends.end_box[:, 1], 1.0)
     h_start = np.maximum(ends.start_box[:, 3] - ends.start_box[:, 1], 1.0)
-    for a in np.flatnonzero(ends.end_free):
+    motion = ends.motion
+    for a in np.flatnonzero(motion.end_free):
         gap = ends.t_first - ends.t_last[a]
-        for b in np.flatnonzero((gap > 0) & (gap <= config.max_gap_s + 1e-9) & ends.start_free
+        for b in np.flatnonzero((gap > 0) & (gap <= config.max_gap_s + 1e-9) & motion.start_free
                                 & (ends.shot == ends.shot[a])):
             dt = float(gap[b])
-            forward = centre_end[a] + ends.end_velocity[a] * dt - centre_start[b]
-            backward = centre_start[b] - ends.start_velocity[b] * dt - centre_end[a]
+            forward = centre_end[a] + motion.end_velocity[a] * dt - centre_start[b]
+            backward = centre_start[b] - motion.start_velocity[b] * dt - centre_end[a]
             height = (h_end[a] + h_start[b]) / 2
             sigma = config.position_sigma + config.sigma_growth * dt
             position = float(np.hypot(*forward) + np.hypot(*backward)) / 2 / height / sigma
@@ -208,23 +220,6 @@ def _assign(cost: NDArray[np.float64], unpaired: float) -> list[tuple[int, int]]
     full[m:, k:] = 0.0
     rows, cols = linear_sum_assignment(full)
     return [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if r < m and c < k]
-
-
-@dataclass(frozen=True)
-class TrackletMotion:
-    """How each tracklet moves at its two ends (T tracklets, in the linker's order).
-
-    Attributes:
-        start_velocity: (T, 2) centre velocity at the start, pixels per second.
-        end_velocity: (T, 2) centre velocity at the end.
-        start_free: (T,) the first box does not touch a side of the frame.
-        end_free: (T,) the last box does not touch a side of the frame.
-    """
-
-    start_velocity: NDArray[np.float64]
-    end_velocity: NDArray[np.float64]
-    start_free: NDArray[np.bool_]
-    end_free: NDArray[np.bool_]
 
 
 def motion_of(infos: Sequence[TrackletInfo], ids: NDArray[np.int64]) -> TrackletMotion:

@@ -379,10 +379,8 @@ def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig)
                 out[a, b] = out[b, a] = config.continuity_log_odds
     if tracklets.motion is None:
         return out
-    motion = tracklets.motion
     ends = Ends(t_first, t_last, tracklets.shot, tracklets.start_box.astype(np.float64),
-                tracklets.end_box.astype(np.float64), motion.start_velocity, motion.end_velocity,
-                motion.start_free, motion.end_free)
+                tracklets.end_box.astype(np.float64), tracklets.motion)
     crossing = crossing_evidence(ends, config.crossing)
     # Clean pairs keep their bonus: only where one ended or the other started at an overlap cut did
     # position have no say so far.
