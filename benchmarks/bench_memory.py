@@ -29,12 +29,13 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+
+from jsonout import run_measured
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
@@ -169,14 +170,8 @@ def measure(task: str, clip: Path, folder: Path) -> dict:
     out = folder.parent / f".{folder.name}.{task}.json"
     command = [sys.executable, __file__, "task", task, "--clip", str(clip), "--folder", str(folder),
                "--out", str(out)]
-    proc = subprocess.Popen(command)
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"task {task} on {clip} failed: {' '.join(command)}")
-    result = json.loads(out.read_text())
-    out.unlink()
-    result.update({"peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
-                   "load_after": os.getloadavg()})
+    result = run_measured(command, out, f"task {task} on {clip}")
+    result["load_after"] = os.getloadavg()
     return result
 
 

@@ -40,11 +40,12 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from jsonout import run_measured
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEFAULT_WORK = Path(tempfile.gettempdir()) / "fancam-bench"
@@ -220,17 +221,8 @@ def measure(task: str, clip: Path, folder: Path, gallery: Path | None, quality: 
     if gallery is not None:
         command += ["--gallery", str(gallery)]
     load_before = os.getloadavg()
-    proc = subprocess.Popen(command)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"task {task} on {clip} failed (exit {proc.returncode}): {' '.join(command)}")
-    result = json.loads(out.read_text())
-    out.unlink()
-    result.update({
-        "peak_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime,
-        "load_before": load_before, "load_after": os.getloadavg(),
-    })
+    result = run_measured(command, out, f"task {task} on {clip}")
+    result.update({"load_before": load_before, "load_after": os.getloadavg()})
     return result
 
 
