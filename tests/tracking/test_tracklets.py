@@ -269,6 +269,26 @@ def test_box_that_shrinks_to_let_a_neighbour_out_is_cut():
     assert max(f for _, f in merge) <= 63  # the merged stretch ends by the time B is out
 
 
+@pytest.mark.parametrize(("x0", "cut"), [(300.0, True), (0.0, False)])
+def test_only_a_side_inside_the_frame_shows_a_merge(x0, cut):
+    # rule 6a needs the growth on a side that shows the body. A stands beside B; from frame 45 A
+    # walks out of the picture on the left, her visible part shrinking to a 30 px sliver, and B's
+    # track starts beside her at frame 60 (B's box lies inside A's earlier boxes). Away from the
+    # edge (x0 = 300) a box that shrinks like this when B appears let B out of a merged box: cut.
+    # At the edge (x0 = 0) A's box only shrinks because less of her is in the picture: against the
+    # sliver, her whole box before would look 'grown' over B, so nothing is cut (tiktok_stage_ballet
+    # f264-f303 was such a cut).
+    def a(f: int) -> np.ndarray:
+        return np.array([x0, 200, x0 + 100 - 70 * np.clip((f - 45) / 12, 0, 1), 500])
+
+    source = raw(track(1, range(0, 91, 3), a), track(2, range(60, 91, 3), moving(x0 + 10, w=80)))
+    _, report = build_tracklets_explained(source, timeline(91), FRAME, CFG)
+    assert bool(_cuts(report, MERGE)) == cut
+    if not cut:
+        assert [(i.source_ids, i.first_frame, i.last_frame) for i in report.tracklets] == [
+            ((1,), 0, 90), ((2,), 60, 90)]
+
+
 @pytest.mark.parametrize(
     ("step", "ratio", "x0", "cut"),
     [
@@ -593,3 +613,25 @@ def test_a_velocity_needs_observations_spanning_a_tenth_of_a_second():
     (info,) = report.tracklets
     assert info.start_velocity == (0.0, 0.0)  # frames 0 and 2 alone within the first 0.5 s: 0.067 s
     assert info.end_velocity == pytest.approx((3 * FPS, 0.0))  # frames 27-31: 0.133 s
+
+
+@pytest.mark.slow
+def test_ballet_dancer_walking_out_at_the_edge_keeps_her_tracklet():
+    """tiktok_stage_ballet: P4 stands at the left edge until she walks out (f303-f312) as P3, who was
+    behind her, starts her own track beside her. P4's sliver at the edge once made the merge rule cut
+    her last 1.2 s (f264-f300) into a tracklet of its own, which identity then gave to P1's person."""
+    from fancam.io.video import probe
+    from fancam.tracking.scan import ScanConfig, scan
+
+    clip = shared_file("data/tiktok_stage_ballet/4197989243424123418.mp4")
+    detector = make_detector("yolox-nano", model_path=shared_file("models/yolox_nano.onnx"))
+    scanned = scan(clip, probe(clip), detector, ScanConfig())
+    table, report = build_tracklets_explained(scanned.raw, scanned.timeline, (360, 632), CFG)
+    gt = load_gt(REPO / "benchmarks/gt/tiktok_stage_ballet.csv")
+    tracks = PredictedTracks("t", table.frame, table.frame / FPS, table.track_id, np.full(len(table), "x"),
+                             table.xyxy.astype(np.float64), table.score.astype(np.float64))
+    match = match_keyframes(gt, tracks)
+    p4 = {int(f): int(table.track_id[m]) for f, who, m in zip(gt.frame, gt.person, match, strict=True)
+          if who == "P4" and m >= 0}
+    assert p4[90] == p4[255] == p4[285]  # one tracklet from 3 s to 9.5 s
+    assert not any(c.rule == MERGE and 255 <= c.frame <= 303 for c in report.cuts)
