@@ -4,6 +4,7 @@ only the stages that depend on what changed are recomputed; corrupt or half-repl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -107,6 +108,22 @@ def test_a_changed_detector_model_recomputes_everything(
     monkeypatch.setattr(models, "model_id", lambda name: real(name) + "+retrained")
     analyze(warm, progress=False)
     assert set(computed) == {"scan", "appearance", "identity"}
+
+
+def test_other_tracklets_from_the_same_settings_recompute_the_appearance(
+    warm: Path, computed: Counter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A development build with changed tracklet rules (same version, same settings) must not reuse the
+    faces sampled from another tracklet table (it did, silently, while the row count fitted)."""
+    real = fancam.pipeline.analyze.build_tracklets_explained
+
+    def changed_rules(*args, **kwargs):
+        tracks, report = real(*args, **kwargs)
+        return dataclasses.replace(tracks, xyxy=tracks.xyxy + 2.0), report  # same rows, moved boxes
+
+    monkeypatch.setattr(fancam.pipeline.analyze, "build_tracklets_explained", changed_rules)
+    analyze(warm, progress=False)
+    assert set(computed) == {"appearance", "identity"}
 
 
 def test_a_changed_face_model_keeps_the_detections(

@@ -9,6 +9,7 @@ No I/O and no model code lives here.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +166,13 @@ class TrackTable:
     def track_ids(self) -> NDArray[np.int64]:
         """Sorted unique track ids."""
         return np.unique(self.track_id)
+
+    def digest(self) -> str:
+        """Hex sha256 of the table's contents: equal exactly when every column is equal."""
+        h = hashlib.sha256()
+        for column in (self.frame, self.track_id, self.xyxy, self.score, self.observed):
+            h.update(np.ascontiguousarray(column).tobytes())
+        return h.hexdigest()
 
     def track(self, track_id: int) -> TrackTable:
         """Rows of one track, in frame order."""

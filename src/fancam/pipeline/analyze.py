@@ -174,7 +174,9 @@ def analyze(
         face_ids = {"face": analyzer.model_id, "sampling": settings.sampling,
                     "face_config": dataclasses.replace(analyzer.config, yunet_model=None),
                     "body": BODY_CONFIG}
-        appearance_key = stage_key(stage_key(scan_key, settings.tracklets), face_ids)
+        # Keyed on the tracklets themselves, not only on the settings that made them: a change of the
+        # tracklet rules with the same version (a development build) must not reuse another table's faces.
+        appearance_key = stage_key(stage_key(scan_key, settings.tracklets), {**face_ids, "tracks": tracks.digest()})
         appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
         loaded = load_gallery(gallery, analyzer, people=_person_detector(names)) if gallery is not None else None
         identity_key = stage_key(appearance_key, {
