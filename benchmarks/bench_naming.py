@@ -6,7 +6,9 @@ For every labelled clip (:mod:`clips`) the identity stage is replayed on the ana
 - no gallery, and the clip's own gallery: identity accuracy (the bench_accuracy metric) and, per
   performer cluster, its GT person (most keyframe rows), the name given and its confidence;
 - every *other* clip's gallery (42 wrong-gallery pairs): none of those members performs, so every
-  name given is a **stranger** (printed with the cluster's GT person and the confidence).
+  name given is a **stranger** (printed with the cluster's GT person and the confidence);
+- with ``--leave-one-out``, the own gallery without each member in turn: a cluster of the left-out
+  performer that gets a name is a stranger too (a look-alike of the same group: the hardest case).
 
 ``--evidence`` prints, per cluster of the own-gallery runs, the per-cue evidence of naming
 (:mod:`fancam.identity.naming`): faces (count, mean log-odds per member), body (log-odds per member)
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="galleries (default: all)")
     parser.add_argument("--evidence", action="store_true", help="per-cue evidence of the own-gallery clusters")
     parser.add_argument("--strangers", action="store_true", help="with --evidence: also of named strangers")
+    parser.add_argument("--leave-one-out", action="store_true", help="also the own gallery without each member")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = [clip_named(n) for n in args.clip] if args.clip else list(CLIPS)
     gallery_clips = [clip_named(n) for n in args.gallery] if args.gallery else list(CLIPS)
     galleries = {g.name: load_gallery(g.gallery_dir(args.work), analyzer, people=people) for g in gallery_clips}
-    runs, strangers, own_names = [], 0, 0
+    runs, strangers, own_names, left_out_strangers = [], 0, 0, 0
     for clip in clips:
         replay = load_replay(args.work, clip, settings)
         if replay is None:
@@ -189,6 +192,16 @@ def main(argv: list[str] | None = None) -> int:
                       "per person " + " ".join(f"{p}:{k}" for p, k in run["per_person"].items()))
                 if args.evidence:
                     print("\n".join(evidence_lines(replay, gallery, settings, None)))
+                if args.leave_one_out:
+                    for k, member in enumerate(gallery.members):
+                        rest = Gallery(gallery.root, gallery.members[:k] + gallery.members[k + 1:])
+                        out = name_run(replay, rest, settings)
+                        runs.append({"clip": clip.name, "gallery": f"{gname}-without-{member.name}", **out})
+                        wrong = [c for c in out["clusters"] if c["gt"] == member.name and c["member"] is not None]
+                        left_out_strangers += len(wrong)
+                        if wrong:
+                            print(f"   without {member.name}: STRANGERS " + ", ".join(
+                                f"{c['gt']}->{c['name']} {c['confidence']:.2f}" for c in wrong))
             elif named:
                 strangers += len(named)
                 print(f"   {gname} gallery: STRANGERS " + ", ".join(
@@ -196,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
                 if args.evidence and args.strangers:
                     print("\n".join(evidence_lines(replay, gallery, settings, {c["cluster"] for c in named})))
     print(f"strangers named with another clip's gallery: {strangers}; right names with the own gallery: {own_names}")
+    if args.leave_one_out:
+        print(f"left-out performers named as someone else: {left_out_strangers}")
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "strangers": strangers, "own_right": own_names}, indent=1))
+        args.json.write_text(json.dumps({"runs": runs, "strangers": strangers, "own_right": own_names,
+                                         "left_out_strangers": left_out_strangers}, indent=1))
     return 0
 
 
