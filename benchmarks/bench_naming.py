@@ -149,6 +149,58 @@ def evidence_lines(replay: Replay, gallery: Gallery, settings: AnalysisSettings,
     return lines
 
 
+def own_gallery_runs(replay: Replay, gallery: Gallery, base: dict, settings: AnalysisSettings,
+                     args: argparse.Namespace, totals: Counter[str]) -> list[dict]:
+    """The own gallery (and, with --leave-one-out, the own gallery without each member)."""
+    clip = replay.clip.name
+    run = name_run(replay, gallery, settings)
+    runs = [{"clip": clip, "gallery": clip, **run}]
+    named = [c for c in run["clusters"] if c["member"] is not None]
+    right = sum(c["name"] == c["gt"] for c in named)
+    totals["own_right"] += right
+    print(f"   own gallery: identity {run['identity']:.3f} (no gallery {base['identity']:.3f}); "
+          f"{right} of {len(named)} names right: "
+          + ", ".join(f"{c['gt']}->{c['name']} {c['confidence']:.2f}" for c in named))
+    unnamed = sorted({c["gt"] for c in run["clusters"] if c["member"] is None and c["gt"] != "-"})
+    print(f"   own gallery: GT people in unnamed clusters: {', '.join(unnamed) or '-'}; "
+          "per person " + " ".join(f"{p}:{k}" for p, k in run["per_person"].items()))
+    if args.evidence:
+        print("\n".join(evidence_lines(replay, gallery, settings, None)))
+    for k, member in enumerate(gallery.members if args.leave_one_out else ()):
+        rest = Gallery(gallery.root, gallery.members[:k] + gallery.members[k + 1:])
+        out = name_run(replay, rest, settings)
+        runs.append({"clip": clip, "gallery": f"{clip}-without-{member.name}", **out})
+        wrong = [c for c in out["clusters"] if c["gt"] == member.name and c["member"] is not None]
+        totals["left_out"] += len(wrong)
+        if wrong:
+            print(f"   without {member.name}: STRANGERS " + ", ".join(
+                f"{c['gt']}->{c['name']} {c['confidence']:.2f}" for c in wrong))
+    return runs
+
+
+def replay_clip(replay: Replay, galleries: dict[str, Gallery], settings: AnalysisSettings,
+                args: argparse.Namespace, totals: Counter[str]) -> list[dict]:
+    """Every run of one clip: no gallery, its own gallery, every other clip's gallery."""
+    clip = replay.clip.name
+    base = name_run(replay, None, settings)
+    print(f"== {clip}: no gallery {base['identity']:.3f}")
+    runs = [{"clip": clip, "gallery": None, **base}]
+    for gname, gallery in galleries.items():
+        if gname == clip:
+            runs += own_gallery_runs(replay, gallery, base, settings, args, totals)
+            continue
+        run = name_run(replay, gallery, settings)
+        runs.append({"clip": clip, "gallery": gname, **run})
+        named = [c for c in run["clusters"] if c["member"] is not None]
+        if named:
+            totals["strangers"] += len(named)
+            print(f"   {gname} gallery: STRANGERS " + ", ".join(
+                f"{c['gt']}->{c['member']} {c['confidence']:.2f}" for c in named))
+            if args.evidence and args.strangers:
+                print("\n".join(evidence_lines(replay, gallery, settings, {c["cluster"] for c in named})))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch folder of bench_accuracy.py")
@@ -169,45 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     clips = [clip_named(n) for n in args.clip] if args.clip else list(CLIPS)
     gallery_clips = [clip_named(n) for n in args.gallery] if args.gallery else list(CLIPS)
     galleries = {g.name: load_gallery(g.gallery_dir(args.work), analyzer, people=people) for g in gallery_clips}
-    runs, strangers, own_names, left_out_strangers = [], 0, 0, 0
+    runs: list[dict] = []
+    totals = Counter[str]()
     for clip in clips:
         replay = load_replay(args.work, clip, settings)
-        if replay is None:
-            continue
-        base = name_run(replay, None, settings)
-        print(f"== {clip.name}: no gallery {base['identity']:.3f}")
-        runs.append({"clip": clip.name, "gallery": None, **base})
-        for gname, gallery in galleries.items():
-            run = name_run(replay, gallery, settings)
-            runs.append({"clip": clip.name, "gallery": gname, **run})
-            named = [c for c in run["clusters"] if c["member"] is not None]
-            if gname == clip.name:
-                right = sum(c["name"] == c["gt"] for c in named)
-                own_names += right
-                print(f"   own gallery: identity {run['identity']:.3f} (no gallery {base['identity']:.3f}); "
-                      f"{right} of {len(named)} names right: "
-                      + ", ".join(f"{c['gt']}->{c['name']} {c['confidence']:.2f}" for c in named))
-                unnamed = sorted({c["gt"] for c in run["clusters"] if c["member"] is None and c["gt"] != "-"})
-                print(f"   own gallery: GT people in unnamed clusters: {', '.join(unnamed) or '-'}; "
-                      "per person " + " ".join(f"{p}:{k}" for p, k in run["per_person"].items()))
-                if args.evidence:
-                    print("\n".join(evidence_lines(replay, gallery, settings, None)))
-                if args.leave_one_out:
-                    for k, member in enumerate(gallery.members):
-                        rest = Gallery(gallery.root, gallery.members[:k] + gallery.members[k + 1:])
-                        out = name_run(replay, rest, settings)
-                        runs.append({"clip": clip.name, "gallery": f"{gname}-without-{member.name}", **out})
-                        wrong = [c for c in out["clusters"] if c["gt"] == member.name and c["member"] is not None]
-                        left_out_strangers += len(wrong)
-                        if wrong:
-                            print(f"   without {member.name}: STRANGERS " + ", ".join(
-                                f"{c['gt']}->{c['name']} {c['confidence']:.2f}" for c in wrong))
-            elif named:
-                strangers += len(named)
-                print(f"   {gname} gallery: STRANGERS " + ", ".join(
-                    f"{c['gt']}->{c['member']} {c['confidence']:.2f}" for c in named))
-                if args.evidence and args.strangers:
-                    print("\n".join(evidence_lines(replay, gallery, settings, {c["cluster"] for c in named})))
+        if replay is not None:
+            runs += replay_clip(replay, galleries, settings, args, totals)
+    strangers, own_names, left_out_strangers = totals["strangers"], totals["own_right"], totals["left_out"]
     print(f"strangers named with another clip's gallery: {strangers}; right names with the own gallery: {own_names}")
     if args.leave_one_out:
         print(f"left-out performers named as someone else: {left_out_strangers}")
