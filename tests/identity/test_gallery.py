@@ -278,6 +278,23 @@ def test_gallery_similarity_uses_best_photo() -> None:
     assert os.fspath(gallery.root) == "."
 
 
+def test_with_face_quality_keeps_members_and_bodies_and_drops_poor_face_photos(bench_gallery: Path) -> None:
+    gallery = load_gallery(bench_gallery, FaceAnalyzer(FaceConfig()))
+    # Just above P1's best face photo (HOG: P1 0.37-0.51, P2 0.24-0.64): P1 keeps no face photo.
+    floor = float(gallery.members[0].quality.max()) + 1e-6
+    sharp = gallery.with_face_quality(floor)
+    assert sharp.names == gallery.names  # same members, same order: evidence columns stay aligned
+    for before, after in zip(gallery.members, sharp.members, strict=True):
+        kept = before.quality >= floor
+        assert after.photos == tuple(p for p, k in zip(before.photos, kept, strict=True) if k)
+        np.testing.assert_array_equal(after.embeddings, before.embeddings[kept])
+        assert after.body_photos == before.body_photos
+    assert not sharp.has_faces[0] and sharp.has_faces.any()
+    assert np.isnan(sharp.similarity(gallery.members[0].embeddings)[:, 0]).all()
+    faces = gallery.members[0].embeddings
+    np.testing.assert_array_equal(gallery.with_face_quality(0.0).similarity(faces), gallery.similarity(faces))
+
+
 def test_decode_image_applies_exif_rotation_and_rejects_junk() -> None:
     from PIL import Image
 

@@ -279,3 +279,72 @@ def test_a_photo_of_part_of_the_body_weighs_as_much_as_it_shows():
     full = calibration.log_odds(similarity_matrix(np.stack([video["P2"], video["P1"]]), photo[None])[:, 0])
     np.testing.assert_allclose(out[:, 0], share * full, rtol=1e-5)
     assert out[0, 0] > 0 > out[1, 0]  # still P2's, still not P1's
+
+
+def _face_member(name: str, face: np.ndarray, quality: float, body: np.ndarray | None = None):
+    from fancam.identity.gallery import GalleryMember
+
+    bodies = np.zeros((0, body.shape[0] if body is not None else 0), np.float32) if body is None else body[None]
+    return GalleryMember("g", name, face[None], (Path(f"{name}.jpg"),), np.full(1, quality, np.float32),
+                         *((bodies, (Path(f"{name}-body.jpg"),)) if body is not None else ()))
+
+
+def _faces_appearance(faces: np.ndarray, bodies: np.ndarray | None = None):
+    from fancam.identity.appearance import Appearance
+
+    n = len(faces)
+    return Appearance(
+        rows=np.arange(n), frames=np.arange(n) * 30, face=faces.astype(np.float32),
+        body=np.zeros((n, 0), np.float32) if bodies is None else bodies,
+        face_quality=np.ones(n, np.float32), face_size=np.full(n, 80.0, np.float32),
+    )
+
+
+def test_a_blurred_face_photo_names_nobody_and_a_middling_one_tells_apart_but_does_not_vouch():
+    # The make_gallery crops of 360p clips have faces of quality 0-0.05: they embed near every small
+    # face (hamilton's alex matched linedance P7's 0.02 and 0.05 photos and was named P7 at 0.88).
+    # Such a photo is not used; one of quality 0.2 tells members apart but does not say that the
+    # cluster is anyone in the gallery at all; a sharp one does.
+    from fancam.identity.body import BodyCalibration
+    from fancam.identity.gallery import Gallery
+    from fancam.identity.naming import GalleryMatcher, evidence_matrix
+
+    calibration = BodyCalibration(60.0, -60.0 * 0.93)  # similarity 0.99: log-odds +3.6
+    photo = np.zeros(128, np.float32)
+    photo[0] = 1.0
+    face = np.zeros(128, np.float32)
+    face[0], face[1] = 0.99, np.sqrt(1 - 0.99**2)
+    appearance = _faces_appearance(np.stack([face] * 3))
+    config = NamingConfig()
+
+    def label(quality: float) -> str:
+        gallery = Gallery(Path("."), (_face_member("Ana", photo, quality),))
+        evidence = evidence_matrix(GalleryMatcher(gallery, calibration, None, config), appearance,
+                                   np.zeros(3, np.int64), 1)
+        return assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/Ana",), config)[0].label
+
+    assert label(0.9) == "Ana"
+    assert label(0.2) == "unknown"  # tells apart, does not vouch
+    assert label(0.05) == "unknown"  # not used at all
+
+    # A middling photo still tells two members apart when a body photo vouches (both members'
+    # bodies match alike): Ana's face photo matches, Bea's does not.
+    bodies = _gillhung_bodies(300)
+    body_photo = _gillhung_bodies(30)["P2"]
+    other = np.zeros(128, np.float32)
+    other[2] = 1.0
+    gallery = Gallery(Path("."), (_face_member("Ana", photo, 0.2, body_photo),
+                                  _face_member("Bea", other, 0.2, body_photo)))
+    body_calibration = BodyCalibration(CALIBRATION_SLOPE, CALIBRATION_INTERCEPT)
+    seen = _faces_appearance(np.stack([face] * 3), np.stack([bodies["P2"]] * 3))
+    matcher = GalleryMatcher(gallery, calibration, body_calibration, config)
+    evidence = evidence_matrix(matcher, seen, np.zeros(3, np.int64), 1)
+    naming = assign_people(evidence, np.zeros((1, 1), bool), gallery.names, ("g/Ana", "g/Bea"), config)
+    assert naming[0].label == "Ana"
+    # The same photos below the quality that is used at all: nothing tells Ana from Bea.
+    blurred = Gallery(Path("."), (_face_member("Ana", photo, 0.05, body_photo),
+                                  _face_member("Bea", other, 0.05, body_photo)))
+    evidence = evidence_matrix(GalleryMatcher(blurred, calibration, body_calibration, config), seen,
+                               np.zeros(3, np.int64), 1)
+    naming = assign_people(evidence, np.zeros((1, 1), bool), blurred.names, ("g/Ana", "g/Bea"), config)
+    assert naming[0].label == "unknown"

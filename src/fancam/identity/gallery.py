@@ -226,6 +226,21 @@ class Gallery:
         members = tuple(m for m in self.members if m.group == group)
         return Gallery(self.root, members, self.warnings, self.model_id, self.cache_path)
 
+    def with_face_quality(self, min_quality: float) -> Gallery:
+        """The same members (same order) keeping only face photos of at least ``min_quality``.
+
+        A member left without a face photo keeps its body photos (or none: it is then no candidate
+        for any cue).
+        """
+        members = []
+        for m in self.members:
+            keep = m.quality >= min_quality
+            members.append(GalleryMember(
+                m.group, m.name, m.embeddings[keep], tuple(p for p, k in zip(m.photos, keep, strict=True) if k),
+                m.quality[keep], m.body, m.body_photos,
+            ))
+        return Gallery(self.root, tuple(members), self.warnings, self.model_id, self.cache_path)
+
     def similarity(self, embeddings: NDArray) -> NDArray[np.float32]:
         """Cosine similarity of each face to each member (best over the member's photos).
 

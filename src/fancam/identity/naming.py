@@ -10,7 +10,11 @@ body prototype's similarity to the member's whole-person photos (:mod:`fancam.id
 finds them: fronts, backs, full-body crops). Which member: every cue's evidence relative to its best
 member; whether anyone in the gallery at all: the best-matching cue among those with photos of that
 member (bodies filmed under other light do not veto faces that match, and faces that match members
-known by their faces do not vouch for a member known only by body photos). A cue seen in fewer than
+known by their faces do not vouch for a member known only by body photos). A face photo's quality
+decides what it may say: a blurred or tiny face (a crop of a 360p video) embeds near every small face
+and says nothing; a middling one tells members apart but only a sharp one vouches that a cluster is
+anyone in the gallery (``min_photo_quality``, ``vouch_photo_quality``): without that, another group's
+gallery named strangers. A cue seen in fewer than
 ``full_weight_samples`` samples counts proportionally less; a member without photos for any cue the
 cluster shows is no candidate. Where
 members look alike (one costume, one dance group's faces) the calibration is flat and so is the
@@ -72,8 +76,9 @@ class NamingConfig:
             within-video ones (body: 10th percentile -4.3 to +6.4 on five galleries,
             benchmarks/bench_gallery_body.py). 0 and 0.5 leave miryala's P2 unknown (0.682) and name
             nobody with bench's head-blurred body photos; 1.5: same names as 1. Galleries of the other
-            clips name 4 people in the 42 (gallery, other clip) pairs (the 7 galleries; offset in
-            proportion to the vouching cue's samples, see :func:`evidence_matrix`).
+            clips named 4 people in the 42 (gallery, other clip) pairs (the 7 galleries; offset in
+            proportion to the vouching cue's samples, see :func:`evidence_matrix`), none since
+            ``min_photo_quality`` (benchmarks/bench_naming.py); offset 0.5 then: miryala 0.701.
         min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
             names a cluster: 1 = odds of e:1 over the best alternative. 0.5: linedance 0.761 (P1, at
             0.97, named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587,
@@ -81,6 +86,21 @@ class NamingConfig:
         split_lead: Least lead (log-odds over every other member and over nobody) with which a
             cluster's tracklets, and the rest of the cluster, must name two different members for
             the cluster to be split (1 and 3: same names on the 7 clips).
+        min_photo_quality: Face photos of a lower quality (:class:`fancam.identity.faces.FaceQuality`
+            score: size, sharpness, frontality) are not used at all: a tiny or blurred face embeds
+            near every other small face. The make_gallery crops of the 360p clips have faces of
+            quality 0 (miryala, all 19), 0.02-0.05 (linedance P5, P7) and 0.0-0.16 (ballet, 5 of 9);
+            with them, 4 strangers were named in the 42 (clip, other clip's gallery) pairs of
+            benchmarks/bench_naming.py (hamilton's alex as linedance/P7 at 0.88 on two faces
+            matching P7's 0.02 and 0.05 photos). 0.1 and 0.2 (with ``vouch_photo_quality`` 0.3):
+            no stranger, the same 28 right names on the 7 own galleries.
+        vouch_photo_quality: The face cue says that a cluster is someone in the gallery at all
+            (the level of :func:`evidence_matrix`) only from face photos of at least this quality;
+            photos between ``min_photo_quality`` and this still tell members apart. Photos of the
+            benchmarks' galleries that vouch: bench 0.34-0.81, dance2 0.31-0.91, fiyud 0.72-0.91,
+            hamilton's portraits 0.65-0.94; ballet's crops 0.25 and 0.46 at best. Without it
+            (``min_photo_quality`` alone, 0.1 or 0.15) hamilton's alex is named ballet/P1 (0.74) on
+            faces matching P1's 0.16 photo; 0.2, 0.3 and 0.4 give no stranger and the same names.
     """
 
     min_group_share: float = 0.5
@@ -91,6 +111,8 @@ class NamingConfig:
     gallery_offset: float = 1.0
     min_margin: float = 1.0
     split_lead: float = 2.0
+    min_photo_quality: float = 0.1
+    vouch_photo_quality: float = 0.3
 
 
 def choose_group(gallery: Gallery, appearance: Appearance, config: NamingConfig) -> Gallery:
@@ -217,8 +239,11 @@ def evidence_matrix(
     """
     gallery, config = matcher.gallery, matcher.config
     face_calibration, body_calibration = matcher.face_calibration, matcher.body_calibration
-    face, n_faces = face_log_odds(gallery, appearance, cluster_of_sample, n_clusters, face_calibration,
-                                  config.cue_clip)
+    face, n_faces = face_log_odds(gallery.with_face_quality(config.min_photo_quality), appearance,
+                                  cluster_of_sample, n_clusters, face_calibration, config.cue_clip)
+    # Whether anyone at all: only from face photos sharp enough to vouch (config.vouch_photo_quality).
+    sharp = gallery.with_face_quality(max(config.vouch_photo_quality, config.min_photo_quality))
+    face_vouch = face_log_odds(sharp, appearance, cluster_of_sample, n_clusters, face_calibration, config.cue_clip)[0]
     body = np.clip(body_log_odds(gallery, appearance, cluster_of_sample, n_clusters, body_calibration),
                    -config.cue_clip, config.cue_clip)
     valid = np.any(appearance.body != 0, axis=1)
@@ -229,7 +254,8 @@ def evidence_matrix(
     level = np.full((n_clusters, len(gallery)), -np.inf)
     # How much evidence the cue that sets the level has (0 = none: the offset adds nothing).
     level_samples = np.zeros((n_clusters, len(gallery)))
-    for samples, cue_weight, cue in ((wf, config.face_weight * wf, face), (wb, config.body_weight * wb, body)):
+    cues = ((wf, config.face_weight * wf, face, face_vouch), (wb, config.body_weight * wb, body, body))
+    for samples, cue_weight, cue, vouching in cues:
         known = np.isfinite(cue)
         seen = known.any(axis=1) & (cue_weight[:, 0] > 0)
         best = np.where(seen, np.nanmax(np.where(known, cue, -np.inf), axis=1), 0.0)
@@ -237,10 +263,14 @@ def evidence_matrix(
         # A member without photos for this cue: the cue's average gap (no information either way).
         mean_gap = np.array([np.nanmean(g) if np.isfinite(g).any() else 0.0 for g in gap])
         relative += cue_weight * np.where(known, gap, mean_gap[:, None])
-        # The cue vouches that the cluster is someone in the gallery only for members it has photos of.
-        vouches = seen[:, None] & known
-        lifts = vouches & ((cue_weight[:, 0] * best)[:, None] > level)
-        level = np.where(lifts, (cue_weight[:, 0] * best)[:, None], level)
+        # The cue vouches that the cluster is someone in the gallery only for members it has photos
+        # of (good enough to vouch), at the level of its best such photos.
+        can_vouch = np.isfinite(vouching)
+        vouched = can_vouch.any(axis=1) & (cue_weight[:, 0] > 0)
+        top = np.where(vouched, np.nanmax(np.where(can_vouch, vouching, -np.inf), axis=1), 0.0)
+        vouches = vouched[:, None] & can_vouch
+        lifts = vouches & ((cue_weight[:, 0] * top)[:, None] > level)
+        level = np.where(lifts, (cue_weight[:, 0] * top)[:, None], level)
         level_samples = np.where(lifts, samples, level_samples)
     # Which member: every cue's relative evidence; whether anyone at all: the cue that matches best (a
     # cue that matches every member poorly, e.g. bodies under other lighting, does not veto the other),
