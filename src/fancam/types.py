@@ -58,23 +58,16 @@ class Detections:
     Attributes:
         xyxy: (N, 4) float32 boxes in displayed-frame pixels.
         score: (N,) float32 detector confidences in [0, 1].
-        spare: The detector's second tier, or None: boxes it did not keep (scored under its threshold,
-            or removed by non-maximum suppression), often a half-hidden person behind someone who was
-            kept. They are not detections: the tracker may only extend a track with one, never start
-            one (``TrackerConfig.spare_iou``). A spare record has no spare tier of its own.
     """
 
     xyxy: NDArray[np.float32]
     score: NDArray[np.float32]
-    spare: Detections | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "xyxy", _as(self.xyxy, np.float32, (4,), "xyxy"))
         object.__setattr__(self, "score", _as(self.score, np.float32, (), "score"))
         if len(self.score) != len(self.xyxy):
             raise ValueError(f"{len(self.xyxy)} boxes but {len(self.score)} scores")
-        if self.spare is not None and self.spare.spare is not None:
-            raise ValueError("a spare tier has no spare tier of its own")
 
     @classmethod
     def empty(cls) -> Detections:
@@ -85,14 +78,8 @@ class Detections:
         return len(self.score)
 
     def __getitem__(self, index: NDArray | slice) -> Detections:
-        """Select rows with a boolean mask, an index array or a slice (the spare tier is left out)."""
+        """Select rows with a boolean mask, an index array or a slice."""
         return Detections(self.xyxy[index], self.score[index])
-
-    def scaled(self, sx: float, sy: float) -> Detections:
-        """The same detections (and spare tier) with x multiplied by ``sx`` and y by ``sy``."""
-        factor = np.array([sx, sy, sx, sy], np.float32)
-        spare = None if self.spare is None else self.spare.scaled(sx, sy)
-        return Detections(self.xyxy * factor, self.score, spare)
 
 
 @dataclass(frozen=True)

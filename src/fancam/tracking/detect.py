@@ -178,11 +178,6 @@ class YoloxConfig:
             better-scored box of another view (a part of someone seen whole there); 1 disables the rule.
         duplicate_min_area: ... unless it is smaller than this fraction of that box (then it is taken
             for another, smaller person in front of or behind).
-        spare_score: Lowest score of the spare tier (:attr:`fancam.types.Detections.spare`): boxes
-            under ``score_threshold`` down to this, and boxes NMS removed, which the tracker may use
-            only to extend a track; None: no spare tier. They get no NMS of their own: the tracker
-            takes the one that fits a track best (an NMS at IoU 0.7 among them cost miryala 1 and
-            linedance 2 GT rows, benchmarks/bench_detect_misses.py).
     """
 
     score_threshold: float = 0.3
@@ -193,12 +188,9 @@ class YoloxConfig:
     seam_cover: float = 0.7
     duplicate_cover: float = 0.8
     duplicate_min_area: float = 0.25
-    spare_score: float | None = 0.1
 
     def __post_init__(self) -> None:
         _check_unit("score_threshold", self.score_threshold)
-        if self.spare_score is not None:
-            _check_unit("spare_score", self.spare_score)
         _check_unit("nms_iou", self.nms_iou)
         _check_unit("seam_cover", self.seam_cover)
         _check_unit("duplicate_cover", self.duplicate_cover)
@@ -207,11 +199,6 @@ class YoloxConfig:
         if self.tiles < 0 or self.tile_min_aspect < 1.0:
             raise ValueError(f"tiles must be >= 0 and tile_min_aspect >= 1, got {self.tiles!r}, "
                              f"{self.tile_min_aspect!r}")
-
-    @property
-    def lowest_score(self) -> float:
-        """The lowest score any returned box (kept or spare) may have."""
-        return self.score_threshold if self.spare_score is None else min(self.score_threshold, self.spare_score)
 
     def tiled(self, width: int, height: int) -> bool:
         """Whether an image of this size may be cut into tiles (landscape, elongated enough, tiles >= 2)."""
@@ -339,11 +326,11 @@ class SsdMobilenetDetector:
         cfg = self.config
         if cfg.layout == "letterbox":
             boxes, scores = self._letterboxed(image)
-            return _finish(boxes, scores, cfg, width, height)
+            return _finish(boxes, scores, cfg.nms_iou, width, height)
         halves = _halves(width, height, cfg)
         if len(halves) == 1:
             boxes, scores = self._forward(image)
-            return _finish(boxes, scores, cfg, width, height)
+            return _finish(boxes, scores, cfg.nms_iou, width, height)
         if cfg.layout == "tiles":
             parts = [self._forward(image[y1:y2, x1:x2]) for x1, y1, x2, y2 in halves]
         else:
@@ -443,14 +430,10 @@ def _merge_views(
         on_seam.append(seam)
     xyxy, score = np.concatenate(boxes), np.concatenate(scores)
     view, seam = np.concatenate(view_of), np.concatenate(on_seam)
-    # Only boxes at the score threshold count as "seen whole there" (spare-tier boxes are judged by none).
-    sure = score >= cfg.score_threshold
-    drop = _covered_seam_boxes(xyxy[sure], view[sure], seam[sure], cfg.seam_cover)
+    keep = ~_covered_seam_boxes(xyxy, view, seam, cfg.seam_cover)
     if isinstance(cfg, YoloxConfig) and cfg.duplicate_cover < 1.0:
-        drop |= _duplicate_parts(xyxy[sure], score[sure], view[sure], cfg.duplicate_cover, cfg.duplicate_min_area)
-    keep = np.ones(len(score), bool)
-    keep[np.flatnonzero(sure)[drop]] = False
-    return _finish(xyxy[keep], score[keep], cfg, width, height)
+        keep &= ~_duplicate_parts(xyxy, score, view, cfg.duplicate_cover, cfg.duplicate_min_area)
+    return _finish(xyxy[keep], score[keep], cfg.nms_iou, width, height)
 
 
 def _duplicate_parts(
@@ -557,12 +540,11 @@ class YoloxDetector:
         height, width = _check_image(image)
         cfg = self.config
         if not cfg.tiled(width, height):
-            return _finish(*self._forward(image), cfg, width, height)
+            return _finish(*self._forward(image), cfg.nms_iou, width, height)
         whole = self._forward(image)
-        sure = whole[1] >= cfg.score_threshold
-        tallest = float(np.max(whole[0][sure, 3] - whole[0][sure, 1], initial=0.0))
+        tallest = float(np.max(whole[0][:, 3] - whole[0][:, 1], initial=0.0))
         if tallest > cfg.tile_max_height * height:
-            return _finish(*whole, cfg, width, height)  # a close shot: tiles would cut people
+            return _finish(*whole, cfg.nms_iou, width, height)  # a close shot: tiles would cut people
         tiles = square_tiles(width, height, cfg.tiles)
         parts = [whole, *(self._forward(image[y1:y2, x1:x2]) for x1, y1, x2, y2 in tiles)]
         return _merge_views(parts, [(0, 0, width, height), *tiles], cfg, width, height)
@@ -572,7 +554,7 @@ class YoloxDetector:
         tensor, scale = self._preprocess(image)
         raw = self._session.run(None, {self._input_name: tensor})[0][0]
         score = raw[:, 4] * raw[:, 5 + YOLOX_PERSON_CLASS]
-        keep = score >= self.config.lowest_score
+        keep = score >= self.config.score_threshold
         raw, score = raw[keep], score[keep]
         centre = (raw[:, :2] + self._grid[keep]) * self._stride[keep]
         half = np.exp(raw[:, 2:4]) * self._stride[keep] / 2
@@ -641,30 +623,16 @@ def nms(boxes: NDArray, scores: NDArray, iou: float) -> NDArray[np.int64]:
 
 
 def _finish(
-    boxes: NDArray[np.float64], scores: NDArray[np.float32], cfg: SsdConfig | YoloxConfig, width: int, height: int
+    boxes: NDArray[np.float64], scores: NDArray[np.float32], nms_iou: float, width: int, height: int
 ) -> Detections:
-    """Clip to the image, drop empty boxes, NMS; Detections sorted by score, with the spare tier.
-
-    The SSD's boxes are all at or above its threshold and it has no spare tier. YOLOX's boxes under the
-    threshold (down to ``spare_score``) and those NMS removed form the spare tier.
-    """
-    spare_score = cfg.spare_score if isinstance(cfg, YoloxConfig) else None
+    """Clip to the image, drop empty boxes, NMS; Detections sorted by score."""
     if len(boxes) == 0:
-        return Detections.empty() if spare_score is None else Detections(boxes, scores, Detections.empty())
+        return Detections.empty()
     boxes = np.clip(boxes, 0, [width, height, width, height])
     valid = (boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)
     boxes, scores = boxes[valid], scores[valid]
-    sure = np.flatnonzero(scores >= cfg.score_threshold)
-    keep = sure[nms(boxes[sure], scores[sure], cfg.nms_iou)]
-    if not isinstance(cfg, YoloxConfig) or spare_score is None:
-        return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32))
-    rest = np.ones(len(boxes), bool)
-    rest[keep] = False
-    rest &= scores >= spare_score
-    others = np.flatnonzero(rest)
-    others = others[np.argsort(-scores[others], kind="stable")]
-    spare = Detections(boxes[others].astype(np.float32), scores[others].astype(np.float32))
-    return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32), spare)
+    keep = nms(boxes, scores, nms_iou)
+    return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32))
 
 
 def _check_image(image: NDArray[np.uint8]) -> tuple[int, int]:

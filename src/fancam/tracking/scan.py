@@ -24,7 +24,7 @@ from fancam.models import registry as models
 from fancam.tracking.detect import Detector
 from fancam.tracking.shots import ShotConfig, ShotDetector, thumb_size
 from fancam.tracking.track import Tracker, TrackerConfig
-from fancam.types import FALLBACK_FPS, Timeline, TrackTable, VideoInfo
+from fancam.types import FALLBACK_FPS, Detections, Timeline, TrackTable, VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +241,8 @@ def _detect_and_track(
     dets = detector(image)
     t2 = _lap(timer, "detect", t1)
     width, height = frame.size
-    tracked = tracker.update(dets.scaled(width / det_size[0], height / det_size[1]))
+    scale = np.array([width / det_size[0], height / det_size[1]] * 2, np.float32)
+    tracked = tracker.update(Detections(dets.xyxy * scale, dets.score) if len(dets) else dets)
     _lap(timer, "track", t2)
     return tracked
 

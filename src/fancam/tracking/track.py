@@ -60,7 +60,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.errors import UsageError
-from fancam.geometry import box_area, intersection_matrix, iou_matrix
 from fancam.tracking.assign import linear_assignment
 from fancam.tracking.kalman import KalmanFilter
 from fancam.types import Detections, TrackedDetections
@@ -69,7 +68,6 @@ _DIM_X, _DIM_Z = 7, 4
 _MIN_AREA = 1.0  # px^2, keeps the box model away from zero/negative areas
 _MIN_ASPECT = 0.02
 _MAX_EXTRA_BUFFER = 0.5  # cap of the uncertainty buffer, in box sizes
-SPARE_TRACKS = ("recent", "alive", "none")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -157,16 +155,6 @@ class TrackerConfig:
             bench_accuracy, 7 clips) at 0.6 / 0.8 / 0.95: linedance .866 / .857 / .881 (.851
             without weak tracks or late rows), dance2 .891 / .913 / .913 (.891), hamilton .714 /
             .857 / .857 (.810), miryala .746 / .746 / .751 (.756).
-        spare_tracks: Which tracks the detector's spare tier (``Detections.spare``: boxes under its
-            score threshold or removed by NMS) may extend, after every other round: ``"recent"``
-            confirmed tracks observed in the previous step and free now, ``"alive"`` every confirmed
-            track still free, ``"none"`` no track. A spare box never starts a track.
-        spare_max_s: A track is extended by spare boxes for at most this long in a row (then it
-            needs a detection again, or it is lost as usual).
-        spare_min_iou: Smallest plain IoU of a spare box with the track's predicted or last box.
-        spare_guard: A spare box may extend a track only when it overlaps the track's predicted or
-            last box (plain IoU) more than any box another track took in this step (else it is more
-            likely a second box on that person).
         motion: Noise of the Kalman box model.
     """
 
@@ -187,13 +175,6 @@ class TrackerConfig:
     weak_score: float = 0.3
     weak_confirm_s: float = 0.3
     max_cover: float = 0.95
-    spare_tracks: str = "recent"
-    spare_max_s: float = 10.0
-    spare_min_iou: float = 0.0
-    spare_max_overlap: float = 1.0
-    spare_max_resize: float = 100.0
-    spare_max_inside: float = 1.0
-    spare_guard: bool = True
     motion: MotionNoise = field(default_factory=MotionNoise)
 
     def __post_init__(self) -> None:
@@ -207,8 +188,6 @@ class TrackerConfig:
             f"weak_score must be in (0, high_score={self.high_score}], got {self.weak_score!r}",
         )
         _check(0 < self.max_cover <= 1, f"max_cover must be in (0, 1], got {self.max_cover!r}")
-        _check(self.spare_tracks in SPARE_TRACKS,
-               f"spare_tracks must be one of {', '.join(SPARE_TRACKS)}, got {self.spare_tracks!r}")
         _check(0 < self.iou_threshold < 1, f"iou_threshold must be in (0, 1), got {self.iou_threshold!r}")
         for name in ("iou_buffer", "uncertainty_buffer", "observation_buffer", "turn_margin",
                      "recovery_buffer", "match_bonus", "inertia",
@@ -297,7 +276,6 @@ class _Track:
         self.pending_covered: list[bool] = []
         self.hits = 1  # consecutive matched steps
         self.n_obs = 1  # matched steps in all
-        self.spare_run = 0  # consecutive steps extended by spare boxes only, up to the last one
         self.last_step = step
         self.last_box = np.asarray(box, np.float64)
         self.saved = (self.kf.x, self.kf.P)  # filter state right after the last observation
@@ -445,7 +423,6 @@ class Tracker:
         self._confirm_hits = 1 + max(1, math.ceil(config.confirm_s / step_s - 1e-9))
         self._weak_confirm_hits = 1 + max(1, math.ceil(config.weak_confirm_s / step_s - 1e-9))
         self._window_steps = max(1, int(round(config.direction_window_s / step_s)))
-        self._spare_max_steps = max(1, int(math.floor(config.spare_max_s / step_s + 1e-9)))
         self._next_id = 1
         self._tracks: list[_Track] = []
         self._step = 0  # steps since the start or the last reset
@@ -496,11 +473,6 @@ class Tracker:
         scores = np.asarray(dets.score, np.float64)
         high = np.flatnonzero(scores >= cfg.high_score)
         low = np.flatnonzero((scores >= cfg.low_score) & (scores < cfg.high_score))
-        n_kept = len(boxes)
-        if dets.spare is not None and len(dets.spare) and cfg.spare_tracks != "none":
-            # Spare boxes get indices after the detections': only the spare round below uses them.
-            boxes = np.concatenate([boxes.reshape(-1, 4), np.asarray(dets.spare.xyxy, np.float64)])
-            scores = np.concatenate([scores, np.asarray(dets.spare.score, np.float64)])
         matched: dict[int, int] = {}  # track index -> detection index
         weak = [i for i, t in enumerate(self._tracks) if t.weak and not t.public_id]
         free = [i for i in range(len(self._tracks)) if i not in set(weak)]
@@ -514,13 +486,9 @@ class Tracker:
         # 4. Weak tentative tracks: whatever nobody else took.
         rest = np.sort(np.r_[high, low]).astype(np.int64)
         _, rest = self._associate(boxes, scores, weak, rest, matched, use_direction=False)
-        # 5. Spare tier: extends confirmed tracks still free, never starts one.
-        if len(boxes) > n_kept:
-            self._extend(boxes, scores, free, np.arange(n_kept, len(boxes)), matched)
 
         updated: list[tuple[_Track, int]] = []  # (track, detection index) observed in this step
         for ti, di in matched.items():
-            self._tracks[ti].spare_run = self._tracks[ti].spare_run + 1 if di >= n_kept else 0
             self._tracks[ti].update(boxes[di], float(scores[di]), self._step, self._window_steps,
                                     cfg.direction_min_speed)
             updated.append((self._tracks[ti], di))
@@ -596,9 +564,9 @@ class Tracker:
             earlier.pop(0)
         return [(self._step - s, track.public_id, b, sc) for (s, b, sc), _ in earlier]
 
-    def _associate(  # noqa: PLR0913 - the round's inputs
+    def _associate(
         self, boxes: NDArray, scores: NDArray, free: list[int], dets: NDArray, matched: dict[int, int],
-        *, use_direction: bool, veto: NDArray | None = None,
+        *, use_direction: bool,
     ) -> tuple[list[int], NDArray[np.int64]]:
         """Match detections ``dets`` to tracks ``free``; returns the tracks and detections left free.
 
@@ -606,7 +574,7 @@ class Tracker:
         applies) and, if it was observed in the previous step, that observation (it stopped or
         turned back - frequent in dance, where a constant-velocity prediction overshoots at every
         turn; this hypothesis is handicapped by ``turn_margin``). A pair's similarity is the better
-        of the hypotheses that pass the IoU threshold. ``veto`` (T, D): pairs that may not match.
+        of the hypotheses that pass the IoU threshold.
         """
         if not free or not len(dets):
             return free, dets
@@ -630,40 +598,8 @@ class Tracker:
             np.where(iou_moving >= cfg.iou_threshold, sim_moving, -np.inf),
             np.where(iou_turned >= cfg.iou_threshold, iou_turned - cfg.turn_margin, -np.inf),
         )
-        gate = np.isfinite(similarity) if veto is None else np.isfinite(similarity) & ~veto
-        pairs = _match(similarity + cfg.match_bonus, gate)
+        pairs = _match(similarity + cfg.match_bonus, np.isfinite(similarity))
         return self._apply(pairs, free, dets, matched)
-
-    def _extend(
-        self, boxes: NDArray, scores: NDArray, free: list[int], spare: NDArray, matched: dict[int, int]
-    ) -> None:
-        """Spare round: the spare boxes ``spare`` may extend the confirmed tracks of ``free``."""
-        cfg = self.config
-        recent = cfg.spare_tracks == "recent"
-        tracks = [t for t in free if self._tracks[t].public_id
-                  and (not recent or self._tracks[t].last_step == self._step - 1)
-                  and self._tracks[t].spare_run < self._spare_max_steps]
-        if not tracks:
-            return
-        own = np.maximum(
-            iou_matrix(np.array([self._tracks[t].predicted_box for t in tracks]), boxes[spare]),
-            iou_matrix(np.array([self._tracks[t].last_box for t in tracks]), boxes[spare]),
-        )
-        veto = own < cfg.spare_min_iou
-        last = np.array([self._tracks[t].last_box for t in tracks])
-        lwh = np.maximum(last[:, 2:] - last[:, :2], 1e-3)[:, None, :]
-        swh = np.maximum(boxes[spare][:, 2:] - boxes[spare][:, :2], 1e-3)[None, :, :]
-        change = np.maximum(swh / lwh, lwh / swh).max(axis=2)
-        veto |= change > cfg.spare_max_resize
-        if cfg.spare_guard and matched:
-            taken = boxes[list(matched.values())]
-            veto |= own <= iou_matrix(boxes[spare], taken).max(axis=1)[None, :]
-            area = np.maximum(box_area(boxes[spare]), 1e-9)[:, None]
-            inside = intersection_matrix(boxes[spare], taken) / area
-            crowded = (iou_matrix(boxes[spare], taken) > cfg.spare_max_overlap).any(axis=1) | (
-                inside >= cfg.spare_max_inside).any(axis=1)
-            veto |= crowded[None, :]
-        self._associate(boxes, scores, tracks, spare, matched, use_direction=False, veto=veto)
 
     def _recover(
         self, boxes: NDArray, free: list[int], dets: NDArray, matched: dict[int, int]
