@@ -28,8 +28,9 @@ Usage::
 
     python benchmarks/bench_detect_misses.py [--clip NAME ...] [--variant NAME=k=v,...] [--json OUT] [--list]
 
-``--variant`` overrides detector settings (``YoloxConfig`` fields), scan settings (``fps=R``) or
-tracklet rules (``tk_FIELD=V``, a ``TrackletConfig`` field); ``--list`` prints every missed row. A miss
+``--variant`` overrides detector settings (``YoloxConfig`` fields), scan settings (``fps=R``), tracker
+settings (``tr_FIELD=V``, a ``TrackerConfig`` field) or tracklet rules (``tk_FIELD=V``, a
+``TrackletConfig`` field; values: numbers, true/false, none or a word); ``--list`` prints every missed row. A miss
 counted under ``detector miss found at 2x`` (any of the first three causes) is found by the 2x probe.
 """
 
@@ -54,6 +55,7 @@ from fancam.io.video import probe
 from fancam.models import registry as models
 from fancam.tracking.detect import YoloxConfig, YoloxDetector, detector_settings, make_detector
 from fancam.tracking.scan import ScanConfig, ScanResult, scan
+from fancam.tracking.track import TrackerConfig
 from fancam.tracking.tracklets import (
     DroppedPiece,
     TrackletConfig,
@@ -233,10 +235,11 @@ def first_pass(clip: LabelledClip, det_kw: dict, scan_kw: dict) -> tuple[Run, fl
     config = detector_settings(name)
     valid = {f.name for f in fields(config)}
     config = replace(config, **{k: (int(v) if k == "tiles" else v) for k, v in det_kw.items() if k in valid})
+    tracker = TrackerConfig(**{k[3:]: v for k, v in scan_kw.items() if k.startswith("tr_")})
     det = make_detector(name, model_path=models.ensure_model(name))
     det.config = config  # type: ignore[attr-defined]
     rec = Recorder(det, [], [])
-    scan_config = ScanConfig(detect_fps=scan_kw.get("fps"))
+    scan_config = ScanConfig(detect_fps=scan_kw.get("fps"), tracker=tracker)
     t0 = time.perf_counter()
     result = scan(clip.video, info, rec, scan_config)  # type: ignore[arg-type]
     scan_s = time.perf_counter() - t0
@@ -291,6 +294,17 @@ def diagnose(clip: LabelledClip, det_kw: dict, scan_kw: dict, listing: bool) -> 
             "rows": rows_out}
 
 
+def variant_value(text: str) -> float | bool | str | None:
+    """A ``--variant`` value: a number, true/false, none, or a word."""
+    low = text.lower()
+    if low in ("none", "true", "false"):
+        return {"none": None, "true": True, "false": False}[low]
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", action="append")
@@ -303,7 +317,7 @@ def main() -> None:
     scan_kw: dict = {}
     for item in filter(None, opts.split(",")):
         k, _, v = item.partition("=")
-        (scan_kw if k == "fps" or k.startswith("tk_") else det_kw)[k] = float(v)
+        (scan_kw if k == "fps" or k.startswith(("tk_", "tr_")) else det_kw)[k] = variant_value(v)
     out = {}
     print(f"variant {vname}: {det_kw} {scan_kw}")
     print(f"{'clip':10s} share  n    " + " ".join(f"{c:>9s}" for c in CAUSES) + "  small edge occl extra det_s/vid_s")

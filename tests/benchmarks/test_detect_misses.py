@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench_detect_misses import CAUSES, detection_frames, diagnose
+from bench_detect_misses import CAUSES, detection_frames, diagnose, variant_value
 from clips import clip_named
 from fancam.io.tables import load_gt
 
@@ -41,3 +41,18 @@ def test_schedule_replay_detects_every_stride_and_shot_ends() -> None:
     assert detection_frames(20, np.array([0, 7]), stride=3, ends=False) == [0, 3, 6, 7, 10, 13, 16, 19]
     assert detection_frames(10, np.array([0]), stride=4, ends=False) == [0, 4, 8]
     assert detection_frames(10, np.array([0]), stride=4, ends=True) == [0, 4, 8, 9]
+
+
+def test_a_tracker_variant_reaches_the_tracker() -> None:
+    # No score reaches 1.0, so no track is ever confirmed: the detector finds everyone on fiyud (share 1 by
+    # default), and every GT row is left to the tracker.
+    result = diagnose(clip_named("fiyud"), {}, {"tr_high_score": 1.0, "tr_weak_score": 1.0}, listing=False)
+    assert result["hit"] == 0
+    assert result["causes"] == {"tracker": result["n"]}
+
+
+def test_variant_values_are_numbers_flags_none_or_words() -> None:
+    assert variant_value("0.25") == 0.25
+    assert variant_value("False") is False and variant_value("true") is True
+    assert variant_value("none") is None
+    assert variant_value("alive") == "alive"
