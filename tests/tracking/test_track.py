@@ -264,6 +264,67 @@ def test_refound_track_is_re_updated_along_a_virtual_path():
     assert track.kf.x[4] == pytest.approx(50.0, abs=10.0)
 
 
+def _ids_per_step(people: dict[str, Script], duration_s: float, step_s: float = 0.1) -> dict[str, list[int | None]]:
+    """Each person's reported track id per step (None while undetected or not reported), no jitter."""
+    tracker = Tracker(TrackerConfig(), step_s)
+    ids: dict[str, list[int | None]] = {p: [] for p in people}
+    for k in range(int(round(duration_s / step_s))):
+        boxes = {p: path(k * step_s) for p, path in people.items()}
+        seen = [p for p, b in boxes.items() if b is not None]
+        dets = Detections(np.array([boxes[p] for p in seen]).reshape(-1, 4), np.full(len(seen), 0.9))
+        out = tracker.update(dets)
+        reported = {p: None for p in people}
+        for p, box in zip(seen, dets.xyxy, strict=True):
+            hit = np.flatnonzero(np.all(out.xyxy == box, axis=1))
+            reported[p] = int(out.track_id[hit[0]]) if len(hit) else None
+        # late rows (a track confirmed now, reported from its first step) fill earlier steps
+        for back, rows in tracker.earlier_rows():
+            for i, box in zip(rows.track_id, rows.xyxy, strict=True):
+                for p in people:
+                    old = people[p]((k - back) * step_s)
+                    if old is not None and np.allclose(old, box):
+                        ids[p][k - back] = int(i)
+        for p in people:
+            ids[p].append(reported[p])
+    return ids
+
+
+def test_track_re_found_a_width_aside_behind_someone_else_ends_there():
+    # B, a back-row dancer (smaller, higher in the picture), walks right at 1.5 of her heights per
+    # second and passes behind A, who stands still in front: undetected while their centres are
+    # closer than 60 px (0.4 s), she reappears 1.7 of her widths from where she was lost. Geometry
+    # cannot tell her from someone who came out from behind A: her track ends and a new one starts
+    # at the re-find (identity links them on appearance).
+    a = lambda t: person(500.0)  # noqa: E731
+    b = hidden_near(lambda t: person(200.0 + 300.0 * t, cy=300.0, w=70.0, h=200.0), a, 60.0)
+    ids = _ids_per_step({"A": a, "B": b}, 2.0)
+    assert set(ids["A"]) == {ids["A"][0]}  # A keeps one id all along
+    before = {i for i, box in zip(ids["B"], map(b, np.arange(20) * 0.1), strict=True) if box is not None
+              and box[0] < 400}
+    after = {i for i, box in zip(ids["B"], map(b, np.arange(20) * 0.1), strict=True) if box is not None
+             and box[0] > 500}
+    assert len(before) == 1 and len(after) == 1 and before != after, ids["B"]
+    assert None not in after  # every detection after the re-find is reported (late rows included)
+    assert ids["A"][0] not in before | after
+
+
+@pytest.mark.parametrize(
+    ("name", "b"),
+    [
+        # A walks in front of B, who stands still: B reappears where she was hidden.
+        ("reappears_in_place", lambda a: hidden_near(lambda t: person(500.0, cy=300.0, w=70.0, h=200.0), a, 60.0)),
+        # B walks alone at 1 box height per second and is missed for 0.5 s: 1.5 widths further on,
+        # but nobody was in between.
+        ("missed_alone", lambda a: (lambda t: None if 0.8 <= t < 1.3 else person(200.0 + 300.0 * t))),
+    ],
+)
+def test_track_re_found_in_place_or_with_nobody_in_between_keeps_its_id(name, b):
+    a = (lambda t: person(200.0 + 300.0 * t)) if name == "reappears_in_place" else (lambda t: person(1500.0))
+    ids = _ids_per_step({"A": a, "B": b(a)}, 2.0)
+    assert {i for i in ids["B"] if i is not None} == {ids["B"][0]}, ids["B"]
+    assert ids["B"].count(None) == sum(b(a)(k * 0.1) is None for k in range(20))
+
+
 @pytest.mark.parametrize(
     ("velocity", "det_x", "sign"),
     [
@@ -380,6 +441,9 @@ def test_buffered_iou_keeps_identical_boxes_at_one_and_reaches_neighbours():
         lambda: TrackerConfig(direction_window_s=0.0),
         lambda: TrackerConfig(weak_score=0.6),  # above high_score
         lambda: TrackerConfig(max_cover=0.0),  # every box would be covered
+        lambda: TrackerConfig(hidden_cover=0.0),  # every path would be hidden
+        lambda: TrackerConfig(hidden_shift=-1.0),
+        lambda: TrackerConfig(hidden_gap_s=float("inf")),
         lambda: MotionNoise(acceleration=0.0),  # a motion model needs some noise
     ],
 )
