@@ -1,4 +1,4 @@
-"""Tracker: synthetic dancers (crossing, hiding, turning, spinning, entering) and the real gillhung clip."""
+"""Tracker: synthetic dancers (crossing, hiding, turning, spinning, entering), the real gillhung and miryala clips."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import shared_file
+from conftest import REPO, shared_file
 from fancam.errors import UsageError
 from fancam.eval.metrics import match_keyframes
 from fancam.io.tables import PredictedTracks, load_gt
@@ -513,3 +513,33 @@ def test_gillhung_raw_tracks_follow_each_dancer(gillhung_raw, bench_gt, stride):
         assert share >= 0.9, (p, dict(zip(values, counts, strict=True)))
     main_ids = [np.bincount(ids).argmax() for ids in ids_of.values()]
     assert len(set(main_ids)) == 3  # three different dancers, three different ids
+
+
+@pytest.mark.slow
+def test_miryala_track_carried_behind_dancers_does_not_cut_the_ones_it_passed():
+    """The issue's case (miryala_stage_dance, 8 men in look-alike outfits, first shot f0-f181): a track
+    born on a half-hidden back-row man was lost at f42, carried by its prediction and re-found at f60
+    between P4 and P5, then at f90 on P6. Its boxes interpolated across those gaps overlapped P4 and
+    P5, so the tracklet stage cut both men's clean tracks and identity joined P4's pieces to P6 and
+    P8. Now the track ends at f42: P4 and P5 each keep one tracklet through the shot."""
+    from fancam.io.video import probe
+    from fancam.tracking.scan import ScanConfig, scan
+    from fancam.tracking.tracklets import TrackletConfig, build_tracklets
+
+    clip = shared_file("data/miryala_stage_dance/video.mp4")
+    detector = make_detector("yolox-nano", model_path=shared_file("models/yolox_nano.onnx"))
+    result = scan(clip, probe(clip), detector, ScanConfig())
+    table = build_tracklets(result.raw, result.timeline, (640, 360), TrackletConfig())
+    gt = load_gt(REPO / "benchmarks/gt/miryala_stage_dance.csv")
+    tracks = PredictedTracks("t", table.frame, result.timeline.t[table.frame], table.track_id,
+                             np.full(len(table), "x"), table.xyxy.astype(np.float64), table.score.astype(np.float64))
+    match = match_keyframes(gt, tracks)
+    first_shot = (gt.frame < 182) & ~gt.uncertain & (match >= 0)
+    people_of: dict[int, set[str]] = {}
+    for p, m in zip(gt.person[first_shot], match[first_shot], strict=True):
+        people_of.setdefault(int(table.track_id[m]), set()).add(str(p))
+    assert all(len(p) == 1 for p in people_of.values()), people_of  # no tracklet holds two men
+    for name in ("P4", "P5"):
+        rows = first_shot & (gt.person == name)
+        assert rows.sum() >= 10  # measured 13 each
+        assert len(set(table.track_id[match[rows]].tolist())) == 1, name  # before: 2 and 3 tracklets
