@@ -175,10 +175,11 @@ class TrackerConfig:
             she went; a track re-found more than her width away went behind someone, or was carried
             across by its prediction. Measured (identity with / without gallery): 1.0 (to 1.5) ends
             3 tracks on the 7 clips (2 on miryala, 1 on linedance); miryala .736 / .736 -> .741 /
-            .776, 4 wrong links -> 2; 0.5: miryala .726 / .756, linedance .879 -> .871; no shift
-            condition (every hidden re-find, 46 on 4 clips): miryala .771 but dance2 .926 -> .900,
-            linedance .833. The new track is tentative as any track started from that detection;
-            confirmed at once instead: miryala .697 / .726; tentative but not weak: .721 / .751.
+            .776 (.776 / .776 with the gallery's face-quality naming), 4 wrong links -> 2; 0.5:
+            miryala .726 / .756, linedance .879 -> .871; no shift condition (every hidden re-find,
+            46 on 4 clips): miryala .771 but dance2 .926 -> .900, linedance .833. The new track is
+            tentative as any track started from that detection; confirmed at once instead: miryala
+            .697 / .726; tentative but not weak: .721 / .751.
         motion: Noise of the Kalman box model.
     """
 
