@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from fancam.identity.appearance import Appearance
-from fancam.identity.body import describe_bodies
+from fancam.identity.body import body_prototype, describe_bodies, similarity_matrix
 from fancam.identity.faces import EMBEDDING_DIM
 from fancam.identity.identify import expected_performers
 from fancam.identity.linking import (
     Evidence,
     LinkingConfig,
+    _body_evidence,
     _pairs_by_kind,
+    _prototype_calibration,
     cluster_tracklets,
     describe_tracklets,
+    discount_lookalikes,
     pairwise_evidence,
 )
 from fancam.types import Timeline, TrackTable
@@ -231,3 +236,67 @@ def test_known_pairs_match_the_all_pairs_definition_without_building_it():
     assert set(zip(*same, strict=True)) == set(zip(i[want_same], j[want_same], strict=True))
     assert set(zip(*different, strict=True)) == set(zip(i[want_diff], j[want_diff], strict=True))
     assert len(same[0]) == want_same.sum() and len(different[0]) == want_diff.sum()
+
+
+def test_a_cue_counts_only_what_exceeds_its_lookalikes():
+    # Tracklets 0 and 1 share frames (different people) yet the cue gives them +3: its +3.5 between
+    # 0 and 2 cannot tell 2 from 1's person, so only 0.5 of it counts; +2 (below the look-alike
+    # level) becomes 0, not "different"; "different" stays; 3 and 4, with no look-alike, keep theirs.
+    log_odds = np.array([
+        [4.0, 3.0, 3.5, 2.0, np.nan],
+        [3.0, 4.0, -1.0, -2.0, np.nan],
+        [3.5, -1.0, 4.0, 0.0, np.nan],
+        [2.0, -2.0, 0.0, 4.0, 2.5],
+        [np.nan, np.nan, np.nan, 2.5, 4.0],
+    ])
+    known = np.zeros((5, 5), bool)
+    known[0, 1] = known[1, 0] = True
+    out = discount_lookalikes(log_odds, known)
+    assert out[0, 2] == out[2, 0] == 0.5
+    assert out[0, 3] == 0.0 and out[1, 2] == -1.0 and out[1, 3] == -2.0
+    assert out[3, 4] == 2.5 and np.isnan(out[0, 4])
+    # a known-different pair the cue already calls "different" discounts nothing
+    known_apart = np.zeros((5, 5), bool)
+    known_apart[1, 3] = known_apart[3, 1] = True
+    np.testing.assert_array_equal(discount_lookalikes(log_odds, known_apart), log_odds)
+
+
+def test_body_map_of_tracklet_pairs_is_fitted_on_prototypes():
+    # A and B dance together six times, 1 s apart: six prototype pairs of each kind.
+    plan = [p for k in range(6) for p in ((2 * k + 1, 60 * k, "A", 150.0), (2 * k + 2, 60 * k, "B", 450.0))]
+    table, timeline, appearance = _scene(plan, 360)
+    tracklets = describe_tracklets(table, timeline, appearance)
+    owner = tracklets.sample_of
+    protos = [body_prototype(appearance.body[owner == k]) for k in range(len(tracklets))]
+    centres = np.stack([p.centre for p in protos])
+    sims = similarity_matrix(centres, centres)
+    counts = np.array([p.n for p in protos])
+    config = LinkingConfig()
+    cal = _prototype_calibration(appearance.body, owner, sims, counts, tracklets.conflict, config)
+    assert cal is not None
+    a, b = np.arange(0, 12, 2), np.arange(1, 12, 2)
+    assert (cal.log_odds(sims[np.ix_(a, a)]) > 0).all() and (cal.log_odds(sims[np.ix_(a, b)]) < 0).all()
+    # the linking evidence uses it: A's tracklets alike, A and B apart
+    body = _body_evidence(tracklets, appearance, timeline, config)
+    assert (body.log_odds[a[0], a[1:]] > 0).all() and (body.log_odds[a[0], b] < 0).all()
+    # with fewer pairs than the calibration needs there is no prototype map
+    few = tracklets.conflict.copy()
+    few[:, 4:] = few[4:, :] = False
+    assert _prototype_calibration(appearance.body, owner, sims, counts, few, config) is None
+
+
+def test_a_duplicate_box_is_no_lookalike_but_a_dancer_crossing_for_a_moment_is():
+    # 1 and 2 dance side by side; 3 is a second box riding on 1 the whole time (IoU 0.78); 4 walks
+    # past 1, overlapping her in one frame only (IoU 0.6); 5 is 1 again, later.
+    plan = [(1, 0, "A", 150.0), (2, 0, "B", 450.0), (3, 0, "A", 160.0), (4, 29, "B", 170.0), (5, 100, "A", 150.0)]
+    table, timeline, appearance = _scene(plan, 130)
+    tracklets = describe_tracklets(table, timeline, appearance)
+    assert tracklets.ids.tolist() == [1, 2, 3, 4, 5] and tracklets.seen_apart is not None
+    assert tracklets.conflict[0, [1, 2, 3]].all()
+    assert tracklets.seen_apart[0, 1] and tracklets.seen_apart[0, 3] and not tracklets.seen_apart[0, 2]
+    np.testing.assert_array_equal(tracklets.seen_apart, tracklets.seen_apart.T)
+    # the duplicate, as alike as 1 herself, does not make 1 a look-alike: her link to 5 keeps its weight
+    body = _body_evidence(tracklets, appearance, timeline, LinkingConfig())
+    every_conflict = replace(tracklets, seen_apart=tracklets.conflict)
+    counted = _body_evidence(every_conflict, appearance, timeline, LinkingConfig())
+    assert body.log_odds[0, 4] > 0 and counted.log_odds[0, 4] < body.log_odds[0, 4]
