@@ -601,3 +601,23 @@ def test_nested_folders_and_broken_links_in_a_member_folder_are_reported(tmp_pat
         "grp/obama/2019/: folder inside a member folder ignored (photos go directly in GALLERY/<group>/<member>/)",
         "grp/obama/link.jpg: cannot be read (No such file or directory); ignored",
     )
+
+
+def test_tiff_gif_and_avif_photos_are_read_and_heic_is_reported(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): photos OpenCV reads (.tif, .gif, .avif) were refused as "not an image file",
+    # and so were the iPhone's .heic photos, which it cannot read: say so, and what to save them as.
+    g = tmp_path / "g" / "grp"
+    photo = cv2.imread(str(shared_file(f"{HAMILTON}/identities/obama/obama.jpg")))
+    for suffix in (".tif", ".gif", ".avif"):
+        ok, data = cv2.imencode(suffix, photo)
+        assert ok
+        (g / f"obama{suffix[1:]}").mkdir(parents=True)
+        (g / f"obama{suffix[1:]}" / f"a{suffix}").write_bytes(data.tobytes())
+    (g / "obamaheic").mkdir()
+    (g / "obamaheic/a.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    gallery = load_gallery(tmp_path / "g", counting[0])
+    assert gallery.names == ("obamaavif", "obamagif", "obamatif")
+    assert gallery.warnings == (
+        "grp/obamaheic/a.HEIC: .HEIC photos are not supported (save it as .jpg or .png); ignored",
+        "grp/obamaheic/: member has no usable photo; left out of the gallery",
+    )

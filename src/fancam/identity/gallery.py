@@ -51,7 +51,11 @@ from fancam.types import Detections
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif")
+"""Photo types read (by OpenCV; a GIF's first frame)."""
+
+UNSUPPORTED_IMAGE_SUFFIXES = (".heic", ".heif", ".jxl", ".svg", ".psd", ".dng", ".raw", ".cr2", ".cr3", ".nef", ".arw")
+"""Photo types OpenCV does not read: reported as such, with what to convert them to."""
 CACHE_VERSION = 6  # 6: photos too small to use have their own status (were "unreadable")
 DOMINANCE = 1.6
 """The largest face (or person) of a photo with several is used only if its side (height) is at least
@@ -480,6 +484,9 @@ class _MemberLoader:
     def photo(self, file: Path) -> _PhotoResult | None:
         """Result for one file (None, with a warning, when it is not an image or cannot be read)."""
         rel = _rel(file, self.root)
+        if file.suffix.lower() in UNSUPPORTED_IMAGE_SUFFIXES:
+            self.warnings.append(f"{rel}: {file.suffix} photos are not supported (save it as .jpg or .png); ignored")
+            return None
         if not _is_image_name(file):
             self.warnings.append(f"{rel}: not an image file ({file.suffix or 'no suffix'}); ignored")
             return None
