@@ -621,3 +621,13 @@ def test_tiff_gif_and_avif_photos_are_read_and_heic_is_reported(tmp_path: Path, 
         "grp/obamaheic/a.HEIC: .HEIC photos are not supported (save it as .jpg or .png); ignored",
         "grp/obamaheic/: member has no usable photo; left out of the gallery",
     )
+
+
+def test_gallery_pointed_at_a_member_folder_says_so(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): `--gallery photos/kate` (one member's photos) only said "no member folders".
+    kate = tmp_path / "kate"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", kate / "a.jpg")
+    _copy(f"{HAMILTON}/identities/obama/obama2.jpg", kate / "b.jpg")
+    with pytest.raises(GalleryError, match=r"no member folders; .* \(it holds 2 photos itself: if they are one "
+                                           r"member's, put them in a folder named after the member"):
+        load_gallery(kate, counting[0])

@@ -385,8 +385,11 @@ def load_gallery(
     except OSError as e:
         raise GalleryError(f"cannot read gallery {str(root)!r}: {e.strerror} ({e.filename})") from e
     if not layout:
+        photos = [f for f in _files(root) if _is_image_name(f)]
+        hint = (f" (it holds {len(photos)} photo{'s' if len(photos) > 1 else ''} itself: if they are one member's, "
+                "put them in a folder named after the member, and give the folder above it)") if photos else ""
         raise GalleryError(
-            f"gallery {str(root)!r} has no member folders; expected GALLERY/<group>/<member>/*.jpg|png"
+            f"gallery {str(root)!r} has no member folders; expected GALLERY/<group>/<member>/*.jpg|png{hint}"
         )
     model_id = gallery_model_id(analyzer, people)
     cache_file = _cache_file(root, cache_dir)
