@@ -19,8 +19,8 @@ performer seen from behind often shows bystanders' faces, which are not the perf
 Bad input is reported, not fatal: unreadable, too small or non-image files (and broken links), folders
 inside a member folder, photos with no usable cue (no face, or several faces of similar size, and no
 whole person; or only a face too small or blurred to name anyone by, ``min_face_quality``), and members
-left without a usable photo each add a line to :attr:`Gallery.warnings` naming the file or folder. Only a missing gallery or one
-without any usable member raises :class:`~fancam.errors.GalleryError`.
+left without a usable photo each add a line to :attr:`Gallery.warnings` naming the file or folder.
+Only a missing gallery or one without any usable member raises :class:`~fancam.errors.GalleryError`.
 
 Embeddings are cached in the user cache, ``<fancam home>/galleries/`` (``$FANCAM_HOME``, else
 ``platformdirs.user_cache_dir("fancam")``; see :func:`fancam.models.registry.fancam_home`), one file per
