@@ -552,3 +552,82 @@ def test_cache_of_another_body_descriptor_size_is_replaced(
     assert again.members[0].body.shape[1] == gallery_module.BODY_CONFIG.layout.dim
     with np.load(again.cache_path) as z:
         assert z["body"].shape[1] == gallery_module.BODY_CONFIG.layout.dim
+
+
+def test_photo_too_small_is_reported_as_too_small(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): a 6x14 photo was reported as "not a readable image", which it is not.
+    g = tmp_path / "g" / "grp"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "obama/a.jpg")
+    photo = cv2.imread(str(g / "obama/a.jpg"))
+    assert cv2.imwrite(str(g / "obama/tiny.jpg"), cv2.resize(photo, (6, 14)))
+    gallery = load_gallery(tmp_path / "g", counting[0])
+    assert gallery.warnings == ("grp/obama/tiny.jpg: too small to recognise anyone in (under 8 pixels on a side); "
+                                "ignored",)
+
+
+def test_faces_below_the_naming_quality_are_reported(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): face photos below NamingConfig.min_photo_quality name nobody; a member whose
+    # only photos are such faces was kept silently and never named, and a gallery of only such members
+    # named nobody without a word.
+    g = tmp_path / "g"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "grp/obama/a.jpg")
+    _copy(f"{HAMILTON}/identities/biden/biden.jpg", g / "grp/biden/b.jpg")
+    quality = {m.name: float(m.quality[0]) for m in load_gallery(g, counting[0]).members}
+    assert abs(quality["obama"] - quality["biden"]) > 0.01
+    low, high = sorted(quality, key=quality.__getitem__)
+    threshold = (quality[low] + quality[high]) / 2
+    gallery = load_gallery(g, counting[0], min_face_quality=threshold)
+    photo = "b.jpg" if low == "biden" else "a.jpg"
+    assert gallery.warnings == (
+        f"grp/{low}/{photo}: face too small or blurred to name anyone by (quality {quality[low]:.2f}, "
+        f"needs {threshold:.2f}); ignored",
+        f"grp/{low}/: member has no usable photo (every face is too small or blurred); it will not be named",
+    )
+    # The photos stay in the gallery (the naming leaves them out: NamingConfig.min_photo_quality).
+    assert [m.name for m in gallery.members] == ["biden", "obama"]
+    with pytest.raises(GalleryError, match=r"no usable photo .*every face is too small or blurred"):
+        load_gallery(g, counting[0], min_face_quality=1.01)
+
+
+def test_nested_folders_and_broken_links_in_a_member_folder_are_reported(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): photos in a sub-folder of a member folder and broken links were skipped silently.
+    g = tmp_path / "g"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", g / "grp/obama/a.jpg")
+    _copy(f"{HAMILTON}/identities/obama/obama2.jpg", g / "grp/obama/2019/b.jpg")
+    os.symlink(tmp_path / "gone.jpg", g / "grp/obama/link.jpg")
+    gallery = load_gallery(g, counting[0])
+    assert [len(m.photos) for m in gallery.members] == [1]
+    assert gallery.warnings == (
+        "grp/obama/2019/: folder inside a member folder ignored (photos go directly in GALLERY/<group>/<member>/)",
+        "grp/obama/link.jpg: cannot be read (No such file or directory); ignored",
+    )
+
+
+def test_tiff_gif_and_avif_photos_are_read_and_heic_is_reported(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): photos OpenCV reads (.tif, .gif, .avif) were refused as "not an image file",
+    # and so were the iPhone's .heic photos, which it cannot read: say so, and what to save them as.
+    g = tmp_path / "g" / "grp"
+    photo = cv2.imread(str(shared_file(f"{HAMILTON}/identities/obama/obama.jpg")))
+    for suffix in (".tif", ".gif", ".avif"):
+        ok, data = cv2.imencode(suffix, photo)
+        assert ok
+        (g / f"obama{suffix[1:]}").mkdir(parents=True)
+        (g / f"obama{suffix[1:]}" / f"a{suffix}").write_bytes(data.tobytes())
+    (g / "obamaheic").mkdir()
+    (g / "obamaheic/a.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    gallery = load_gallery(tmp_path / "g", counting[0])
+    assert gallery.names == ("obamaavif", "obamagif", "obamatif")
+    assert gallery.warnings == (
+        "grp/obamaheic/a.HEIC: .HEIC photos are not supported (save it as .jpg or .png); ignored",
+        "grp/obamaheic/: member has no usable photo; left out of the gallery",
+    )
+
+
+def test_gallery_pointed_at_a_member_folder_says_so(tmp_path: Path, counting: Counting) -> None:
+    # Regression (issue 10): `--gallery photos/kate` (one member's photos) only said "no member folders".
+    kate = tmp_path / "kate"
+    _copy(f"{HAMILTON}/identities/obama/obama.jpg", kate / "a.jpg")
+    _copy(f"{HAMILTON}/identities/obama/obama2.jpg", kate / "b.jpg")
+    with pytest.raises(GalleryError, match=r"no member folders; .* \(it holds 2 photos itself: if they are one "
+                                           r"member's, put them in a folder named after the member"):
+        load_gallery(kate, counting[0])

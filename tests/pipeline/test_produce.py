@@ -210,3 +210,23 @@ def test_pile_up_keeps_every_camera_on_its_performer(dance2_analysis):
         # 0.46-0.80, wide up to 0.27 with full-body framing and easing out in the pile-up).
         assert scores.hit_rate >= 0.9, (target, scores)
         assert scores.wide_share <= 0.1, (target, scores)
+
+
+def test_render_all_says_which_gallery_members_get_no_fancam(gillhung_analysis, tmp_path, caplog):
+    # Regression (issue 10): `render --all --gallery` skipped a member nobody was named after without a
+    # word (a member whose only photos are faces too blurred to name anyone by, say).
+    import dataclasses
+    import logging
+
+    from fancam.pipeline.produce import unrecognised_members
+
+    assert unrecognised_members(gillhung_analysis) is None  # P1-P3 all named
+    members = (*gillhung_analysis.gallery_members, "gillhung_dance/P4", "other_group/X")
+    analysis = dataclasses.replace(gillhung_analysis, gallery_members=members)
+    line = unrecognised_members(analysis)
+    assert line is not None and "gillhung_dance/P4" in line and "other_group" not in line
+    options = RenderOptions(framing="upper", output=tmp_path / "fancams", start_s=2.0, end_s=2.5)
+    with caplog.at_level(logging.WARNING, logger="fancam"):
+        results = make_fancams(analysis, Selection(all=True), options, progress=False)
+    assert len(results) == 3
+    assert [r.getMessage() for r in caplog.records if "P4" in r.getMessage()] == [line]

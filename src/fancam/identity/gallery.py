@@ -16,10 +16,11 @@ photo's bottom edge, for the stripes they show (:data:`UPPER_BODY_ASPECT`). A ph
 of similar size keeps only those on its main person's head (:func:`faces_of_main_person`): a crop of a
 performer seen from behind often shows bystanders' faces, which are not the performer's.
 
-Bad input is reported, not fatal: unreadable or non-image files, photos with no usable cue (no face,
-or several faces of similar size, and no whole person), and members left without a usable photo each
-add a line to :attr:`Gallery.warnings` naming the file or folder. Only a missing gallery or one
-without any usable member raises :class:`~fancam.errors.GalleryError`.
+Bad input is reported, not fatal: unreadable, too small or non-image files (and broken links), folders
+inside a member folder, photos with no usable cue (no face, or several faces of similar size, and no
+whole person; or only a face too small or blurred to name anyone by, ``min_face_quality``), and members
+left without a usable photo each add a line to :attr:`Gallery.warnings` naming the file or folder.
+Only a missing gallery or one without any usable member raises :class:`~fancam.errors.GalleryError`.
 
 Embeddings are cached in the user cache, ``<fancam home>/galleries/`` (``$FANCAM_HOME``, else
 ``platformdirs.user_cache_dir("fancam")``; see :func:`fancam.models.registry.fancam_home`), one file per
@@ -50,8 +51,12 @@ from fancam.types import Detections
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-CACHE_VERSION = 5
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif")
+"""Photo types read (by OpenCV; a GIF's first frame)."""
+
+UNSUPPORTED_IMAGE_SUFFIXES = (".heic", ".heif", ".jxl", ".svg", ".psd", ".dng", ".raw", ".cr2", ".cr3", ".nef", ".arw")
+"""Photo types OpenCV does not read: reported as such, with what to convert them to."""
+CACHE_VERSION = 6  # 6: photos too small to use have their own status (were "unreadable")
 DOMINANCE = 1.6
 """The largest face (or person) of a photo with several is used only if its side (height) is at least
 this many times the second largest's; otherwise the photo is ambiguous."""
@@ -100,6 +105,7 @@ alternative assignment, and is named (identity with the gallery 0.803 -> 0.879, 
 Weighted by the share they show (:func:`fancam.identity.naming.body_log_odds`)."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
+_STATUS_TINY = "too small"
 _BODY_OK, _BODY_NONE, _BODY_PARTIAL, _BODY_CROWD = "ok", "no person", "not the whole person", "several people"
 
 
@@ -346,6 +352,7 @@ class _PhotoResult:
 
 def load_gallery(
     path: Path, analyzer: FaceAnalyzer, cache_dir: Path | None = None, *, people: PersonDetector | None = None,
+    min_face_quality: float = 0.0,
 ) -> Gallery:
     """Load a gallery folder, embedding each photo's face and describing its body (reusing the cache).
 
@@ -356,12 +363,17 @@ def load_gallery(
             module docstring).
         people: Person detector that finds the body in a photo; None: only tall photos in which a
             face (if any) is small are taken as whole-body crops.
+        min_face_quality: Face photos below this quality name nobody
+            (:attr:`fancam.identity.naming.NamingConfig.min_photo_quality`): each such photo without
+            a body to use, and each member left with nothing else, is reported in the warnings; the
+            photos stay in the gallery (the naming leaves them out).
 
     Returns:
         The gallery; problems are listed in ``Gallery.warnings``.
 
     Raises:
-        GalleryError: the folder is missing, or no member has a usable photo.
+        GalleryError: the folder is missing, or no member has a usable photo (one of quality
+            ``min_face_quality`` or more, or a whole body).
     """
     root = Path(path)
     if not root.is_dir():
@@ -373,14 +385,17 @@ def load_gallery(
     except OSError as e:
         raise GalleryError(f"cannot read gallery {str(root)!r}: {e.strerror} ({e.filename})") from e
     if not layout:
+        photos = [f for f in _files(root) if _is_image_name(f)]
+        hint = (f" (it holds {len(photos)} photo{'s' if len(photos) > 1 else ''} itself: if they are one member's, "
+                "put them in a folder named after the member, and give the folder above it)") if photos else ""
         raise GalleryError(
-            f"gallery {str(root)!r} has no member folders; expected GALLERY/<group>/<member>/*.jpg|png"
+            f"gallery {str(root)!r} has no member folders; expected GALLERY/<group>/<member>/*.jpg|png{hint}"
         )
     model_id = gallery_model_id(analyzer, people)
     cache_file = _cache_file(root, cache_dir)
     stored = _read_cache(cache_file)
     cached = {digest: r for (model, digest), r in stored.items() if model == model_id}
-    loader = _MemberLoader(root, _PhotoAnalyzer(analyzer, people), cached)
+    loader = _MemberLoader(root, _PhotoAnalyzer(analyzer, people), cached, min_face_quality)
     members = [
         m for (group, name), files in sorted(layout.items()) if (m := loader.member(group, name, files))
     ]
@@ -394,7 +409,7 @@ def load_gallery(
     written: Path | None = cache_file
     if keep.keys() != stored.keys():
         written = _write_cache(cache_file, keep, warnings)
-    if not members:
+    if not any(m.body_photos or (m.quality >= min_face_quality).any() for m in members):
         raise GalleryError(
             f"no usable photo (a face, or a whole person) in gallery {str(root)!r}: " + "; ".join(warnings[:5])
         )
@@ -419,7 +434,8 @@ def _is_image_name(path: Path) -> bool:
 
 
 def _files(folder: Path) -> list[Path]:
-    return [p for p in _visible(folder.iterdir()) if p.is_file()]
+    # Not "is_file()": a broken link is listed too, so that it is reported rather than silently skipped.
+    return [p for p in _visible(folder.iterdir()) if not p.is_dir()]
 
 
 def _dirs(folder: Path) -> list[Path]:
@@ -445,25 +461,35 @@ def _scan(root: Path, warnings: list[str]) -> dict[tuple[str, str], list[Path]]:
             warnings.append(f"{_rel(group, root)}/: group without member folders ignored")
         for member in member_dirs:
             layout[(group.name, member.name)] = _files(member)
-            if not layout[(group.name, member.name)] and _dirs(member):
+            inner = _dirs(member)
+            if not layout[(group.name, member.name)] and inner:
                 warnings.append(f"{_rel(member, root)}/: holds folders, not photos; expected "
                                 "GALLERY/<group>/<member>/*.jpg (is the gallery folder one level deeper?)")
+            else:
+                warnings += [f"{_rel(d, root)}/: folder inside a member folder ignored (photos go directly "
+                             "in GALLERY/<group>/<member>/)" for d in inner]
     return layout
 
 
 class _MemberLoader:
     """Analyses members' photos, reusing cached results and recording every result it used."""
 
-    def __init__(self, root: Path, analyzer: _PhotoAnalyzer, cached: dict[str, _PhotoResult]) -> None:
+    def __init__(
+        self, root: Path, analyzer: _PhotoAnalyzer, cached: dict[str, _PhotoResult], min_face_quality: float = 0.0
+    ) -> None:
         self.root = root
         self.analyzer = analyzer
         self.cached = cached
+        self.min_face_quality = min_face_quality
         self.seen: dict[str, _PhotoResult] = {}
         self.warnings: list[str] = []
 
     def photo(self, file: Path) -> _PhotoResult | None:
         """Result for one file (None, with a warning, when it is not an image or cannot be read)."""
         rel = _rel(file, self.root)
+        if file.suffix.lower() in UNSUPPORTED_IMAGE_SUFFIXES:
+            self.warnings.append(f"{rel}: {file.suffix} photos are not supported (save it as .jpg or .png); ignored")
+            return None
         if not _is_image_name(file):
             self.warnings.append(f"{rel}: not an image file ({file.suffix or 'no suffix'}); ignored")
             return None
@@ -481,6 +507,13 @@ class _MemberLoader:
             self.warnings.append(f"{rel}: {_explain(result)}; ignored")
         elif not result.has_face:
             log.info("gallery: %s: %s; its body is used", rel, _explain(result))
+        elif result.quality < self.min_face_quality:
+            blurred = (f"face too small or blurred to name anyone by (quality {result.quality:.2f}, "
+                       f"needs {self.min_face_quality:.2f})")
+            if result.has_body:
+                log.info("gallery: %s: %s; its body is used", rel, blurred)
+            else:
+                self.warnings.append(f"{rel}: {blurred}; ignored")
         return result
 
     def member(self, group: str, name: str, files: list[Path]) -> GalleryMember | None:
@@ -491,6 +524,9 @@ class _MemberLoader:
             return None
         faces = [(f, r) for f, r in used if r.has_face]
         bodies = [(f, r) for f, r in used if r.has_body]
+        if not bodies and all(r.quality < self.min_face_quality for _, r in faces):
+            self.warnings.append(f"{group}/{name}/: member has no usable photo (every face is too small or "
+                                 "blurred); it will not be named")
         return GalleryMember(
             group, name,
             np.asarray([r.embedding for _, r in faces], np.float32).reshape(-1, EMBEDDING_DIM),
@@ -504,6 +540,8 @@ class _MemberLoader:
 def _explain(result: _PhotoResult) -> str:
     if result.status == _STATUS_UNREADABLE:
         return "not a readable image"
+    if result.status == _STATUS_TINY:
+        return f"too small to recognise anyone in (under {MIN_PHOTO_SIDE} pixels on a side)"
     face = {
         _STATUS_NO_FACE: "no face found",
         _STATUS_SEVERAL: f"{result.n_faces} faces of similar size (use a photo of this member alone)",
@@ -540,6 +578,16 @@ def decode_image(data: bytes) -> NDArray[np.uint8] | None:
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
+def _is_tiny_image(data: bytes) -> bool:
+    """Whether ``data`` is an image OpenCV reads but with a side under :data:`MIN_PHOTO_SIDE`."""
+    buf = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    except cv2.error:
+        return False
+    return image is not None and min(image.shape[:2]) < MIN_PHOTO_SIDE
+
+
 def pick_face(faces: list[FaceCandidate], dominance: float = DOMINANCE) -> FaceCandidate | None:
     """The face a reference photo shows: the only one, or the largest if it clearly dominates.
 
@@ -566,7 +614,7 @@ class _PhotoAnalyzer:
         zero = np.zeros(EMBEDDING_DIM, np.float32)
         image = decode_image(data)
         if image is None:
-            return _PhotoResult(_STATUS_UNREADABLE, zero, 0.0, 0)
+            return _PhotoResult(_STATUS_TINY if _is_tiny_image(data) else _STATUS_UNREADABLE, zero, 0.0, 0)
         faces = self.faces.faces_in_image(image)
         boxes = self._people(image)
         face = pick_face(faces)

@@ -178,7 +178,10 @@ def analyze(
         # tracklet rules with the same version (a development build) must not reuse another table's faces.
         appearance_key = stage_key(stage_key(scan_key, settings.tracklets), {**face_ids, "tracks": tracks.digest()})
         appearance = _appearance_stage(run, appearance_key, tracks, scanned.timeline, analyzer)
-        loaded = load_gallery(gallery, analyzer, people=_person_detector(names)) if gallery is not None else None
+        loaded = load_gallery(
+            gallery, analyzer, people=_person_detector(names),
+            min_face_quality=settings.identity.naming.min_photo_quality,
+        ) if gallery is not None else None
         identity_key = stage_key(appearance_key, {
             "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
         })

@@ -111,6 +111,28 @@ def select_people(analysis: Analysis, selection: Selection) -> list[Person]:
     return chosen or list(people)
 
 
+def unrecognised_members(analysis: Analysis) -> str | None:
+    """What ``--all`` leaves out of a gallery's members: the line that says so, or None.
+
+    The members of the performing group (the groups of the members named in the video) that no
+    performer was named after get no fancam; when nobody is named, every performer gets one (under
+    their number).
+    """
+    members = analysis.gallery_members
+    if not members:
+        return None
+    named = {p.member for p in analysis.cast.people if p.member and p.label != UNKNOWN}
+    if not named:
+        return ("no gallery member was recognised in this video; every performer gets a fancam under their "
+                "number (see `fancam people VIDEO --gallery DIR`)")
+    groups = {m.split("/", 1)[0] for m in named}
+    missing = [m for m in members if m.split("/", 1)[0] in groups and m not in named]
+    if not missing:
+        return None
+    return (f"no fancam for gallery member(s) not recognised in this video: {', '.join(missing)} (see "
+            "`fancam people VIDEO --gallery DIR`; render them with --person N)")
+
+
 def _member(analysis: Analysis, name: str) -> Person:
     """The performer named ``name`` (``member`` or ``group/member``, any case).
 
@@ -417,6 +439,8 @@ def make_fancams(
     check_framing(options.framing)
     several = selection.all or len(selection.people) > 1
     people = _on_screen(analysis, select_people(analysis, selection), options, several=several)
+    if selection.all and (missing := unrecognised_members(analysis)):
+        log.warning("%s", missing)
     outputs = output_paths(analysis, people, options)
     choices = [framing_for(analysis, person, options) for person in people]
     paths = [plan(analysis, person, options) for person in people]
