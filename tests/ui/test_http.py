@@ -29,7 +29,11 @@ def _new_job(server: Server, **fields: str) -> str:
 
 
 def _jpeg(colour: int = 128) -> bytes:
-    return cv2.imencode(".jpg", np.full((64, 48, 3), colour, np.uint8))[1].tobytes()
+    return _image(".jpg", colour)
+
+
+def _image(suffix: str, colour: int = 128) -> bytes:
+    return cv2.imencode(suffix, np.full((64, 48, 3), colour, np.uint8))[1].tobytes()
 
 
 def test_only_our_own_host_and_same_origin_writes(server: Server) -> None:
@@ -117,17 +121,19 @@ def test_gallery_zip_is_unpacked_under_clean_names_only(server: Server) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("photos/blackpink/Jisoo/a.jpg", _jpeg(100))
         zf.writestr("photos/blackpink/Jisoo/b.JPG", _jpeg(120))
+        zf.writestr("photos/blackpink/Jisoo/scan.tiff", _image(".tiff"))  # read by the gallery: kept too
         zf.writestr("/abs/Lisa/c.jpg", _jpeg(140))  # only the two folder names count
         zf.writestr("../../../escape/Lisa/d.jpg", _jpeg(160))  # zip-slip: skipped
         zf.writestr("photos/blackpink/Rosé/readme.txt", "not a photo")
         zf.writestr("__MACOSX/photos/._a.jpg", b"junk")
     status, body = server.request("PUT", f"/api/jobs/{job_id}/gallery", archive.getvalue())
     assert status == 200, body
-    assert json.loads(body) == {"photos": 3}
+    assert json.loads(body) == {"photos": 4}
     gallery = server.workdir / "jobs" / job_id / "gallery"
     assert sorted(p.relative_to(gallery).as_posix() for p in gallery.rglob("*")) == [
         "abs", "abs/Lisa", "abs/Lisa/photo-1.jpg",
-        "blackpink", "blackpink/Jisoo", "blackpink/Jisoo/photo-1.jpg", "blackpink/Jisoo/photo-2.jpg"]
+        "blackpink", "blackpink/Jisoo", "blackpink/Jisoo/photo-1.jpg", "blackpink/Jisoo/photo-2.jpg",
+        "blackpink/Jisoo/photo-3.tif"]
     assert not list(server.workdir.parent.parent.rglob("escape"))
     status, body = server.request("PUT", f"/api/jobs/{job_id}/gallery", b"PK\x03\x04 not really a zip")
     assert status == 400 and "not a zip file" in json.loads(body)["error"]
@@ -138,7 +144,7 @@ def test_photos_must_be_photos_of_a_named_member(server: Server) -> None:
     status, body = server.request("PUT", f"/api/jobs/{job_id}/photos?member=Jisoo", b"hello",
                                   {"X-File-Name": "notes.jpg"})
     assert status == 400 and json.loads(body)["error"] == (
-        "'notes.jpg' is not a photo (JPEG, PNG, WebP or BMP)")
+        "'notes.jpg' is not a photo (JPEG, PNG, WebP, BMP, TIFF, GIF or AVIF)")
     status, body = server.request("PUT", f"/api/jobs/{job_id}/photos?member=..%2F..", _jpeg(),
                                   {"X-File-Name": "a.jpg"})
     assert status == 400 and "has no letters or digits" in json.loads(body)["error"]

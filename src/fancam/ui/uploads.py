@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from fancam.errors import GalleryError, InputError
+from fancam.identity.gallery import IMAGE_SUFFIXES
 
 MB = 1024 * 1024
 
@@ -28,8 +29,10 @@ VIDEO_SUFFIXES = (
 )
 """Extensions kept on a stored upload (FFmpeg reads the content; some raw formats need the hint)."""
 
-PHOTO_TYPES = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".webp": ".webp", ".bmp": ".bmp"}
-"""Photo extensions the gallery reads, and the one a stored photo gets."""
+_SAME_TYPE = {".jpeg": ".jpg", ".tiff": ".tif"}
+PHOTO_TYPES = {suffix: _SAME_TYPE.get(suffix, suffix) for suffix in IMAGE_SUFFIXES}
+"""Photo extensions the gallery reads (its own list: the web app and the CLI accept the same photos),
+and the one a stored photo gets."""
 
 DEFAULT_GROUP = "gallery"
 """Group folder for photos sent per member (the page names members, not groups)."""
@@ -114,7 +117,7 @@ def photo_suffix(data: bytes, name: str) -> str:
     """
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
-        raise GalleryError(f"{display_name(name, 'photo')!r} is not a photo (JPEG, PNG, WebP or BMP)")
+        raise GalleryError(f"{display_name(name, 'photo')!r} is not a photo (JPEG, PNG, WebP, BMP, TIFF, GIF or AVIF)")
     suffix = PurePosixPath(display_name(name)).suffix.lower()
     return PHOTO_TYPES.get(suffix, ".png" if data[:4] == b"\x89PNG" else ".jpg")
 
