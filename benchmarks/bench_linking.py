@@ -12,6 +12,8 @@ analysis (``scan.npz``, ``appearance.npz`` of the folder ``bench_accuracy.py`` a
 - per GT person: rows, rows matched to a tracklet (the detection and tracking ceiling), rows in a
   tracklet that is mostly that person (the tracklet-purity ceiling) and rows named right, so that
   the losses of linking are told apart from those of detection and tracking;
+- with ``--clusters``, every final cluster with its tracklets and their GT persons (crowd tracklets
+  that landed on a performer show up as ``-`` among her pieces);
 - for a GT person split over clusters: between each piece and the others, whether they share frames
   and the mean evidence per cue (body, face, continuity).
 
@@ -19,7 +21,7 @@ The GT is used here to diagnose only; nothing of it reaches the product.
 
 Usage (from the repository root, after ``bench_accuracy.py --work DIR``)::
 
-    python benchmarks/bench_linking.py [--work DIR] [--clip NAME ...] [--all]
+    python benchmarks/bench_linking.py [--work DIR] [--clip NAME ...] [--all] [--clusters]
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from fancam.tracking.tracklets import build_tracklets_explained
 DEFAULT_WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "fancam-bench"
 
 
-def replay(work: Path, clip: LabelledClip, show_all: bool) -> None:
+def replay(work: Path, clip: LabelledClip, show_all: bool, show_clusters: bool = False) -> None:
     """Print the linking diagnosis of one clip (see the module docstring)."""
     folder = work / f"accuracy-{clip.name}-fast-analysis"
     scanned = load_scan(folder / "scan.npz")
@@ -98,6 +100,11 @@ def replay(work: Path, clip: LabelledClip, show_all: bool) -> None:
           f"{evidence.body_calibration}, face calibration {evidence.face_calibration}")
     labels = linking.cluster_tracklets(tracklets, evidence, config.linking, expected, trace=trace)
 
+    if show_clusters:
+        for c in range(int(labels.max()) + 1):
+            members = np.flatnonzero(labels == c)
+            frames = int((tracklets.last[members] - tracklets.first[members] + 1).sum())
+            print(f"  cluster {c}, {frames} tracklet frames: {named(members.tolist())}")
     _ceilings(gt, match, tracks.track_id, votes, {p: c for p, c, _ in scores.per_person})
     _splits(tracklets, labels, who, appearance, timeline, config.linking)
 
@@ -150,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="scratch folder of bench_accuracy.py")
     parser.add_argument("--clip", action="append", choices=[c.name for c in CLIPS], help="clip(s) (default: all)")
     parser.add_argument("--all", action="store_true", help="print every merge, not only wrong and forced ones")
+    parser.add_argument("--clusters", action="store_true", help="print every final cluster with its tracklets")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(name)s: %(message)s")
     os.environ.setdefault("FANCAM_MODEL_MIRROR", str(SHARED / "models"))
     for clip in [clip_named(n) for n in args.clip] if args.clip else list(CLIPS):
-        replay(args.work, clip, args.all)
+        replay(args.work, clip, args.all, args.clusters)
     return 0
 
 

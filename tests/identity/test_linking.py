@@ -179,6 +179,22 @@ def test_fragment_that_is_one_too_many_joins_the_performer_it_resembles_most():
     assert len(set(labels.tolist())) == 3
 
 
+def test_trace_tells_merges_the_evidence_made_from_those_forced_by_the_count():
+    # Two performers, four tracklets each one too many: A's pieces agree (+3.5), B's pieces neither
+    # agree nor differ (-1, above the veto): only B's merge is forced by the count of performers.
+    plan = [(1, 0, "B", 450.0), (2, 0, "A", 150.0), (3, 40, "B", 450.0), (4, 40, "A", 150.0)]
+    table, timeline, appearance = _scene(plan, 80)
+    tracklets = describe_tracklets(table, timeline, appearance)
+    log_odds = np.full((4, 4), -4.0)
+    log_odds[1, 3] = log_odds[3, 1] = 3.5
+    log_odds[0, 2] = log_odds[2, 0] = -1.0
+    steps: list[tuple[str, list[int], list[int], float]] = []
+    labels = cluster_tracklets(tracklets, Evidence(log_odds, np.ones((4, 4))), LinkingConfig(), expected=2,
+                               trace=lambda step, a, b, mean: steps.append((step, a, b, mean)))
+    assert [(s, sorted(a + b), m) for s, a, b, m in steps] == [("evidence", [1, 3], 3.5), ("too-many", [0, 2], -1.0)]
+    assert labels[0] == labels[2] != labels[1] == labels[3]
+
+
 def _with_faces(table: TrackTable, appearance: Appearance, face_of: dict[int, str]) -> Appearance:
     """Give every sample the face of its tracklet's person (``face_of``: tracklet id -> face name)."""
     rng = np.random.default_rng(0)

@@ -73,6 +73,14 @@ class LinkingConfig:
         veto_log_odds: In the second phase (too many clusters), pairs with mean evidence below this
             are never merged (-2.5: below one capped cue's -4, so one strongly disagreeing cue can be
             outvoted by the other; measured with max_cue_log_odds on the same two clips).
+            The forced merges between it and 0 are mostly right (miryala's P6, P7 and P8 join at -0.1
+            to -0.4). Measured (bench_linking.py replay, no gallery), not kept: a bar of -1.5 to 0
+            lost dance2 0.926 -> 0.891, hamilton 0.857 -> 0.714 / 0.762 and, at 0, ballet, miryala
+            and the line dance; refusing a forced merge when one member pair is below -3 to -3.9
+            (complete linkage's element) lost dance2, hamilton, miryala or the line dance, and
+            nothing gained; ranking
+            forced merges by a lower confidence bound or breaking near-ties by evidence weight moved
+            the line dance by +-0.02 and ballet by -0.04, with no trend.
         join_only_partner: In the second phase, a cluster whose appearance says nothing (no evidence,
             or below ``veto_log_odds`` against everyone) joins the only cluster it shares no frame
             with (bench clip: P2's last 0.5 s after the three dancers' pile-up, f807-f822, one
@@ -603,8 +611,10 @@ class _Clusters:
 
 
 MergeTrace = Callable[[str, list[int], list[int], float], None]
-"""Called at every merge of :func:`cluster_tracklets` with the step (``evidence``, ``too-many``,
-``fragment``, ``only-partner``), the tracklet indices of the two clusters and the mean evidence."""
+"""Called at every merge of :func:`cluster_tracklets` with the step (``evidence``: the mean evidence
+is above ``merge_threshold``, even while there are too many clusters; ``too-many``: forced at or
+below it because there are more clusters than performers; ``fragment``, ``only-partner``), the
+tracklet indices of the two clusters and the mean evidence."""
 
 
 def cluster_tracklets(
@@ -629,7 +639,8 @@ def cluster_tracklets(
         too_many = expected is not None and state.alive.sum() > expected
         a, b, best = state.best_pair(vetoed=too_many)
         threshold = config.veto_log_odds if too_many else config.merge_threshold
-        step = "too-many" if too_many else "evidence"
+        # Traced as forced ("too-many") only where the evidence alone would not have merged them.
+        step = "too-many" if too_many and not best > config.merge_threshold else "evidence"
         forced = None
         if not (np.isfinite(best) and best > threshold):
             if too_many and config.fragment_share > 0:
