@@ -150,6 +150,25 @@ class FaceDetections:
     def __len__(self) -> int:
         return len(self.score)
 
+    def subset(self, keep: NDArray[np.bool_]) -> FaceDetections:
+        """The detections where ``keep`` (N,) is True."""
+        lm = None if self.landmarks is None else self.landmarks[keep]
+        return FaceDetections(self.xyxy[keep], self.score[keep], lm)
+
+    def frontal(self, max_nose_offset: float) -> NDArray[np.bool_]:
+        """(N,) False for faces the detector's own landmarks show turned beyond ``max_nose_offset``.
+
+        The nose tip's offset from the eyes' midpoint along the eye line, in inter-eye distances (as
+        :func:`frontalness`). Without landmarks (dlib HOG, a frontal-only detector) every face passes.
+        """
+        if self.landmarks is None:
+            return np.ones(len(self), bool)
+        eye_a, eye_b, nose = self.landmarks[:, 0], self.landmarks[:, 1], self.landmarks[:, 2]
+        axis = eye_b - eye_a
+        dist2 = np.maximum(np.sum(axis * axis, axis=1), 1e-6)
+        offset = np.sum((nose - (eye_a + eye_b) / 2) * axis, axis=1) / dist2
+        return np.abs(offset) <= max_nose_offset
+
     def scaled(self, factor: float, offset: tuple[float, float]) -> FaceDetections:
         """Map coordinates of a rescaled crop back: ``p / factor + offset``."""
         off = np.asarray(offset, np.float32)
@@ -414,6 +433,8 @@ class FaceConfig:
         close_up_bottom: A box reaching within this fraction of the frame height of the frame's bottom
             edge is cut by it: a possible close-up too.
         close_up_head_frac: Expected head height of a close-up as a fraction of the box width.
+        close_up_min_sharpness: Faces found only by the close-up search whose aligned chip is
+            blurrier than this (:func:`chip_sharpness`) are dropped (defocused background).
         photo_long_side_px: Long side whole photos are rescaled to before detection (gallery).
         photo_max_upscale: Largest upscaling applied to a whole photo.
         min_quality: Faces below this quality are not embedded (by :meth:`FaceAnalyzer.faces_in_boxes`
@@ -445,6 +466,10 @@ class FaceConfig:
     # as 0.5 x width puts both at ~40-110 px after rescaling to head_px; YuNet found Alex's face in
     # 4/4 of frames 69-81 at 0.5 but 1/4 at 0.35 and 0/4 at 0.18 (it misses faces filling the crop).
     close_up_head_frac: float = 0.5
+    # A close-up's box holds the defocused background too. hamilton, faces only the close-up search
+    # found: audience behind Alex's close-up had chip sharpness 1.3-1.5 (frames 51-72), the close-up
+    # people 3.7-650; dance2's crawling dancer at night 2.6, ballet's kneeling dancer 4.3.
+    close_up_min_sharpness: float = 2.0
     photo_long_side_px: float = 1200.0
     photo_max_upscale: float = 4.0
     min_quality: float = 0.1
@@ -603,6 +628,11 @@ class FaceAnalyzer:
         for i, region, head in zip(np.flatnonzero(close), regions, heads, strict=True):
             close_head[i] = head
             dets, crop, scale = self._detect_in_region(frame_rgb, region, head)
+            # Close-ups show profiles that YuNet finds but dlib cannot align: hamilton's Alex in
+            # profile (YuNet nose offsets -0.9 and 5.4 inter-eye distances; dlib's 5 points still
+            # gave frontalness 0.58-0.87) embedded 0.96-0.97 similar to dance2's P5 and ballet's P3
+            # but 0.917 to his own photo, and named him as them with their galleries.
+            dets = dets.subset(dets.frontal(self.config.quality.max_nose_offset))
             found.append((dets, len(crops)))
             crops.append((crop, scale, region))
         faces, sources = _merge_detections(found, n_first)
@@ -610,9 +640,10 @@ class FaceAnalyzer:
         out: list[FaceCandidate | None] = [None] * len(boxes)
         for box_i, face_i in assignment:
             crop, scale, region = crops[sources[face_i]]
-            out[box_i] = self._candidate(
-                crop, faces.xyxy[face_i], float(faces.score[face_i]), scale, region[:2], box_i
-            )
+            cand = self._candidate(crop, faces.xyxy[face_i], float(faces.score[face_i]), scale, region[:2], box_i)
+            if sources[face_i] >= n_first and cand.quality.sharpness < self.config.close_up_min_sharpness:
+                continue  # a defocused face behind the close-up person, inside their box
+            out[box_i] = cand
         return out
 
     def align(self, image_rgb: NDArray[np.uint8], xyxy: NDArray, score: float = 1.0) -> FaceCandidate:
@@ -705,7 +736,9 @@ def _merge_detections(
     A duplicate keeps the more confident detection, except that the first ``n_first`` entries of
     ``found`` (the full-body head searches) win over the rest (the close-up searches): a face both
     found keeps the detection and rescaling it had before close-ups were searched (on hamilton the
-    close-up crop's copy of a 70 px face scored quality 0.13-0.28 instead of 0.51-0.61).
+    close-up crop's copy of a 70 px face scored quality 0.13-0.28 instead of 0.51-0.61), and a
+    close-up detection centred inside a kept face is the same face (dance2 frame 669: an 84 px box
+    inside the 116 px one, IoU 0.50, quality 0.16 instead of 0.42).
 
     Returns the pooled detections and, for each, the index of the region it came from.
     """
@@ -721,11 +754,18 @@ def _merge_detections(
         return FaceDetections.empty(), []
     xyxy = np.asarray(boxes, np.float32)
     iou = iou_matrix(xyxy, xyxy)
+    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2
     keep: list[int] = []
     for i in np.argsort(-np.asarray(rank), kind="stable"):
+        if rank[i] < -1.0 and any(_inside(centre[i], xyxy[j]) for j in keep):
+            continue  # a close-up search's other box on a face already found (its centre inside)
         if all(iou[i, j] <= 0.5 for j in keep):
             keep.append(int(i))
     return FaceDetections(xyxy[keep], np.asarray(scores)[keep]), [sources[i] for i in keep]
+
+
+def _inside(point: NDArray, xyxy: NDArray) -> bool:
+    return bool(xyxy[0] <= point[0] <= xyxy[2] and xyxy[1] <= point[1] <= xyxy[3])
 
 
 def close_up_boxes(boxes: NDArray, frame_height: int, max_aspect: float, bottom: float) -> NDArray[np.bool_]:
