@@ -6,7 +6,10 @@ Two steps, because embedding is the expensive part (~110 ms per face with dlib o
    is about ``FaceConfig.head_px`` pixels tall, detects faces (dlib HOG by default, YuNet optionally),
    assigns at most one face to each box, fits dlib's 5-point landmarks and scores the face's quality
    (size, frontalness, sharpness, detector confidence). Indicative cost per person box on a 360p
-   clip: ~80 ms with dlib HOG (the head is upscaled ~3x), ~20 ms with YuNet.
+   clip: ~80 ms with dlib HOG (the head is upscaled ~3x), ~20 ms with YuNet. A box that may be a
+   close-up or half-body shot (cut by the frame bottom, or not much taller than wide) is also searched
+   whole at a head size read from its width (:func:`close_up_boxes`): there the head is not at the
+   top of a full body.
 2. :meth:`FaceAnalyzer.embed` aligns and embeds only the candidates the caller keeps (e.g. the best
    face per tracklet per second).
 
@@ -574,7 +577,9 @@ class FaceAnalyzer:
         region[:, [1, 3]] = np.clip(region[:, [1, 3]], 0, height)
         return region
 
-    def close_up_regions(self, boxes: NDArray, width: int, height: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def close_up_regions(
+        self, boxes: NDArray, width: int, height: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Search regions and head heights of person boxes read as close-ups (:func:`close_up_boxes`).
 
         A close-up's head is not in the top 35% of a full body: its size follows the box width
@@ -584,7 +589,7 @@ class FaceAnalyzer:
         """
         b = np.asarray(boxes, np.float64).reshape(-1, 4)
         head = self.config.close_up_head_frac * np.maximum(b[:, 2] - b[:, 0], 1.0)
-        region = np.round(np.stack([b[:, 0], b[:, 1] - 0.25 * head, b[:, 2], b[:, 3]], axis=1))
+        region = np.round(np.stack([b[:, 0], b[:, 1] - 0.25 * head, b[:, 2], b[:, 3]], axis=1)).astype(np.float64)
         region[:, [0, 2]] = np.clip(region[:, [0, 2]], 0, width)
         region[:, [1, 3]] = np.clip(region[:, [1, 3]], 0, height)
         return region, head
@@ -625,8 +630,8 @@ class FaceAnalyzer:
         close = close_up_boxes(boxes, h, self.config.close_up_aspect, self.config.close_up_bottom)
         close_head = np.full(len(boxes), np.nan)
         regions, heads = self.close_up_regions(boxes[close], w, h)
-        for i, region, head in zip(np.flatnonzero(close), regions, heads, strict=True):
-            close_head[i] = head
+        for close_i, region, head in zip(np.flatnonzero(close).tolist(), regions, heads, strict=True):
+            close_head[close_i] = head
             dets, crop, scale = self._detect_in_region(frame_rgb, region, head)
             # Close-ups show profiles that YuNet finds but dlib cannot align: hamilton's Alex in
             # profile (YuNet nose offsets -0.9 and 5.4 inter-eye distances; dlib's 5 points still
