@@ -35,49 +35,31 @@ from pathlib import Path
 import numpy as np
 
 from clips import CLIPS, SHARED, LabelledClip, clip_named
-from fancam.eval.metrics import evaluate, match_keyframes
+from fancam.eval.metrics import evaluate
 from fancam.identity import linking
 from fancam.identity.crossing import motion_of
 from fancam.identity.identify import expected_performers, identify
 from fancam.identity.people import make_people
-from fancam.io.tables import PredictedTracks, load_gt
-from fancam.io.video import probe
 from fancam.pipeline.analyze import AnalysisSettings
-from fancam.pipeline.store import load_appearance, load_scan, tracks_rows
-from fancam.tracking.tracklets import build_tracklets_explained
+from fancam.pipeline.store import tracks_rows
+from replay import load_replay
 
 DEFAULT_WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "fancam-bench"
 
 
 def replay(work: Path, clip: LabelledClip, show_all: bool, show_clusters: bool = False) -> None:
     """Print the linking diagnosis of one clip (see the module docstring)."""
-    folder = work / f"accuracy-{clip.name}-fast-analysis"
-    scanned = load_scan(folder / "scan.npz")
-    if scanned is None:
-        print(f"{clip.name}: no analysis in {folder} (run bench_accuracy.py --work {work} first)")
-        return
-    info = probe(clip.video)
     settings = AnalysisSettings(quality="fast")
-    timeline = scanned.timeline
-    tracks, report = build_tracklets_explained(scanned.raw, timeline, (info.width, info.height), settings.tracklets)
-    appearance = load_appearance(folder / "appearance.npz", len(tracks))
-    if appearance is None:
-        print(f"{clip.name}: the appearance in {folder} does not fit these tracklets; re-run bench_accuracy.py")
+    loaded = load_replay(work, clip, settings)
+    if loaded is None:
         return
-    gt = load_gt(clip.gt, n_frames=timeline.n_frames)
+    tracks, timeline, report, appearance = loaded.tracks, loaded.timeline, loaded.report, loaded.appearance
+    gt, match, votes = loaded.gt, loaded.match, loaded.votes
     config = settings.identity
     result = identify(tracks, timeline, appearance, report, None, config)
-    cast = make_people(tracks, result.cluster, result.naming, timeline, info.height, result.membership)
+    cast = make_people(tracks, result.cluster, result.naming, timeline, loaded.height, result.membership)
     scores = evaluate(tracks_rows(tracks, cast, timeline), gt, named=False).identity
     print(f"== {clip.name}: identity {scores.accuracy:.3f}, {int(result.cluster.max()) + 1} people")
-
-    pred = PredictedTracks("tracklets", tracks.frame, timeline.t[tracks.frame], tracks.track_id,
-                           np.full(len(tracks), "x"), tracks.xyxy.astype(np.float64),
-                           tracks.score.astype(np.float64))
-    match = match_keyframes(gt, pred)
-    votes: dict[int, Counter[str]] = {}
-    for r in np.flatnonzero((match >= 0) & ~gt.uncertain):
-        votes.setdefault(int(tracks.track_id[match[r]]), Counter())[str(gt.person[r])] += 1
 
     cuts = ({i.tracklet_id for i in report.tracklets if i.start_reason == "overlap"},
             {i.tracklet_id for i in report.tracklets if i.end_reason == "overlap"})

@@ -28,67 +28,23 @@ import json
 import logging
 import os
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clips import CLIPS, SHARED, LabelledClip, clip_named
-from fancam.eval.metrics import evaluate, match_keyframes
+from clips import CLIPS, SHARED, clip_named
+from fancam.eval.metrics import evaluate
 from fancam.identity import naming as naming_module
-from fancam.identity.appearance import Appearance
 from fancam.identity.crossing import motion_of
 from fancam.identity.gallery import Gallery, load_gallery
 from fancam.identity.identify import identify
 from fancam.identity.linking import describe_tracklets, pairwise_evidence
 from fancam.identity.people import make_people
-from fancam.io.tables import PredictedTracks, load_gt
-from fancam.io.video import probe
 from fancam.pipeline.analyze import AnalysisSettings, _person_detector, make_face_analyzer
-from fancam.pipeline.store import load_appearance, load_scan, tracks_rows
-from fancam.tracking.tracklets import TrackletReport, build_tracklets_explained
-from fancam.types import Timeline, TrackTable
+from fancam.pipeline.store import tracks_rows
+from replay import Replay, load_replay
 
 DEFAULT_WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "fancam-bench"
-
-
-@dataclass
-class Replay:
-    """A clip's saved analysis, ready for the identity stage, and its GT."""
-
-    clip: LabelledClip
-    tracks: TrackTable
-    timeline: Timeline
-    report: TrackletReport
-    appearance: Appearance
-    height: int
-    gt: object
-    who: dict[int, str]  # GT person of each tracklet (most keyframe rows), by tracklet id
-
-
-def load_replay(work: Path, clip: LabelledClip, settings: AnalysisSettings) -> Replay | None:
-    folder = work / f"accuracy-{clip.name}-fast-analysis"
-    scanned = load_scan(folder / "scan.npz")
-    if scanned is None:
-        print(f"{clip.name}: no analysis in {folder} (run bench_accuracy.py --work {work} first)")
-        return None
-    info = probe(clip.video)
-    timeline = scanned.timeline
-    tracks, report = build_tracklets_explained(scanned.raw, timeline, (info.width, info.height), settings.tracklets)
-    appearance = load_appearance(folder / "appearance.npz", len(tracks))
-    if appearance is None:
-        print(f"{clip.name}: the appearance in {folder} does not fit these tracklets; re-run bench_accuracy.py")
-        return None
-    gt = load_gt(clip.gt, n_frames=timeline.n_frames)
-    pred = PredictedTracks("tracklets", tracks.frame, timeline.t[tracks.frame], tracks.track_id,
-                           np.full(len(tracks), "x"), tracks.xyxy.astype(np.float64),
-                           tracks.score.astype(np.float64))
-    match = match_keyframes(gt, pred)
-    votes: dict[int, Counter[str]] = {}
-    for r in np.flatnonzero((match >= 0) & ~gt.uncertain):
-        votes.setdefault(int(tracks.track_id[match[r]]), Counter())[str(gt.person[r])] += 1
-    who = {t: v.most_common(1)[0][0] for t, v in votes.items()}
-    return Replay(clip, tracks, timeline, report, appearance, info.height, gt, who)
 
 
 def name_run(replay: Replay, gallery: Gallery | None, settings: AnalysisSettings) -> dict:
