@@ -416,7 +416,7 @@ def discount_lookalikes(log_odds: NDArray[np.float64], known_different: NDArray[
     between ``a`` and ``b`` the cue counts only its log-odds above the highest it gives a
     known-different pair of either tracklet, and never below 0 (look-alikes make it say nothing, not
     "different"). Negative log-odds are kept. Measured with the prototype map (bench_linking.py
-    replay, no gallery): ballet identity 0.796 -> 0.833 (all white tutus: P3's last tracklet no
+    replay, no gallery): ballet identity 0.796 -> 0.833 (one costume for all: P3's last tracklet no
     longer joins P1's first at +4, which scored +3 against P3's first, seen beside it), line dance
     0.879 -> 0.886 (with ``DUPLICATE_IOU``), the other five clips unchanged; the lower of the two
     tracklets' levels instead of the higher lost linedance 0.879 -> 0.860, half the level lost
