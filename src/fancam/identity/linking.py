@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from fancam.geometry import iou_matrix
 from fancam.identity.appearance import Appearance
 from fancam.identity.body import (
     BodyCalibration,
@@ -229,19 +230,10 @@ def _conflicts(
             k = np.array([index[int(t)] for t in tracks.track_id[rows]])
             conflict[np.ix_(k, k)] = True
             shared[np.ix_(k, k)] += 1
-            overlapping[np.ix_(k, k)] += _iou(tracks.xyxy[rows].astype(np.float64)) >= DUPLICATE_IOU
+            overlapping[np.ix_(k, k)] += iou_matrix(tracks.xyxy[rows], tracks.xyxy[rows]) >= DUPLICATE_IOU
     np.fill_diagonal(conflict, False)
     duplicate = (2 * overlapping > shared) & (overlapping >= min_overlap_frames)
     return conflict, conflict & ~duplicate
-
-
-def _iou(boxes: NDArray[np.float64]) -> NDArray[np.float64]:
-    """(K, K) intersection over union of every pair of (K, 4) boxes."""
-    lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
-    hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0.0, None), axis=2)
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return np.asarray(inter / np.maximum(area[:, None] + area[None, :] - inter, 1e-9), np.float64)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fancam.errors import UsageError
+from fancam.geometry import intersection_matrix
 from fancam.tracking.assign import linear_assignment
 from fancam.tracking.kalman import KalmanFilter
 from fancam.types import Detections, TrackedDetections
@@ -422,9 +423,8 @@ def _cover(box: NDArray, others: NDArray) -> float:
     """The largest share of ``box`` (4,) that one of ``others`` (K, 4) covers (0 without others)."""
     if not len(others):
         return 0.0
-    wh = np.clip(np.minimum(box[2:], others[:, 2:]) - np.maximum(box[:2], others[:, :2]), 0, None)
     area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1e-9)
-    return float(np.max(wh[:, 0] * wh[:, 1])) / area
+    return float(np.max(intersection_matrix(box, others))) / area
 
 
 def _match(similarity: NDArray, gate: NDArray) -> NDArray[np.int64]:

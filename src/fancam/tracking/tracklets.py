@@ -760,11 +760,8 @@ def _fill(pieces: list[_Piece]) -> TrackTable:
 def _infos(
     pieces: list[_Piece], timeline: Timeline, frame_size: tuple[int, int], window_s: float
 ) -> tuple[TrackletInfo, ...]:
-    width = frame_size[0]
-    margin = _EDGE_MARGIN * width
-
-    def at_edge(box: NDArray) -> bool:
-        return bool(box[0] <= margin or box[2] >= width - margin)
+    def at_edge(box: NDArray) -> bool:  # touches the left or right side
+        return bool(_clipped(np.reshape(box, (1, 4)), frame_size)[0, 0])
 
     out = []
     for tid, p in enumerate(pieces, start=1):
