@@ -75,6 +75,14 @@ def test_someone_of_the_gallery_with_a_thin_lead_is_named_as_a_flagged_guess():
     # A lead below min_member_margin stays unknown however sure "someone" is.
     tied = np.array([[5.8, 5.5, 5.7, 5.4]])
     assert assign_people(tied, np.zeros((1, 1), bool), names, keys, NamingConfig())[0].label == "unknown"
+    # A guess never joins a cluster to another one of that member (clusters named alike are merged):
+    # the clear one takes P3, the guess, never seen with it, stays unknown.
+    two = np.array([[-3.0, -3.0, 6.0, -3.0], [5.1, 4.9, 5.8, 5.2]])
+    naming = assign_people(two, np.array([[False, False], [False, False]]), names, keys, NamingConfig())
+    assert [naming[0].label, naming[1].label] == ["P3", "unknown"]
+    # ... while a clear name may be given twice to clusters never seen together (left and came back).
+    naming = assign_people(two[[0, 0]], np.zeros((2, 2), bool), names, keys, NamingConfig())
+    assert [naming[0].label, naming[1].label] == ["P3", "P3"]
 
 
 def test_time_on_screen_decides_between_a_performer_and_a_lookalike_glimpse():

@@ -308,7 +308,8 @@ def assign_people(
     when ``c`` may not take its member; it must be at least ``config.min_member_margin``, and what
     the assignment loses when ``c`` may take no member at all at least ``config.min_margin``.
     Clusters are then named by decreasing margin, each with its member unless that member already
-    names a cluster it meets: else ``unknown``. The confidence of a name is sigmoid(margin).
+    names a cluster it meets, or any cluster when ``c``'s margin is below ``config.min_margin`` (a
+    guess does not merge two clusters): else ``unknown``. The confidence of a name is sigmoid(margin).
     """
     n_clusters, n_members = evidence.shape
     seen = np.ones(n_clusters) if seen_s is None else np.maximum(np.asarray(seen_s, np.float64), 1e-6)
@@ -336,7 +337,10 @@ def assign_people(
             break
         if anyone < config.min_margin:
             continue
-        if any(n.member == keys[m] and conflict[c, o] for o, n in naming.items()):
+        # A member names one of the clusters seen together; a thin lead (a guess) never joins a
+        # cluster to another one of the member (the caller merges clusters named alike).
+        thin = margin < config.min_margin
+        if any(n.member == keys[m] and (conflict[c, o] or thin) for o, n in naming.items()):
             continue
         naming[c] = Naming(label=names[m], member=keys[m], confidence=_sigmoid(margin))
     for c in range(n_clusters):
