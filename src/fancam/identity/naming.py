@@ -18,7 +18,8 @@ gallery named strangers. A cue seen in fewer than
 ``full_weight_samples`` samples counts proportionally less; a member without photos for any cue the
 cluster shows is no candidate. Where
 members look alike (one costume, one dance group's faces) the calibration is flat and so is the
-evidence: nobody is named rather than a guess.
+evidence: nobody is named rather than a guess, unless the cluster is clearly someone of the
+gallery and one member leads the others a little (see **Assignment**).
 
 **Assignment** (:func:`assign_people`): members are assigned one-to-one (Hungarian) among the clusters
 that meet in time, maximising the evidence weighted by time on screen (a long performer outweighs a
@@ -87,7 +88,12 @@ class NamingConfig:
             gallery. As the only margin (which member too): 0.5: linedance 0.761 (P1, at 0.97,
             named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587, linedance
             0.642. 0.5 (with ``min_member_margin`` 0.5) names 5 strangers in the 42 wrong-gallery
-            pairs of benchmarks/bench_naming.py (margins 0.65-0.71 over nobody), 1: none.
+            pairs of benchmarks/bench_naming.py (margins 0.65-0.71 over nobody), 1: none. Hamilton's
+            Obama (one face, 0.900 to his photos, -0.1 against nobody) stays unknown: judged against
+            impostors instead (the face log-odds' lead over the other members and over the video's
+            other clusters, the lesser of the two) he scores 1.45, and strangers in the 42 pairs
+            score up to 2.41 (ballet's gallery on hamilton's Alex Lacamoire), so no bar names him
+            without naming them.
         min_member_margin: Least margin over the best assignment without the cluster's member (which
             member), given the ``min_margin`` over nobody. Such a name has a confidence of
             sigmoid(margin): 0.62 at 0.5, flagged uncertain in the UI below 0.75. Measured with
