@@ -57,6 +57,34 @@ def test_low_margin_or_negative_evidence_stays_unknown():
     assert _assign([[4.0, 3.6, -2.0]], np.zeros((1, 1))) == ["unknown"]
 
 
+def test_someone_of_the_gallery_with_a_thin_lead_is_named_as_a_flagged_guess():
+    # tiktok ballet: P1 and P4 are named clearly; P3's flat body evidence says "someone of the
+    # gallery" (+5.7 against nobody) and leads the runner-up P2 by 0.6 only (one costume). The name is
+    # given, with a confidence the UI flags as uncertain, not replaced by unknown.
+    from fancam.ui.summary import UNCERTAIN_BELOW
+
+    names, keys = ("P1", "P2", "P3", "P4"), tuple(f"ballet/P{k}" for k in range(1, 5))
+    evidence = np.array([[5.8, 5.1, 5.7, 5.4], [2.5, 2.1, -1.9, 6.5], [6.5, -9.2, -11.4, -10.5]])
+    naming = assign_people(evidence, _together(3).astype(bool), names, keys, NamingConfig())
+    assert [naming[c].label for c in range(3)] == ["P3", "P4", "P1"]
+    assert 0.5 < naming[0].confidence < UNCERTAIN_BELOW < min(naming[1].confidence, naming[2].confidence)
+    # The same thin lead without the evidence that it is anyone of the gallery names nobody: the
+    # lead over the runner-up does not lower the bar for "someone in the gallery at all".
+    weak = np.array([[0.9, 0.2, 0.3, 0.1]])
+    assert assign_people(weak, np.zeros((1, 1), bool), names, keys, NamingConfig())[0].label == "unknown"
+    # A lead below min_member_margin stays unknown however sure "someone" is.
+    tied = np.array([[5.8, 5.5, 5.7, 5.4]])
+    assert assign_people(tied, np.zeros((1, 1), bool), names, keys, NamingConfig())[0].label == "unknown"
+    # A guess never joins a cluster to another one of that member (clusters named alike are merged):
+    # the clear one takes P3, the guess, never seen with it, stays unknown.
+    two = np.array([[-3.0, -3.0, 6.0, -3.0], [5.1, 4.9, 5.8, 5.2]])
+    naming = assign_people(two, np.array([[False, False], [False, False]]), names, keys, NamingConfig())
+    assert [naming[0].label, naming[1].label] == ["P3", "unknown"]
+    # ... while a clear name may be given twice to clusters never seen together (left and came back).
+    naming = assign_people(two[[0, 0]], np.zeros((2, 2), bool), names, keys, NamingConfig())
+    assert [naming[0].label, naming[1].label] == ["P3", "P3"]
+
+
 def test_time_on_screen_decides_between_a_performer_and_a_lookalike_glimpse():
     # gillhung_dance2: P4's 22 s cluster (3.7 for P4) and a 1 s box seen at the same time (3.1): the
     # performer takes P4 clearly; by evidence alone the two were too close to name either.

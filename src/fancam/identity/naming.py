@@ -18,14 +18,18 @@ gallery named strangers. A cue seen in fewer than
 ``full_weight_samples`` samples counts proportionally less; a member without photos for any cue the
 cluster shows is no candidate. Where
 members look alike (one costume, one dance group's faces) the calibration is flat and so is the
-evidence: nobody is named rather than a guess.
+evidence: nobody is named rather than a guess, unless the cluster is clearly someone of the
+gallery and one member leads the others a little (see **Assignment**).
 
 **Assignment** (:func:`assign_people`): members are assigned one-to-one (Hungarian) among the clusters
 that meet in time, maximising the evidence weighted by time on screen (a long performer outweighs a
-glimpse that looks alike); "nobody in the gallery" is worth 0. A cluster's margin is
-what the best assignment loses when it may not take its member, per second of that cluster; a name
-needs ``min_margin``. Clusters that never meet may share a member (a performer who left and came
-back): the caller merges them.
+glimpse that looks alike); "nobody in the gallery" is worth 0. Two margins, per second of the
+cluster: what the best assignment loses when the cluster may take no member (is it anyone in the
+gallery: ``min_margin``), and when it may not take its member (which one: ``min_member_margin``, a
+lower bar). A name whose lead over the runner-up member is thin (one costume: tiktok ballet's P3, left
+with P2 and P3 once P1 and P4 are named) is given with its low confidence, which the people sheet
+and the UI flag as uncertain, rather than ``unknown``, which is surely wrong for a member. Clusters
+that never meet may share a member (a performer who left and came back): the caller merges them.
 
 **Splits** (:func:`fancam.identity.identify.split_contradicted`): a cluster whose tracklets the
 gallery clearly names as two different members is split before naming; a rest that merely matches
@@ -79,10 +83,25 @@ class NamingConfig:
             clips named 4 people in the 42 (gallery, other clip) pairs (the 7 galleries; offset in
             proportion to the vouching cue's samples, see :func:`evidence_matrix`), none since
             ``min_photo_quality`` (benchmarks/bench_naming.py); offset 0.5 then: miryala 0.701.
-        min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) that
-            names a cluster: 1 = odds of e:1 over the best alternative. 0.5: linedance 0.761 (P1, at
-            0.97, named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587,
-            linedance 0.642.
+        min_margin: Least margin (log-odds per second of the cluster, see :func:`assign_people`) over
+            "nobody in the gallery" that names a cluster: 1 = odds of e:1 that it is someone of the
+            gallery. As the only margin (which member too): 0.5: linedance 0.761 (P1, at 0.97,
+            named); 1.5: miryala 0.682, linedance 0.642; 2: dance2 0.683, miryala 0.587, linedance
+            0.642. 0.5 (with ``min_member_margin`` 0.5) names 5 strangers in the 42 wrong-gallery
+            pairs of benchmarks/bench_naming.py (margins 0.65-0.71 over nobody), 1: none. Hamilton's
+            Obama (one face, 0.900 to his photos, -0.1 against nobody) stays unknown: judged against
+            impostors instead (the face log-odds' lead over the other members and over the video's
+            other clusters, the lesser of the two) he scores 1.45, and strangers in the 42 pairs
+            score up to 2.41 (ballet's gallery on hamilton's Alex Lacamoire), so no bar names him
+            without naming them.
+        min_member_margin: Least margin over the best assignment without the cluster's member (which
+            member), given the ``min_margin`` over nobody. Such a name has a confidence of
+            sigmoid(margin): 0.62 at 0.5, flagged uncertain in the UI below 0.75. Measured with
+            benchmarks/bench_naming.py (saved fast analyses, the 7 clips, 42 wrong-gallery pairs,
+            leave-one-out): 0.25 and 0.5 name ballet's P3 (lead 0.6 over P2 on flat body evidence,
+            identity with the gallery 0.722 -> 0.833 = without) and nothing else changes (28 -> 29
+            right names, strangers 0, left-out members named 3 as before); 0.75 and 1 (the single
+            margin before): P3 unknown.
         split_lead: Least lead (log-odds over every other member and over nobody) with which a
             cluster's tracklets, and the rest of the cluster, must name two different members for
             the cluster to be split (1 and 3: same names on the 7 clips).
@@ -110,6 +129,7 @@ class NamingConfig:
     body_weight: float = 1.0
     gallery_offset: float = 1.0
     min_margin: float = 1.0
+    min_member_margin: float = 0.5
     split_lead: float = 2.0
     min_photo_quality: float = 0.1
     vouch_photo_quality: float = 0.3
@@ -291,9 +311,11 @@ def assign_people(
     evidence; "nobody" is worth 0 to every cluster) among ``c`` and the clusters
     it meets in time (``conflict``): those compete for the same members, the others may be the same
     person (a performer who left and came back). ``c``'s margin is how much that best assignment loses
-    when ``c`` may not take its member. Clusters are then named by decreasing margin, each with its
-    member unless that member already names a cluster it meets, and only with a margin of at least
-    ``config.min_margin``: else ``unknown``.
+    when ``c`` may not take its member; it must be at least ``config.min_member_margin``, and what
+    the assignment loses when ``c`` may take no member at all at least ``config.min_margin``.
+    Clusters are then named by decreasing margin, each with its member unless that member already
+    names a cluster it meets, or any cluster when ``c``'s margin is below ``config.min_margin`` (a
+    guess does not merge two clusters): else ``unknown``. The confidence of a name is sigmoid(margin).
     """
     n_clusters, n_members = evidence.shape
     seen = np.ones(n_clusters) if seen_s is None else np.maximum(np.asarray(seen_s, np.float64), 1e-6)
@@ -307,15 +329,24 @@ def assign_people(
         m = next((mm for cc, mm in pairs if cc == 0), None)
         if m is None:
             continue
-        local = local.copy()
-        local[0, m] = -np.inf
-        margin = (total - _best_assignment(local, 0.0)[0]) / seen[c]
-        proposals.append((margin, c, m))
+        other = local.copy()
+        other[0, m] = -np.inf
+        margin = (total - _best_assignment(other, 0.0)[0]) / seen[c]
+        # Whether anyone at all: what the assignment loses when c may take no member.
+        nobody = local.copy()
+        nobody[0, :] = -np.inf
+        anyone = (total - _best_assignment(nobody, 0.0)[0]) / seen[c]
+        proposals.append((margin, c, m, anyone))
     naming: dict[int, Naming] = {}
-    for margin, c, m in sorted(proposals, reverse=True):
-        if margin < config.min_margin:
+    for margin, c, m, anyone in sorted(proposals, reverse=True):
+        if margin < config.min_member_margin:
             break
-        if any(n.member == keys[m] and conflict[c, o] for o, n in naming.items()):
+        if anyone < config.min_margin:
+            continue
+        # A member names one of the clusters seen together; a thin lead (a guess) never joins a
+        # cluster to another one of the member (the caller merges clusters named alike).
+        thin = margin < config.min_margin
+        if any(n.member == keys[m] and (conflict[c, o] or thin) for o, n in naming.items()):
             continue
         naming[c] = Naming(label=names[m], member=keys[m], confidence=_sigmoid(margin))
     for c in range(n_clusters):
