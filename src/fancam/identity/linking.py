@@ -130,8 +130,8 @@ class LinkingConfig:
             (coin flips: at 0 ballet lost 0.833 -> 0.796, P3's first piece joined P4 at -0.08);
             gillhung_dance2 with close-up faces 2.79.
         joint_max_nodes: Largest joint search (partial groupings visited); beyond, greedy. The line
-            dance's 47 clusters with a partner above the veto exceed it (greedy: 0.892); the other
-            clips take at most a few thousand.
+            dance's 47 clusters with a partner above the veto exceed it (greedy: 0.892; 200,000
+            nodes took 30 s and did not finish); the other clips take at most 77 (gillhung_dance2).
         crossing: The crossing resolver, the continuity cue of pairs cut at an overlap
             (:mod:`fancam.identity.crossing`).
     """
@@ -670,7 +670,7 @@ class _Clusters:
         cand = sorted((int(k) for k in alive if legal[k, alive].any()), key=lambda k: (-frames[k], k))
         rank = self.forced_rank()
         # The most each candidate can add to the score: its best rank against a longer candidate.
-        gain = [max([0.0] + [float(rank[k, h]) for h in cand[:i] if legal[k, h]]) for i, k in enumerate(cand)]
+        gain = [max([0.0] + [float(rank[k, h]) for h in cand[:i] if not apart[k, h]]) for i, k in enumerate(cand)]
         tail = np.concatenate([np.cumsum(gain[::-1])[::-1], [0.0]])
         best: list[tuple[Solution, list[list[int]]]] = [((0, -np.inf), [])]
         nodes = 0
