@@ -13,6 +13,7 @@ from fancam.identity.identify import expected_performers
 from fancam.identity.linking import (
     Evidence,
     LinkingConfig,
+    Tracklets,
     _body_evidence,
     _pairs_by_kind,
     _prototype_calibration,
@@ -316,3 +317,82 @@ def test_a_duplicate_box_is_no_lookalike_but_a_dancer_crossing_for_a_moment_is()
     every_conflict = replace(tracklets, seen_apart=tracklets.conflict)
     counted = _body_evidence(every_conflict, appearance, timeline, LinkingConfig())
     assert body.log_odds[0, 4] > 0 and counted.log_odds[0, 4] < body.log_odds[0, 4]
+
+
+def _facts(spans: list[tuple[int, int]], conflicts: list[tuple[int, int]]) -> Tracklets:
+    """Tracklet facts for hand-made evidence: (first, last) frames and the pairs sharing frames."""
+    n = len(spans)
+    conflict = np.zeros((n, n), bool)
+    for a, b in conflicts:
+        conflict[a, b] = conflict[b, a] = True
+    boxes = np.zeros((n, 4), np.float32)
+    return Tracklets(
+        ids=np.arange(1, n + 1), first=np.array([f for f, _ in spans]), last=np.array([t for _, t in spans]),
+        shot=np.zeros(n, np.int64), start_box=boxes, end_box=boxes, starts_clean=np.ones(n, bool),
+        ends_clean=np.ones(n, bool), conflict=conflict, sample_of=np.zeros(0, np.int64),
+    )
+
+
+def _hand_evidence(appearance: dict[tuple[int, int], tuple[float, float]], continuity: dict[tuple[int, int], float],
+                   n: int) -> Evidence:
+    """Evidence as :func:`pairwise_evidence` combines it: one appearance cue ((log-odds, weight) per pair)
+    and continuity log-odds, averaged with weight 1 per continuation."""
+    lo, w, cont = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
+    for (a, b), (value, weight) in appearance.items():
+        lo[a, b] = lo[b, a] = value
+        w[a, b] = w[b, a] = weight
+    for (a, b), value in continuity.items():
+        cont[a, b] = cont[b, a] = value
+    total, weight = lo * w + cont, w + (cont != 0)
+    mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
+    return Evidence(mean, weight, cues=((lo, w),), continuity=cont)
+
+
+def _pile_up() -> tuple[Tracklets, Evidence]:
+    """Performers P (0) and Q (1) seen together, and one piece of each from a pile-up (2 of P, 3 of
+    Q), seen together and after both performers' tracklets have ended, with gillhung_dance2's kind
+    of evidence: the appearance of pile-up pieces says "different" (-2.4 to -2.6) from both
+    performers, most often against the performer seen most, and only where the pieces meet the
+    performers' tracklets does motion tell who continues whom (+0.4 for P's piece and P, -1.5 for
+    it and Q, -0.9 for Q's piece and P)."""
+    tracklets = _facts([(0, 299), (0, 299), (310, 340), (310, 340)], [(0, 1), (2, 3)])
+    evidence = _hand_evidence(
+        {(2, 0): (-2.6, 6.0), (2, 1): (-2.6, 3.0), (3, 0): (-2.4, 3.0), (3, 1): (-2.4, 2.0)},
+        {(2, 0): 0.4, (2, 1): -1.5, (3, 0): -0.9}, 4)
+    return tracklets, evidence
+
+
+def test_forced_merges_chosen_together_put_pile_up_pieces_on_their_own_performers():
+    tracklets, evidence = _pile_up()
+    # One best pair at a time, Q's piece joins P first (mean -2.03, the least "different"), and P's
+    # piece then has only Q left.
+    greedy = cluster_tracklets(tracklets, evidence, LinkingConfig(joint_forced=False), expected=2)
+    assert greedy[3] == greedy[0] and greedy[2] == greedy[1]
+    steps: list[tuple[str, list[int], list[int]]] = []
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(), expected=2,
+                               trace=lambda step, a, b, mean: steps.append((step, a, b)))
+    assert labels[2] == labels[0] != labels[1] == labels[3]
+    assert sorted((s, sorted(a + b)) for s, a, b in steps) == [("too-many", [0, 2]), ("too-many", [1, 3])]
+
+
+def test_forced_merges_chosen_together_find_more_merges_than_greedy():
+    # Performers A (0) and B (1); piece u (2) resembles A a little more than B, piece v (3) can only
+    # be A (it shares frames with B and with u). Greedy puts u on A and leaves v a third person;
+    # chosen together, u is B and v is A: two performers, as many as were seen together.
+    tracklets = _facts([(0, 99), (0, 99), (200, 299), (200, 299)], [(0, 1), (2, 3), (3, 1)])
+    evidence = _hand_evidence({(2, 0): (-0.5, 1.0), (2, 1): (-1.0, 1.0), (3, 0): (-1.5, 1.0)}, {}, 4)
+    greedy = cluster_tracklets(tracklets, evidence, LinkingConfig(joint_forced=False, fragment_share=0.0), expected=2)
+    assert len(set(greedy.tolist())) == 3
+    labels = cluster_tracklets(tracklets, evidence, LinkingConfig(fragment_share=0.0), expected=2)
+    assert labels[3] == labels[0] != labels[1] == labels[2]
+
+
+def test_forced_merges_keep_greedy_choice_when_the_joint_one_is_not_clearly_better():
+    # The pile-up with the motion evidence gone: the appearance alone says "different" about alike
+    # for both pieces and both performers, a coin flip; greedy's choice stands.
+    tracklets, _ = _pile_up()
+    flat = _hand_evidence(
+        {(2, 0): (-2.3, 6.0), (2, 1): (-2.45, 3.0), (3, 0): (-2.2, 3.0), (3, 1): (-2.3, 2.0)}, {}, 4)
+    greedy = cluster_tracklets(tracklets, flat, LinkingConfig(joint_forced=False), expected=2)
+    assert (cluster_tracklets(tracklets, flat, LinkingConfig(), expected=2) == greedy).all()
+    assert (cluster_tracklets(tracklets, flat, LinkingConfig(joint_margin=0.0), expected=2) != greedy).any()

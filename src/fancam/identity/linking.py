@@ -18,8 +18,9 @@ independent cues, each calibrated on *this* video without any labels:
 
 Hard constraint: two tracklets seen in the same frame are different people. Clustering merges the
 pair of clusters with the highest mean evidence while it is positive; then, if more clusters remain
-than performers ever seen together, it keeps merging the best non-conflicting pairs unless the
-evidence clearly says "different people" (or faces calibrated on the video alone do); then a short
+than performers ever seen together, it keeps merging non-conflicting pairs unless the evidence
+clearly says "different people" (or faces calibrated on the video alone do) - one best pair at a
+time, or chosen together when that is clearly better (``LinkingConfig.joint_forced``); then a short
 cluster (a fragment) joins the performer it resembles most among those it shares no frame with, and
 a longer cluster whose appearance says nothing (no evidence, or "different" from everyone alike)
 joins the only performer it does not share a frame with, if any.
@@ -27,6 +28,7 @@ joins the only performer it does not share a frame with, if any.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +112,26 @@ class LinkingConfig:
             Still-photo thresholds (no calibration) never veto: miryala's small faces, vetoing
             with them, lost 0.756 -> 0.642. Fragments are not vetoed either (see
             ``fragment_share``): the bench clip's P2 after the pile-up has face -3.6 against herself.
+        joint_forced: While there are more clusters than performers, the merges down to the count
+            are chosen together, not only one best pair at a time (greedy average linkage): a
+            search over the groupings of the clusters (each member's mean evidence against the rest
+            of its group above ``veto_log_odds``, no two members apart) for the most merges, then the
+            best sum of :meth:`_Clusters.forced_rank` between each piece and the performer it joins.
+            The greedy choice stays unless the joint one makes more merges above the veto or scores
+            ``joint_margin`` higher. Measured (bench_linking.py replay, no gallery), with the
+            close-up face search (branch ``face``) whose 4 new correct faces flipped greedy's coin
+            flips: gillhung_dance2 0.891 -> 0.926 (the pile-up pieces of P2 and P3, -2.1 to -2.35
+            against both, join their own performers: joint scores 2.79 higher), hamilton 0.714 ->
+            0.857 (a face veto left greedy 3 merges and Obama's fragment then joined Lin-Manuel
+            Miranda at -1.90; joint finds 4 merges above the veto); without it, the 7 clips are
+            unchanged (greedy kept on all of them).
+        joint_margin: How much higher the joint choice must score to replace greedy's with as many
+            merges. Measured: ballet 0.24 and hamilton 0.50 higher, where the evidence is near 0
+            (coin flips: at 0 ballet lost 0.833 -> 0.796, P3's first piece joined P4 at -0.08);
+            gillhung_dance2 with close-up faces 2.79.
+        joint_max_nodes: Largest joint search (partial groupings visited); beyond, greedy. The line
+            dance's 47 clusters with a partner above the veto exceed it (greedy: 0.892; 200,000
+            nodes took 30 s and did not finish); the other clips take at most 77 (gillhung_dance2).
         crossing: The crossing resolver, the continuity cue of pairs cut at an overlap
             (:mod:`fancam.identity.crossing`).
     """
@@ -126,6 +148,9 @@ class LinkingConfig:
     join_only_partner: bool = True
     fragment_share: float = 0.25
     face_veto: float = -2.5
+    joint_forced: bool = True
+    joint_margin: float = 1.0
+    joint_max_nodes: int = 5_000
     crossing: CrossingConfig = field(default_factory=CrossingConfig)
 
 
@@ -256,6 +281,8 @@ class Evidence:
     face_calibration: BodyCalibration | None = None
     face_log_odds: NDArray[np.float64] | None = None
     face_weight: NDArray[np.float64] | None = None
+    cues: tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...] = ()
+    continuity: NDArray[np.float64] | None = None
 
 
 def pairwise_evidence(
@@ -276,7 +303,10 @@ def pairwise_evidence(
     mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
     # Only faces calibrated on this video may veto a merge (still-photo thresholds misjudge small faces).
     face_weight = face.weight if face.calibration is not None else np.zeros_like(face.weight)
-    return Evidence(mean, weight, body.calibration, face.calibration, np.nan_to_num(face.log_odds), face_weight)
+    cues = tuple((cue_weight * np.nan_to_num(cue.log_odds), cue.weight)
+                 for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)))
+    return Evidence(mean, weight, body.calibration, face.calibration, np.nan_to_num(face.log_odds), face_weight,
+                    cues, cont)
 
 
 @dataclass(frozen=True)
@@ -490,6 +520,14 @@ def _continuity(tracklets: Tracklets, timeline: Timeline, config: LinkingConfig)
     return np.where(cut & (out == 0), crossing, out)
 
 
+Solution = tuple[int, float]
+"""A set of forced merges judged: (number of merges, score); see :meth:`_Clusters.grouping_key`."""
+
+
+class _TooLarge(Exception):
+    """The joint search of forced merges would take too long."""
+
+
 class _Clusters:
     """Mutable state of agglomerative clustering: members, conflicts and evidence sums per cluster."""
 
@@ -506,6 +544,24 @@ class _Clusters:
         face_lo = evidence.face_log_odds if evidence.face_log_odds is not None else zero
         self.face_num = face_lo * face_w
         self.face_den = face_w.copy()
+        self.cue_num = [lo * w for lo, w in evidence.cues]
+        self.cue_den = [w.copy() for _, w in evidence.cues]
+        self.cont = evidence.continuity.copy() if evidence.continuity is not None else zero.copy()
+
+    def forced_rank(self) -> NDArray[np.float64]:
+        """(T, T) how likely two clusters are one person, for choosing between forced merges.
+
+        The mean appearance (body and face) log-odds over their tracklet pairs plus the sum of their
+        continuity log-odds: a continuation is evidence about where two clusters meet, which the
+        mean over all their pairs dilutes by their sizes. gillhung_dance2's pile-up pieces: body -4
+        (capped) against every candidate, faces -0.3 to -1 against both P2 and P3 (look-alikes), so
+        their means ranked by weights alone (-2.32 vs -2.34), while the crossing resolver said
+        +0.41 for P2's piece and P2, -1.51 for it and P3, -0.93 for P3's piece and P2.
+        """
+        num = sum(self.cue_num, np.zeros_like(self.num))
+        den = sum(self.cue_den, np.zeros_like(self.den))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.cont + np.where(den > 0, num / den, 0.0)
 
     def apart(self, vetoed: bool) -> NDArray[np.bool_]:
         """(T, T) True for pairs of clusters that cannot be one person.
@@ -586,13 +642,109 @@ class _Clusters:
         self.members[a] += self.members[b]
         self.members[b] = []
         self.alive[b] = False
-        for m in (self.num, self.den, self.face_num, self.face_den):
+        for m in (self.num, self.den, self.face_num, self.face_den, *self.cue_num, *self.cue_den, self.cont):
             m[a, :] += m[b, :]
             m[:, a] += m[:, b]
             m[a, a] = 0.0
         self.conflict[a, :] |= self.conflict[b, :]
         self.conflict[:, a] |= self.conflict[:, b]
         self.conflict[a, a] = False
+
+    def joint_groups(self, veto: float, merges: int, length: NDArray[np.float64],
+                     max_nodes: int) -> tuple[Solution, list[list[int]]] | None:
+        """The forced merges decided together: groups of alive clusters, each to become one performer.
+
+        Among the partitions of the alive clusters into groups whose members are not apart
+        (``apart(vetoed=True)``) and where each member's mean evidence against the rest of its group
+        is above ``veto`` (:meth:`grouping_valid`), the best by :meth:`grouping_key`. Returns its key
+        and its groups of two clusters or more, or None when the search would visit more than
+        ``max_nodes`` partial partitions.
+        """
+        alive = np.flatnonzero(self.alive)
+        apart = self.apart(vetoed=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = np.where(self.den > 0, self.num / np.maximum(self.den, 1e-9), -np.inf)
+        legal = ~apart & (mean > veto)
+        frames = {int(k): float(length[self.members[k]].sum()) for k in alive}
+        # Longest first: the first member of a group is its head.
+        cand = sorted((int(k) for k in alive if legal[k, alive].any()), key=lambda k: (-frames[k], k))
+        rank = self.forced_rank()
+        # The most each candidate can add to the score: its best rank against a longer candidate.
+        gain = [max([0.0] + [float(rank[k, h]) for h in cand[:i] if not apart[k, h]]) for i, k in enumerate(cand)]
+        tail = np.concatenate([np.cumsum(gain[::-1])[::-1], [0.0]])
+        best: list[tuple[Solution, list[list[int]]]] = [((0, -np.inf), [])]
+        nodes = 0
+
+        def search(i: int, groups: list[list[int]], done: int, score: float) -> None:
+            nonlocal nodes
+            nodes += 1
+            if nodes > max_nodes:
+                raise _TooLarge
+            reach = min(done + len(cand) - i, merges)
+            if (reach, score + tail[i]) <= best[0][0]:
+                return  # cannot beat the best found
+            if i == len(cand):
+                if self.grouping_valid(groups, veto):
+                    best[0] = ((done, score), [list(g) for g in groups if len(g) > 1])
+                return
+            k = cand[i]
+            if done < merges:
+                # A piece joins a group through a member it could be merged with alone.
+                for g in groups:
+                    if legal[k, g].any() and not apart[k, g].any():
+                        g.append(k)
+                        search(i + 1, groups, done + 1, score + float(rank[k, g[0]]))
+                        g.pop()
+            groups.append([k])
+            search(i + 1, groups, done, score)
+            groups.pop()
+
+        try:
+            search(0, [], 0, 0.0)
+        except _TooLarge:
+            return None
+        log.debug("joint forced merges: %d clusters, %d searched, %d partial groupings", len(alive), len(cand), nodes)
+        return best[0]
+
+    def grouping_valid(self, groups: list[list[int]], veto: float) -> bool:
+        """Whether each member of each group has mean evidence above ``veto`` against the rest of it."""
+        for g in groups:
+            for k in g:
+                rest = [c for c in g if c != k]
+                if rest and not self.den[k, rest].sum() > 0:
+                    return False
+                if rest and self.num[k, rest].sum() / self.den[k, rest].sum() <= veto:
+                    return False
+        return True
+
+    def grouping_key(self, groups: list[list[int]], length: NDArray[np.float64]) -> Solution:
+        """How good a set of forced merges is: (merges, score), compared in that order.
+
+        Score: the sum, over the members of each group but its head (the longest), of
+        :meth:`forced_rank` between member and head: the performer each piece joins.
+        """
+        rank = self.forced_rank()
+        merges, score = 0, 0.0
+        for g in groups:
+            head = max(g, key=lambda k: (float(length[self.members[k]].sum()), -k))
+            merges += len(g) - 1
+            score += sum(float(rank[k, head]) for k in g if k != head)
+        return merges, score
+
+    def greedy_merges(self, veto: float, expected: int) -> list[tuple[int, int]]:
+        """The merges greedy average linkage makes while there are too many clusters (on a copy).
+
+        The best pair that is not apart, while its mean evidence is above ``veto``.
+        """
+        state = copy.deepcopy(self)
+        out = []
+        while state.alive.sum() > expected:
+            a, b, best = state.best_pair(vetoed=True)
+            if not (np.isfinite(best) and best > veto):
+                break
+            out.append((a, b))
+            state.merge(a, b)
+        return out
 
     def labels(self) -> NDArray[np.int64]:
         """(T,) cluster label 0..C-1 of each tracklet."""
@@ -607,6 +759,42 @@ MergeTrace = Callable[[str, list[int], list[int], float], None]
 is above ``merge_threshold``, even while there are too many clusters; ``too-many``: forced at or
 below it because there are more clusters than performers; ``fragment``, ``only-partner``), the
 tracklet indices of the two clusters and the mean evidence."""
+
+
+def _forced_merges(
+    state: _Clusters, config: LinkingConfig, expected: int, length: NDArray[np.float64]
+) -> list[tuple[int, int]]:
+    """The merges to make while there are more clusters than performers, decided together.
+
+    Greedy average linkage (:meth:`_Clusters.greedy_merges`) unless the joint search
+    (:meth:`_Clusters.joint_groups`) finds more merges above the veto, or the same number with a
+    score higher by ``config.joint_margin``. Returns (a, b) pairs, in order: merge b into a.
+    """
+    greedy = state.greedy_merges(config.veto_log_odds, expected)
+    if not config.joint_forced:
+        return greedy
+    joint = state.joint_groups(config.veto_log_odds, int(state.alive.sum()) - expected, length,
+                               config.joint_max_nodes)
+    if joint is None:
+        log.debug("joint forced merges: search too large, greedy")
+        return greedy
+    owner = {int(k): int(k) for k in np.flatnonzero(state.alive)}
+    for a, b in greedy:
+        for k, o in owner.items():
+            if o == b:
+                owner[k] = a
+    greedy_groups = [[k for k, o in owner.items() if o == h] for h in set(owner.values())]
+    greedy_key = state.grouping_key([g for g in greedy_groups if len(g) > 1], length)
+    joint_key = state.grouping_key(joint[1], length)
+    log.debug("forced merges: greedy %s, joint %s", greedy_key, joint_key)
+    if joint_key[0] < greedy_key[0] or (joint_key[0] == greedy_key[0]
+                                        and joint_key[1] <= greedy_key[1] + config.joint_margin):
+        return greedy
+    out = []
+    for group in joint[1]:
+        head = max(group, key=lambda k: (float(length[state.members[k]].sum()), -k))
+        out += [(head, k) for k in group if k != head]
+    return out
 
 
 def cluster_tracklets(
@@ -634,6 +822,14 @@ def cluster_tracklets(
         # Traced as forced ("too-many") only where the evidence alone would not have merged them.
         step = "too-many" if too_many and not best > config.merge_threshold else "evidence"
         forced = None
+        if expected is not None and too_many and np.isfinite(best) and threshold < best <= config.merge_threshold:
+            for a, b in _forced_merges(state, config, expected, length):
+                mean = state.mean(a, b)
+                if trace is not None:
+                    step = "too-many" if not mean > config.merge_threshold else "evidence"
+                    trace(step, list(state.members[a]), list(state.members[b]), mean)
+                state.merge(a, b)
+            continue
         if not (np.isfinite(best) and best > threshold):
             if too_many and config.fragment_share > 0:
                 forced, step = state.fragment_partner(length, config.fragment_share), "fragment"
