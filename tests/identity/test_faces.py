@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import av
@@ -19,8 +20,10 @@ from fancam.identity.faces import (
     FaceAnalyzer,
     FaceConfig,
     FaceDetections,
+    _merge_detections,
     assign_faces,
     chip_sharpness,
+    close_up_boxes,
     frontalness,
     l2_normalise,
     make_detector,
@@ -130,6 +133,58 @@ def test_yunet_finds_all_three_dancers(yunet: FaceAnalyzer, gillhung_clip: Path,
     assert yunet.model_id.startswith("yunet:yunet_s_640_640.onnx")
 
 
+HAMILTON_CLIP = "data/face_recognition_hamilton/short_hamilton_clip.mp4"
+
+
+def _best_identity(analyzer: FaceAnalyzer, embedding: np.ndarray) -> str:
+    """Name of the hamilton reference identity (photos taken elsewhere) closest to a face embedding."""
+    sims = {}
+    for folder in sorted(shared_file("data/face_recognition_hamilton/identities").iterdir()):
+        photo = next(p for p in sorted(folder.iterdir()) if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+        image = decode_image(photo.read_bytes())
+        assert image is not None
+        faces = analyzer.faces_in_image(image)
+        sims[folder.name] = float(analyzer.embed(faces[:1])[0].embedding @ embedding)
+    return max(sims, key=sims.__getitem__)
+
+
+@pytest.mark.parametrize(
+    ("frame", "box", "who"),
+    [
+        # Alex's close-up (the tracker's box, cut by the frame bottom): his face is at y 81-235.
+        (48, [395.6, 0.0, 639.8, 352.8], "alex_lacamoire"),
+        # Lin-Manuel Miranda at the piano (the tracker's box, cut by the bottom, height/width 1.15).
+        (105, [61.1, 23.3, 350.3, 355.7], "lin_manuel_miranda"),
+    ],
+)
+def test_close_up_faces_are_found(yunet: FaceAnalyzer, frame: int, box: list[float], who: str) -> None:
+    """hamilton (640x360 TV): faces of half-body and close-up boxes the full-body head search misses."""
+    image = _frame(shared_file(HAMILTON_CLIP), frame)
+    xyxy = np.array([box])
+    (cand,) = yunet.find_faces(image, xyxy)
+    assert cand is not None
+    assert cand.quality.score >= yunet.config.min_quality
+    (sample,) = yunet.embed([cand])
+    assert _best_identity(yunet, sample.embedding) == who
+    # Without the close-up search (the top 35% of a full body only): no face. What the test guards.
+    full_body_only = FaceAnalyzer(dataclasses.replace(yunet.config, close_up_aspect=0.0, close_up_bottom=-1.0))
+    assert full_body_only.find_faces(image, xyxy) == [None]
+
+
+def test_close_up_search_skips_profiles_and_defocused_background(yunet: FaceAnalyzer) -> None:
+    """hamilton frames 30 (Alex in profile) and 60 (only the blurred audience behind him in his box)."""
+    clip = shared_file(HAMILTON_CLIP)
+    gt = _gt_boxes(Path(__file__).parents[2] / "benchmarks/gt/hamilton_short.csv", 30)["alex_lacamoire"]
+    assert yunet.find_faces(_frame(clip, 30), gt[None]) == [None]
+    gt = _gt_boxes(Path(__file__).parents[2] / "benchmarks/gt/hamilton_short.csv", 60)["alex_lacamoire"]
+    image = _frame(clip, 60)
+    assert yunet.find_faces(image, gt[None]) == [None]
+    # The audience face is there: with no sharpness floor it is taken for his.
+    (blurred,) = FaceAnalyzer(dataclasses.replace(yunet.config, close_up_min_sharpness=0.0)).find_faces(
+        image, gt[None])
+    assert blurred is not None and blurred.quality.sharpness < 2.0
+
+
 def test_no_face_in_noise(hog: FaceAnalyzer) -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (480, 360, 3), dtype=np.uint8)
@@ -192,6 +247,42 @@ def test_assign_faces_one_to_one_by_head_point() -> None:
     # A face in the lower half of the box (a hand, a knee) is not a head.
     assert assign_faces(np.array([[30, 300, 70, 340]], float), boxes[:1], head_h[:1]) == []
     assert assign_faces(np.zeros((0, 4)), boxes, head_h) == []
+
+
+def test_close_up_faces_assigned_anywhere_in_the_box() -> None:
+    boxes = np.array([[0, 0, 200, 240], [300, 0, 400, 400]], float)  # a half-body shot, a full body
+    head_h = np.array([34.0, 56.0])
+    close_head = np.array([100.0, np.nan])
+    low_face = np.array([[60, 140, 140, 220]], float)  # centre (100, 180): lower half of box 0
+    assert assign_faces(low_face, boxes, head_h) == []
+    assert assign_faces(low_face, boxes, head_h, close_head=close_head) == [(0, 0)]
+    # A full body takes no low face even when another box is a close-up.
+    assert assign_faces(low_face + [300, 0, 300, 0], boxes, head_h, close_head=close_head) == []
+    # Where a full body's head would be, a face wins over a lower one only the close-up reading allows.
+    top_face = np.array([[85, 12, 115, 42]], float)
+    assert assign_faces(np.concatenate([low_face, top_face]), boxes, head_h, close_head=close_head) == [(0, 1)]
+
+
+def test_close_up_search_duplicates_give_way_to_the_full_body_search() -> None:
+    first = FaceDetections(np.array([[606, 849, 722, 966]], float), np.array([0.7]))  # dance2 frame 669
+    # The close-up search's box on the same face: IoU 0.50 but centred inside, and more confident.
+    same = FaceDetections(np.array([[604, 865, 688, 949], [100, 100, 150, 150]], float), np.array([0.9, 0.8]))
+    faces, sources = _merge_detections([(first, 0), (same, 1)], n_first=1)
+    assert faces.xyxy.tolist() == [[606, 849, 722, 966], [100, 100, 150, 150]]
+    assert sources == [0, 1]
+    # Without the full-body precedence the more confident one wins, as among full-body searches.
+    faces, _ = _merge_detections([(first, 0), (same, 1)])
+    assert faces.xyxy[0].tolist() == [604, 865, 688, 949]
+
+
+def test_close_up_boxes() -> None:
+    boxes = np.array([
+        [0, 0, 100, 350],      # standing, 3.5x taller than wide
+        [0, 0, 100, 120],      # wider than 1/1.3 of its height: half-body, sitting, lying
+        [0, 100, 100, 355],    # standing but cut by the bottom of a 360 px frame (within 2%)
+        [0, 100, 100, 340],    # ends 20 px above the bottom: not cut
+    ], float)
+    assert close_up_boxes(boxes, 360, 1.3, 0.02).tolist() == [False, True, True, False]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,10 @@ Two steps, because embedding is the expensive part (~110 ms per face with dlib o
    is about ``FaceConfig.head_px`` pixels tall, detects faces (dlib HOG by default, YuNet optionally),
    assigns at most one face to each box, fits dlib's 5-point landmarks and scores the face's quality
    (size, frontalness, sharpness, detector confidence). Indicative cost per person box on a 360p
-   clip: ~80 ms with dlib HOG (the head is upscaled ~3x), ~20 ms with YuNet.
+   clip: ~80 ms with dlib HOG (the head is upscaled ~3x), ~20 ms with YuNet. A box that may be a
+   close-up or half-body shot (cut by the frame bottom, or not much taller than wide) is also searched
+   whole at a head size read from its width (:func:`close_up_boxes`): there the head is not at the
+   top of a full body.
 2. :meth:`FaceAnalyzer.embed` aligns and embeds only the candidates the caller keeps (e.g. the best
    face per tracklet per second).
 
@@ -149,6 +152,25 @@ class FaceDetections:
 
     def __len__(self) -> int:
         return len(self.score)
+
+    def subset(self, keep: NDArray[np.bool_]) -> FaceDetections:
+        """The detections where ``keep`` (N,) is True."""
+        lm = None if self.landmarks is None else self.landmarks[keep]
+        return FaceDetections(self.xyxy[keep], self.score[keep], lm)
+
+    def frontal(self, max_nose_offset: float) -> NDArray[np.bool_]:
+        """(N,) False for faces the detector's own landmarks show turned beyond ``max_nose_offset``.
+
+        The nose tip's offset from the eyes' midpoint along the eye line, in inter-eye distances (as
+        :func:`frontalness`). Without landmarks (dlib HOG, a frontal-only detector) every face passes.
+        """
+        if self.landmarks is None:
+            return np.ones(len(self), bool)
+        eye_a, eye_b, nose = self.landmarks[:, 0], self.landmarks[:, 1], self.landmarks[:, 2]
+        axis = eye_b - eye_a
+        dist2 = np.maximum(np.sum(axis * axis, axis=1), 1e-6)
+        offset = np.sum((nose - (eye_a + eye_b) / 2) * axis, axis=1) / dist2
+        return np.abs(offset) <= max_nose_offset
 
     def scaled(self, factor: float, offset: tuple[float, float]) -> FaceDetections:
         """Map coordinates of a rescaled crop back: ``p / factor + offset``."""
@@ -409,6 +431,13 @@ class FaceConfig:
             detector's measured default (:data:`DEFAULT_HEAD_PX`).
         max_scale: Largest upscaling applied to a head crop (tiny people stay undetected).
         region_frac: Head search region: top part of the box, as a fraction of its height.
+        close_up_aspect: A box shorter than this many times its width is a possible close-up or
+            half-body shot (see :func:`close_up_boxes`).
+        close_up_bottom: A box reaching within this fraction of the frame height of the frame's bottom
+            edge is cut by it: a possible close-up too.
+        close_up_head_frac: Expected head height of a close-up as a fraction of the box width.
+        close_up_min_sharpness: Faces found only by the close-up search whose aligned chip is
+            blurrier than this (:func:`chip_sharpness`) are dropped (defocused background).
         photo_long_side_px: Long side whole photos are rescaled to before detection (gallery).
         photo_max_upscale: Largest upscaling applied to a whole photo.
         min_quality: Faces below this quality are not embedded (by :meth:`FaceAnalyzer.faces_in_boxes`
@@ -430,6 +459,20 @@ class FaceConfig:
     head_px: float | None = None
     max_scale: float = 4.0
     region_frac: float = 0.35
+    # hamilton (640x360 TV close-ups): the detector's boxes of people cut by the frame bottom end 2-6 px
+    # above it (y2 354-356 of 360); the half-body boxes of Lin and Alex have height/width 0.8-1.2 and
+    # full-body dancers 2-4 (1.3 keeps arms-out poses of dancers out of the extra pass mostly).
+    close_up_aspect: float = 1.3
+    close_up_bottom: float = 0.02
+    # hamilton close-ups, YuNet: face side (dlib convention) / box width 0.69-0.75 for Alex (148-152 px
+    # faces in 205-221 px boxes), 0.27-0.32 for Lin (74-107 px in 277-357 px boxes). Reading the head
+    # as 0.5 x width puts both at ~40-110 px after rescaling to head_px; YuNet found Alex's face in
+    # 4/4 of frames 69-81 at 0.5 but 1/4 at 0.35 and 0/4 at 0.18 (it misses faces filling the crop).
+    close_up_head_frac: float = 0.5
+    # A close-up's box holds the defocused background too. hamilton, faces only the close-up search
+    # found: audience behind Alex's close-up had chip sharpness 1.3-1.5 (frames 51-72), the close-up
+    # people 3.7-650; dance2's crawling dancer at night 2.6, ballet's kneeling dancer 4.3.
+    close_up_min_sharpness: float = 2.0
     photo_long_side_px: float = 1200.0
     photo_max_upscale: float = 4.0
     min_quality: float = 0.1
@@ -534,6 +577,23 @@ class FaceAnalyzer:
         region[:, [1, 3]] = np.clip(region[:, [1, 3]], 0, height)
         return region
 
+    def close_up_regions(
+        self, boxes: NDArray, width: int, height: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Search regions and head heights of person boxes read as close-ups (:func:`close_up_boxes`).
+
+        A close-up's head is not in the top 35% of a full body: its size follows the box width
+        (``close_up_head_frac``) and it may be anywhere in the box (the box top can be cut too, or
+        be a raised hand), so the whole box is searched. Returns (N, 4) integer regions (xyxy) and
+        (N,) head heights in pixels.
+        """
+        b = np.asarray(boxes, np.float64).reshape(-1, 4)
+        head = self.config.close_up_head_frac * np.maximum(b[:, 2] - b[:, 0], 1.0)
+        region = np.round(np.stack([b[:, 0], b[:, 1] - 0.25 * head, b[:, 2], b[:, 3]], axis=1)).astype(np.float64)
+        region[:, [0, 2]] = np.clip(region[:, [0, 2]], 0, width)
+        region[:, [1, 3]] = np.clip(region[:, [1, 3]], 0, height)
+        return region, head
+
     def _detect_in_region(
         self, frame_rgb: NDArray[np.uint8], region: NDArray, head_h: float
     ) -> tuple[FaceDetections, NDArray[np.uint8], float]:
@@ -562,16 +622,33 @@ class FaceAnalyzer:
         crops: list[tuple[NDArray[np.uint8], float, NDArray]] = []
         for i, region in enumerate(self.head_regions(boxes, w, h)):
             dets, crop, scale = self._detect_in_region(frame_rgb, region, head_h[i])
-            found.append((dets, i))
+            found.append((dets, len(crops)))
             crops.append((crop, scale, region))
-        faces, sources = _merge_detections(found)
-        assignment = assign_faces(faces.xyxy, boxes, head_h)
+        # Close-ups and half-body shots: a second search of the whole box at the head size its width
+        # gives (the full-body search stays, so a dancer with arms out loses nothing).
+        n_first = len(found)
+        close = close_up_boxes(boxes, h, self.config.close_up_aspect, self.config.close_up_bottom)
+        close_head = np.full(len(boxes), np.nan)
+        regions, heads = self.close_up_regions(boxes[close], w, h)
+        for close_i, region, head in zip(np.flatnonzero(close).tolist(), regions, heads, strict=True):
+            close_head[close_i] = head
+            dets, crop, scale = self._detect_in_region(frame_rgb, region, head)
+            # Close-ups show profiles that YuNet finds but dlib cannot align: hamilton's Alex in
+            # profile (YuNet nose offsets -0.9 and 5.4 inter-eye distances; dlib's 5 points still
+            # gave frontalness 0.58-0.87) embedded 0.96-0.97 similar to dance2's P5 and ballet's P3
+            # but 0.917 to his own photo, and named him as them with their galleries.
+            dets = dets.subset(dets.frontal(self.config.quality.max_nose_offset))
+            found.append((dets, len(crops)))
+            crops.append((crop, scale, region))
+        faces, sources = _merge_detections(found, n_first)
+        assignment = assign_faces(faces.xyxy, boxes, head_h, close_head=close_head)
         out: list[FaceCandidate | None] = [None] * len(boxes)
         for box_i, face_i in assignment:
             crop, scale, region = crops[sources[face_i]]
-            out[box_i] = self._candidate(
-                crop, faces.xyxy[face_i], float(faces.score[face_i]), scale, region[:2], box_i
-            )
+            cand = self._candidate(crop, faces.xyxy[face_i], float(faces.score[face_i]), scale, region[:2], box_i)
+            if sources[face_i] >= n_first and cand.quality.sharpness < self.config.close_up_min_sharpness:
+                continue  # a defocused face behind the close-up person, inside their box
+            out[box_i] = cand
         return out
 
     def align(self, image_rgb: NDArray[np.uint8], xyxy: NDArray, score: float = 1.0) -> FaceCandidate:
@@ -656,41 +733,76 @@ def _resize(image: NDArray[np.uint8], scale: float) -> NDArray[np.uint8]:
     return np.ascontiguousarray(cv2.resize(image, size, interpolation=interp))
 
 
-def _merge_detections(found: list[tuple[FaceDetections, int]]) -> tuple[FaceDetections, list[int]]:
+def _merge_detections(
+    found: list[tuple[FaceDetections, int]], n_first: int | None = None
+) -> tuple[FaceDetections, list[int]]:
     """Pool the faces of all head regions (frame pixels), dropping duplicates (IoU > 0.5).
+
+    A duplicate keeps the more confident detection, except that the first ``n_first`` entries of
+    ``found`` (the full-body head searches) win over the rest (the close-up searches): a face both
+    found keeps the detection and rescaling it had before close-ups were searched (on hamilton the
+    close-up crop's copy of a 70 px face scored quality 0.13-0.28 instead of 0.51-0.61), and a
+    close-up detection centred inside a kept face is the same face (dance2 frame 669: an 84 px box
+    inside the 116 px one, IoU 0.50, quality 0.16 instead of 0.42).
 
     Returns the pooled detections and, for each, the index of the region it came from.
     """
-    boxes, scores, sources = [], [], []
-    for dets, src in found:
+    boxes, scores, sources, rank = [], [], [], []
+    for k, (dets, src) in enumerate(found):
+        second = n_first is not None and k >= n_first
         for box, score in zip(dets.xyxy, dets.score, strict=True):
             boxes.append(box)
             scores.append(score)
             sources.append(src)
+            rank.append(float(score) - (2.0 if second else 0.0))
     if not boxes:
         return FaceDetections.empty(), []
     xyxy = np.asarray(boxes, np.float32)
     iou = iou_matrix(xyxy, xyxy)
+    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2
     keep: list[int] = []
-    for i in np.argsort(-np.asarray(scores), kind="stable"):
+    for i in np.argsort(-np.asarray(rank), kind="stable"):
+        if rank[i] < -1.0 and any(_inside(centre[i], xyxy[j]) for j in keep):
+            continue  # a close-up search's other box on a face already found (its centre inside)
         if all(iou[i, j] <= 0.5 for j in keep):
             keep.append(int(i))
     return FaceDetections(xyxy[keep], np.asarray(scores)[keep]), [sources[i] for i in keep]
 
 
-def assign_faces(face_xyxy: NDArray, boxes: NDArray, head_h: NDArray, max_cost: float = 1.5) -> list[
-    tuple[int, int]
-]:
+def _inside(point: NDArray, xyxy: NDArray) -> bool:
+    return bool(xyxy[0] <= point[0] <= xyxy[2] and xyxy[1] <= point[1] <= xyxy[3])
+
+
+def close_up_boxes(boxes: NDArray, frame_height: int, max_aspect: float, bottom: float) -> NDArray[np.bool_]:
+    """(N,) True for person boxes that may be close-ups or half-body shots, not full bodies.
+
+    Such a box is cut by the frame's bottom edge (within ``bottom`` x the frame height) or shorter
+    than ``max_aspect`` times its width (a standing person is 2-4 times taller than wide).
+    """
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    return (b[:, 3] >= frame_height * (1.0 - bottom)) | (h < max_aspect * w)
+
+
+def assign_faces(
+    face_xyxy: NDArray, boxes: NDArray, head_h: NDArray, max_cost: float = 1.5, close_head: NDArray | None = None
+) -> list[tuple[int, int]]:
     """Match faces to person boxes one-to-one (Hungarian on distance to each box's head point).
 
     A face can go to a box only if its centre lies within the box horizontally and in its top half,
-    and its distance to the box's head point is at most ``max_cost`` expected head heights.
+    and its distance to the box's head point is at most ``max_cost`` expected head heights. A
+    close-up box (finite ``close_head``) also takes a face anywhere in it at most ``max_cost`` close-up
+    head heights from ``(cx, y1 + close_head)`` (the head of a half-body shot is about one head
+    height below the box top; on hamilton's close-ups the faces were 0.3-1.0 of it from there);
+    such a match costs ``max_cost`` more, so a face where a full body's head would be wins.
 
     Args:
         face_xyxy: (F, 4) face boxes in frame pixels.
         boxes: (N, 4) person boxes in frame pixels.
         head_h: (N,) expected head height of each box in pixels.
         max_cost: Largest allowed distance, in head heights.
+        close_head: (N,) head height of each box read as a close-up, NaN for boxes that are not
+            (:func:`close_up_boxes`); None: no close-ups.
 
     Returns:
         (box index, face index) pairs.
@@ -708,6 +820,20 @@ def assign_faces(face_xyxy: NDArray, boxes: NDArray, head_h: NDArray, max_cost: 
         & (centre[None, :, 1] <= (b[:, None, 1] + b[:, None, 3]) / 2)
     )
     cost = np.where(inside & (dist <= max_cost), dist, 1e6)
+    if close_head is not None:
+        close = np.asarray(close_head, np.float64).reshape(-1)
+        rows = np.flatnonzero(np.isfinite(close))
+        if len(rows):
+            cb, ch = b[rows], close[rows][:, None]
+            target = np.stack([(cb[:, 0] + cb[:, 2]) / 2, cb[:, 1] + close[rows]], axis=1)
+            d = np.linalg.norm(target[:, None, :] - centre[None, :, :], axis=2) / ch
+            within = (
+                (centre[None, :, 0] >= cb[:, None, 0]) & (centre[None, :, 0] <= cb[:, None, 2])
+                & (centre[None, :, 1] >= cb[:, None, 1] - 0.5 * ch) & (centre[None, :, 1] <= cb[:, None, 3])
+            )
+            # A face in the full-body place wins over one only a close-up reading allows (hamilton
+            # frame 228: the close-up search's second box 23 px lower on the same 72 px face).
+            cost[rows] = np.minimum(cost[rows], np.where(within & (d <= max_cost), d + max_cost, 1e6))
     from scipy.optimize import linear_sum_assignment  # lazy: the embedding worker never assigns faces
 
     rows, cols = linear_sum_assignment(cost)
