@@ -102,6 +102,21 @@ def kill_worker_of(out: Path, key: str, analysis_glob: str, ancestor: int, proc:
     """
     wait_until(lambda: list(out.glob(analysis_glob)), proc, "the analysis started")
     time.sleep(0.5)  # well into detection
+    return kill_worker_now(out, key, ancestor)
+
+
+def recorded_stages(out: Path, analysis_glob: str) -> dict:
+    """The stages recorded as complete in the manifest of the analysis folder ``analysis_glob`` (or {})."""
+    for manifest in out.glob(f"{analysis_glob}/manifest.json"):
+        try:
+            return json.loads(manifest.read_text()).get("stages", {})
+        except (OSError, ValueError):  # written atomically, but it may vanish between glob and read
+            return {}
+    return {}
+
+
+def kill_worker_now(out: Path, key: str, ancestor: int) -> int:
+    """SIGKILL the worker of the latest attempt at item ``key`` (a descendant of ``ancestor``); its pid."""
     log = out / ".batch" / "attempts" / f"{key}.log"
     victim = int(log.read_text().splitlines()[-1].split("\t")[1].rsplit(":", 1)[1])
     assert alive(victim) and is_descendant(victim, ancestor), victim

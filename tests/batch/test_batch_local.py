@@ -23,8 +23,10 @@ from batchkit import (
     check_outputs,
     env,
     finish,
+    kill_worker_now,
     kill_worker_of,
     read_report,
+    recorded_stages,
     start_batch,
     wait_until,
     worker_pids,
@@ -138,7 +140,32 @@ def test_every_output_is_valid_and_named_from_content_settings_and_version(kille
     assert row["performers"] == "P1;P2;P3" and len(row["confidences"].split(";")) == 3
     assert all(0.5 < float(c) <= 1.0 for c in row["confidences"].split(";"))
     assert float(row["analyze_s"]) > 0 and float(row["render_s"]) > 0 and float(row["total_s"]) > 0
+    # Whichever attempt computed them: this item may have been retried (its worker is stopped when the
+    # other one is killed) and have reused the scan of its first attempt, which the row then says.
+    assert "detect=" in row["analysis_stages"] and "appearance=" in row["analysis_stages"]
+    assert row["analysis_reused"] == "" or row["attempts"] == "2", row
+
+
+def test_a_retried_item_reports_the_stage_times_of_the_attempt_that_computed_them(clips, tmp_path):
+    # The worker dies after the scan stage is complete: the retry reuses the scan (not detected again)
+    # and the report still gives its detection time, measured by the first attempt, and says so.
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(HEADER + f"{clips / 'gill2.mp4'},all\n")
+    (item,) = plan_items(read_manifest(manifest).rows)
+    out = tmp_path / "out"
+    proc = start_batch(manifest, out, "--workers", "1", environ=env(FANCAM_HOME=str(tmp_path / "home")))
+    wait_until(lambda: "scan" in recorded_stages(out, "gill2-*/analysis-*"), proc, "the scan was complete")
+    victim = kill_worker_now(out, item.key, proc.pid)
+    rc, _, stderr = finish(proc)
+    assert rc == EXIT_OK, stderr
+    (row,), document = read_report(out)
+    assert row["status"] == "done" and row["attempts"] == "2" and worker_pids(out, item.key)[0] == victim
     assert "detect=" in row["analysis_stages"]
+    first_scan = recorded_stages(out, "gill2-*/analysis-*")["scan"]["seconds"]
+    seconds = document["items"][0]["analysis_seconds"]
+    assert seconds["detect"] == first_scan["detect"] > 0 and "appearance" in seconds
+    assert row["analysis_reused"].split(";")[0] == "scan"  # (and maybe more, had the kill come later)
+    assert check_outputs(out, document) == 3
 
 
 def test_interrupted_batch_is_finished_by_a_rerun_that_does_only_what_is_missing(clips, tmp_path):
@@ -201,6 +228,7 @@ def test_rerun_redoes_only_the_render_call_whose_output_went_missing(clips, tmp_
     out = tmp_path / "out"
     report = run_batch(read_manifest(manifest), out, InProcessEngine(), progress=False)
     assert [r.status for r in report.results] == ["done"] and report.ok
+    assert report.results[0].analysis_reused == () and "detect" in report.results[0].analysis_seconds
     every, face = ([f for f in report.results[0].fancams if (".face-" in f.output) == is_face] for is_face in (0, 1))
     assert len(every) == 3 and [f.person for f in face] == [1]
     first = {f.output: (out / f.output).stat().st_mtime_ns for f in report.results[0].fancams}
@@ -209,6 +237,8 @@ def test_rerun_redoes_only_the_render_call_whose_output_went_missing(clips, tmp_
     again = run_batch(read_manifest(manifest), out, InProcessEngine(), progress=False)
     assert [r.status for r in again.results] == ["done"]
     assert again.results[0].seconds["analyze"] < report.results[0].seconds["analyze"]  # reused
+    assert again.results[0].analysis_reused == ("scan", "appearance", "identity")
+    assert again.results[0].analysis_seconds == report.results[0].analysis_seconds  # what it cost then
     now = {f.output: (out / f.output).stat().st_mtime_ns for f in again.results[0].fancams}
     assert set(now) == set(first)
     assert all(now[f.output] != first[f.output] for f in every)  # the incomplete call was redone

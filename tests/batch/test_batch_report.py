@@ -27,7 +27,8 @@ def fancam(person: int, label: str, confidence: float) -> Fancam:
 def test_csv_and_json_have_one_row_per_item_and_bad_row(tmp_path):
     done = ItemResult(0, "done", fancams=(fancam(1, "P1", 0.9), fancam(3, "unknown", 0.2)),
                       seconds={"hash": 0.1, "analyze": 20.0, "render": 9.0, "total": 29.5},
-                      analysis_seconds={"detect": 12.0}, video_s=30.0, worker="h:1", attempt=2, peak_rss_mb=512.4)
+                      analysis_seconds={"detect": 12.0}, analysis_reused=("scan", "appearance"), video_s=30.0,
+                      worker="h:1", attempt=2, peak_rss_mb=512.4)
     failed = ItemResult(1, "failed", error="cannot open it", worker="h:2", attempt=1)
     csv_path, json_path = write_reports(report(tmp_path, done, failed, bad=[BadRow(5, "x.mp4", "bad framing")]))
     with open(csv_path, newline="") as f:
@@ -39,11 +40,12 @@ def test_csv_and_json_have_one_row_per_item_and_bad_row(tmp_path):
     assert (first["performers"], first["person_ids"], first["confidences"]) == ("P1;unknown", "1;3", "0.900;0.200")
     assert first["outputs"] == "v/P1.mp4;v/unknown.mp4" and first["attempts"] == "2" and first["peak_rss_mb"] == "512"
     assert (first["analyze_s"], first["render_s"], first["fetch_s"]) == ("20.000", "9.000", "")
-    assert first["analysis_stages"] == "detect=12.00"
+    assert first["analysis_stages"] == "detect=12.00" and first["analysis_reused"] == "scan;appearance"
     document = json.loads(json_path.read_text())
     assert document["summary"] == {"done": 1, "skipped": 0, "failed": 1, "invalid": 1, "interrupted": 0,
                                    "fancams": 2, "items_per_min": 1.0, "video_s_per_wall_s": 0.5}
     assert document["items"][0]["fancams"][1]["label"] == "unknown"
+    assert document["items"][0]["analysis_reused"] == ["scan", "appearance"]
 
 
 def test_summary_names_failures_bad_rows_interruption_and_version_mismatch(tmp_path):

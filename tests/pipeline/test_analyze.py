@@ -49,3 +49,6 @@ def test_rerun_reuses_every_stage(gillhung_analysis, bench_gallery):
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.suffix in (".npz", ".csv")} == stamps
     np.testing.assert_array_equal(again.cast.person, gillhung_analysis.cast.person)
     assert again.stage_seconds.get("detect") is None  # nothing was detected again
+    assert again.reused == ("scan", "appearance", "identity")
+    assert again.recorded_seconds == gillhung_analysis.recorded_seconds  # the times of the run that did it
+    assert again.recorded_seconds["detect"] > 0 and again.recorded_seconds["appearance"] > 0

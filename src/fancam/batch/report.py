@@ -6,10 +6,11 @@ detail (each fancam's frames, duration and camera path file, the renders asked f
 CSV columns: ``item`` (index), ``lines`` (manifest lines), ``video``, ``gallery``, ``status`` (done,
 skipped, failed, invalid, interrupted), ``error``, ``attempts``, ``worker``, ``peak_rss_mb`` (the
 worker's peak memory), ``video_s``, the wall seconds per stage ``fetch_s``, ``hash_s``, ``analyze_s``,
-``render_s``, ``total_s``, the analysis's own stage times ``analysis_stages`` (``stage=seconds;...``),
-and per rendered performer, in the same order and separated by ``;``: ``performers`` (name),
-``person_ids``, ``confidences`` (identity confidence), ``outputs`` (paths relative to the output
-folder); then ``notes``.
+``render_s``, ``total_s``, the analysis's own stage times ``analysis_stages`` (``stage=seconds;...``,
+each measured by the attempt or earlier run that computed it), ``analysis_reused`` (the analysis stages
+this attempt found complete and did not compute, ``;``-separated: a retried item, a rerun), and per
+rendered performer, in the same order and separated by ``;``: ``performers`` (name), ``person_ids``,
+``confidences`` (identity confidence), ``outputs`` (paths relative to the output folder); then ``notes``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ JSON_NAME = "batch-report.json"
 STAGES = ("fetch", "hash", "analyze", "render", "total")
 COLUMNS = (
     "item", "lines", "video", "gallery", "status", "error", "attempts", "worker", "peak_rss_mb", "video_s",
-    *(f"{s}_s" for s in STAGES), "analysis_stages", "performers", "person_ids", "confidences", "outputs", "notes",
+    *(f"{s}_s" for s in STAGES), "analysis_stages", "analysis_reused", "performers", "person_ids", "confidences",
+    "outputs", "notes",
 )
 
 
@@ -43,6 +45,7 @@ def rows(report: BatchReport) -> list[dict[str, Any]]:
             "video_s": _num(r.video_s),
             **{f"{s}_s": _num(r.seconds.get(s)) for s in STAGES},
             "analysis_stages": ";".join(f"{k}={v:.2f}" for k, v in r.analysis_seconds.items()),
+            "analysis_reused": ";".join(r.analysis_reused),
             "performers": ";".join(f.label for f in r.fancams),
             "person_ids": ";".join(str(f.person) for f in r.fancams),
             "confidences": ";".join(f"{f.confidence:.3f}" for f in r.fancams),
@@ -72,7 +75,8 @@ def document(report: BatchReport) -> dict[str, Any]:
              "status": r.status, "error": r.error, "attempts": r.attempt, "worker": r.worker,
              "fancam_version": r.version, "peak_rss_mb": r.peak_rss_mb, "folder": r.folder,
              "video_s": r.video_s, "seconds": r.seconds,
-             "analysis_seconds": r.analysis_seconds, "notes": list(r.notes),
+             "analysis_seconds": r.analysis_seconds, "analysis_reused": list(r.analysis_reused),
+             "notes": list(r.notes),
              "renders": [{"lines": list(x.lines), "members": "all" if x.members is None else list(x.members),
                           "framing": x.framing, "aspect": x.aspect, "height": x.height, "start_s": x.start_s,
                           "end_s": x.end_s} for x in item.renders],

@@ -98,7 +98,10 @@ class ItemResult:
         error: One-line error (failed, invalid, interrupted), else empty.
         fancams: The item's fancams (rendered now, or found complete).
         seconds: Wall time per stage: ``fetch``, ``hash``, ``analyze``, ``render``, ``total``.
-        analysis_seconds: Stage times reported by the analysis (empty when it was reused).
+        analysis_seconds: Stage times of the item's analysis, each measured by the attempt (or earlier
+            run) that computed that stage, so a retry still says what its analysis cost.
+        analysis_reused: Stages of the analysis this attempt found complete in the item's folder and did
+            not compute (a retry after a killed attempt, a rerun that redoes a render call).
         video_s: Duration of the input video (s).
         folder: The item's folder, relative to the batch's output folder.
         notes: Warnings worth reading (a performer not on screen, a damaged stretch of video...).
@@ -115,6 +118,7 @@ class ItemResult:
     fancams: tuple[Fancam, ...] = ()
     seconds: dict[str, float] = field(default_factory=dict)
     analysis_seconds: dict[str, float] = field(default_factory=dict)
+    analysis_reused: tuple[str, ...] = ()
     video_s: float = 0.0
     folder: str = ""
     notes: tuple[str, ...] = ()
@@ -206,8 +210,8 @@ def _process(item: Item, root: Path, timer: _Timer) -> ItemResult:
             records[i] = record
             notes.extend(call.notes(record))
     return ItemResult(item.index, DONE, fancams=_fancams(records.values(), relative), folder=str(relative),
-                      video_s=_duration_s(analysis), analysis_seconds=dict(analysis.stage_seconds),
-                      notes=tuple(notes))
+                      video_s=_duration_s(analysis), analysis_seconds=dict(analysis.recorded_seconds),
+                      analysis_reused=analysis.reused, notes=tuple(notes))
 
 
 def _duration_s(analysis: fancam.Analysis) -> float:

@@ -105,8 +105,12 @@ class Analysis:
         timeline: Frame times and shot starts.
         tracks: Tracklet table (``track_id`` = tracklet id), one row per tracklet per frame.
         cast: Person of every row, and the performers.
-        stage_seconds: Wall time per stage of the run that computed it (empty parts when reused).
+        stage_seconds: Wall time per stage of this call (empty parts when reused).
         gallery_members: ``group/member`` of every usable gallery member (empty without a gallery).
+        recorded_seconds: Wall time per stage as measured by the run that computed each stage, this
+            call or an earlier one (kept in the folder's manifest): what the whole analysis cost.
+        reused: The stages (``scan``, ``appearance``, ``identity``) this call took from the folder
+            instead of computing them (e.g. a retry after a killed run that got that far).
     """
 
     folder: Path
@@ -116,6 +120,8 @@ class Analysis:
     cast: Cast
     stage_seconds: dict[str, float]
     gallery_members: tuple[str, ...] = ()
+    recorded_seconds: dict[str, float] = field(default_factory=dict)
+    reused: tuple[str, ...] = ()
 
 
 MIN_FRAME_SIDE = 64
@@ -186,11 +192,22 @@ def analyze(
             "identity": settings.identity, "gallery": gallery_fingerprint(loaded),
         })
         cast = _identity_stage(run, identity_key, (tracks, report, scanned.timeline, appearance), loaded)
+        recorded = _recorded_seconds(run.manifest, ("scan", "appearance"))
     if out is None:
         usercache.evict(keep=folder)
     times = {**scanned.timer.seconds, **run.seconds}
     members = tuple(m.key for m in loaded.members) if loaded is not None else ()
-    return Analysis(folder, info, scanned.timeline, tracks, cast, times, members)
+    return Analysis(folder, info, scanned.timeline, tracks, cast, times, members, recorded, tuple(run.reused))
+
+
+def _recorded_seconds(manifest: Manifest, stages: tuple[str, ...]) -> dict[str, float]:
+    """The stage times kept in the manifest by the runs that computed ``stages`` (none for old folders)."""
+    recorded: dict[str, float] = {}
+    for stage in stages:
+        seconds = manifest.info(stage).get("seconds")
+        if isinstance(seconds, dict):
+            recorded.update({str(k): float(v) for k, v in seconds.items() if isinstance(v, (int, float))})
+    return recorded
 
 
 def _analysis_folder(video: Path, digest: str, out: Path | None, settings: AnalysisSettings) -> Path:
@@ -269,6 +286,7 @@ class _Run:
     settings: AnalysisSettings
     progress: Progress
     seconds: dict[str, float] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
 
 
 def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
@@ -279,6 +297,7 @@ def _scan_stage(run: _Run, key: str, detector_name: str) -> ScanResult:
             ranges = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in cached.skipped)
             log.warning("%s: could not decode %s; those parts were skipped", run.video, ranges)
         _warn_if_cut_short(run, cached)
+        run.reused.append("scan")
         return cached
     detector = make_detector(detector_name, model_path=models.ensure_model(detector_name))
     with progress_bar(run.info.n_frames, "detect+track", enabled=run.progress) as bar:
@@ -313,6 +332,7 @@ def _appearance_stage(
     path = run.folder / APPEARANCE_FILE
     cached = load_appearance(path, len(tracks)) if run.manifest.valid("appearance", key) else None
     if cached is not None:
+        run.reused.append("appearance")
         return cached
     start = time.perf_counter()
     rows = sample_rows(tracks, crowding(tracks), timeline, (run.info.width, run.info.height),
@@ -339,6 +359,7 @@ def _identity_stage(
     path = run.folder / CAST_FILE
     cached = load_cast(path, len(tracks)) if run.manifest.valid("identity", key) else None
     if cached is not None:
+        run.reused.append("identity")
         return cached
     with progress_bar(1, "identity", enabled=run.progress, unit="stage") as bar:
         result = identify(tracks, timeline, appearance, report, gallery, run.settings.identity)
