@@ -18,14 +18,14 @@ import fancam
 UNCERTAIN_BELOW = 0.75
 """A performer whose identity confidence is below this is flagged "uncertain" in the page.
 
-For a gallery name the confidence is ``sigmoid(margin)`` of the name's margin (log-odds per second
-over the best assignment without that name, :func:`fancam.identity.naming.assign_people`), so 0.75 is
-a margin of 1.1 (odds of 3 to 1; names on a thinner margin, down to ``NamingConfig.min_member_margin``,
-are flagged); for a numbered performer it is ``sigmoid`` of the mean evidence joining their
-tracklets (0.75: mean log-odds 1.1). Measured (fast preset): on ../shared/bench with its gallery the three dancers are named with 1.00; on
-miryala_stage_dance without a gallery 9 of 11 performers have 0.81-1.00 and the two flagged ones
-(0.61, 0.33) are tracklets joined across absences of 6.6 s and 0.8 s. ``unknown`` performers are
-always flagged.
+For a gallery name the confidence is ``sigmoid(margin)`` of the name's margin (log-odds per second over
+the best assignment without that name, :func:`fancam.identity.naming.assign_people`), so 0.75 is a
+margin of 1.1 (odds of 3 to 1; names on a thinner margin, down to ``NamingConfig.min_member_margin``,
+are flagged); for a numbered performer it is ``sigmoid`` of the mean evidence joining their tracklets
+(0.75: mean log-odds 1.1). Measured (fast preset): on ../shared/bench with its gallery the three dancers
+are named with 1.00; on miryala_stage_dance without a gallery 9 of 11 performers have 0.81-1.00 and the
+two flagged ones (0.61, 0.33) are tracklets joined across absences of 6.6 s and 0.8 s. ``unknown``
+performers are always flagged.
 """
 
 MIN_GAP_S = 0.5
