@@ -54,6 +54,11 @@ def auc(same: list[float], diff: list[float]) -> float:
     return float(np.mean((s > d) + 0.5 * (s == d)))
 
 
+def bin_of(measure: str, x: float) -> int:
+    """The bin of value ``x`` of ``measure`` (a ratio >= 1, or a count of cut tracklets)."""
+    return int(np.searchsorted(MEASURES[measure], x, side="right")) - 1
+
+
 def per_tracklet(loaded: Replay, owner: NDArray[np.int64], n: int,
                  value: Callable[[NDArray[np.float32]], NDArray[np.float64]]) -> NDArray[np.float64]:
     """The median of ``value(sampled boxes)`` over each tracklet's appearance samples (NaN: none)."""
@@ -87,11 +92,11 @@ def collect(loaded: Replay, bins: Bins) -> None:
         if who[i] == "-" or who[j] == "-" or not np.isfinite(lo):
             continue
         shot = "same shot " if tracklets.shot[i] == tracklets.shot[j] else "cross-shot"
-        for name, edges in MEASURES.items():
-            x = values[name][i, j]
+        for name in MEASURES:
+            x = float(values[name][i, j])
             if not np.isfinite(x):
                 continue
-            b = int(np.searchsorted(edges, x, side="right")) - 1
+            b = bin_of(name, x)
             for clip in (loaded.clip.name, "ALL"):
                 bins.setdefault((clip, name, shot, b), ([], []))[0 if who[i] == who[j] else 1].append(lo)
 
