@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import stat
 from pathlib import Path
@@ -22,6 +23,8 @@ from fancam.identity.gallery import (
     decode_image,
     is_person_crop,
     load_gallery,
+    looks_mixed,
+    people_in_photos,
     pick_face,
     upper_body_box,
 )
@@ -631,3 +634,60 @@ def test_gallery_pointed_at_a_member_folder_says_so(tmp_path: Path, counting: Co
     with pytest.raises(GalleryError, match=r"no member folders; .* \(it holds 2 photos itself: if they are one "
                                            r"member's, put them in a folder named after the member"):
         load_gallery(kate, counting[0])
+
+
+DEEPFACE = "data/deepface_faces/images"
+
+
+def test_folder_of_many_peoples_photos_is_left_out_with_one_clear_line(tmp_path: Path, counting: Counting) -> None:
+    # deepface_faces/images: 64 photos of 13 people, given as one member beside a real one.
+    g = tmp_path / "gallery"
+    shutil.copytree(shared_file(DEEPFACE), g / "fans/images")
+    shutil.copytree(shared_file(f"{HAMILTON}/identities/obama"), g / "fans/obama")
+    gallery = load_gallery(g, counting[0], min_face_quality=0.1)
+    assert gallery.names == ("obama",)
+    lines = [w for w in gallery.warnings if "different people" in w]
+    assert len(lines) == 1
+    assert lines[0].startswith("fans/images/: its ") and "left out of the gallery" in lines[0]
+    n_photos, n_people = (int(w) for w in re.findall(r"its (\d+) face photos show about (\d+) different", lines[0])[0])
+    assert n_photos >= 50 and 8 <= n_people <= 16
+    # Alone, it leaves no member to name anyone by: the error says why.
+    only = tmp_path / "only"
+    shutil.copytree(shared_file(DEEPFACE), only / "images")
+    with pytest.raises(GalleryError, match="no member with photos of one person.*images/: its .* different people"):
+        load_gallery(only, counting[0], min_face_quality=0.1)
+
+
+def test_one_persons_photos_are_one_person(tmp_path: Path, counting: Counting) -> None:
+    # A real member folder (8 photos of obama, some small or partial) and a make_gallery-style member whose
+    # video crops pair below the still-photo threshold are both kept.
+    gallery = load_gallery(shared_file(f"{HAMILTON}/identities"), counting[0], tmp_path, min_face_quality=0.1)
+    assert not [w for w in gallery.warnings if "different people" in w]
+    obama = gallery.members[gallery.index("obama")]
+    emb = obama.embeddings[obama.quality >= 0.1]
+    assert len(emb) >= 5 and people_in_photos(emb) == [len(emb)]
+    assert "alex_lacamoire" in gallery.names
+
+
+@pytest.mark.parametrize(("people", "mixed"), [
+    ([9, 9, 8, 7, 6, 5, 5, 4, 3, 2, 2, 1], True),  # many people, none dominant
+    ([2, 2, 2], True),
+    ([2, 1], False),  # dance2's P1: blurry video crops pairing at 0.81-0.84
+    ([1, 1], False),  # one photo each: no sign of a second person seen twice
+    ([1, 1, 1, 1], False),
+    ([6, 2, 2], False),  # the member in half the photos or more: a friend in a few photos is not a mix
+    ([2, 2], False),
+    ([], False),
+])
+def test_looks_mixed(people: list[int], mixed: bool) -> None:
+    assert looks_mixed(people) is mixed
+
+
+def test_people_in_photos_groups_chains_of_similar_faces() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 128))
+    a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    near = [a + 0.1 * rng.normal(size=128) / np.sqrt(128) for _ in range(3)]
+    emb = np.array([v / np.linalg.norm(v) for v in [*near, b]], np.float32)
+    assert people_in_photos(emb) == [3, 1]
+    assert people_in_photos(np.zeros((0, 128), np.float32)) == []

@@ -18,8 +18,10 @@ performer seen from behind often shows bystanders' faces, which are not the perf
 
 Bad input is reported, not fatal: unreadable, too small or non-image files (and broken links), folders
 inside a member folder, photos with no usable cue (no face, or several faces of similar size, and no
-whole person; or only a face too small or blurred to name anyone by, ``min_face_quality``), and members
-left without a usable photo each add a line to :attr:`Gallery.warnings` naming the file or folder.
+whole person; or only a face too small or blurred to name anyone by, ``min_face_quality``), members
+left without a usable photo, and members whose face photos show several different people (a folder of
+mixed photos, or a group folder read as a member: :data:`MIXED_MIN_PEOPLE`; left out, so they name
+nobody) each add a line to :attr:`Gallery.warnings` naming the file or folder.
 Only a missing gallery or one without any usable member raises :class:`~fancam.errors.GalleryError`.
 
 Embeddings are cached in the user cache, ``<fancam home>/galleries/`` (``$FANCAM_HOME``, else
@@ -103,6 +105,16 @@ own member as the best match of those photos; P1, whose only whole-body photo is
 gets log-odds 3.1, 3.6, 2.8 against -1.4, -0.1, 0.1 for the bystander that took her name in the
 alternative assignment, and is named (identity with the gallery 0.803 -> 0.879, = without it).
 Weighted by the share they show (:func:`fancam.identity.naming.body_log_odds`)."""
+
+MIXED_MIN_PEOPLE = 3
+"""A member's face photos show several different people (a folder of mixed photos, or a group folder
+given as a member) when they fall into at least this many people seen in two photos or more each, none
+of them in half the photos or more (:func:`people_in_photos`). Measured on every real gallery
+(benchmarks/make_gallery.py's galleries of the 7 accuracy clips, ../shared/bench/gallery,
+face_recognition_hamilton/identities; photos of quality >= 0.1): at most 1 such person per member,
+largest person 0.5-1.0 of the photos (dance2's P1 photos pair at 0.81-0.84, P4 0.91, P5 0.87: 2 people
+of 3 and 2 photos, one of them a single photo); deepface_faces/images (61 usable photos of 13 people,
+read as one member): 12 people, each in two photos or more, largest 0.15 of the photos."""
 
 _STATUS_OK, _STATUS_NO_FACE, _STATUS_SEVERAL, _STATUS_UNREADABLE = "ok", "no face", "several", "unreadable"
 _STATUS_TINY = "too small"
@@ -410,6 +422,9 @@ def load_gallery(
     if keep.keys() != stored.keys():
         written = _write_cache(cache_file, keep, warnings)
     if not any(m.body_photos or (m.quality >= min_face_quality).any() for m in members):
+        if loader.mixed:
+            raise GalleryError(f"no member with photos of one person in gallery {str(root)!r}: "
+                               + "; ".join(loader.mixed[:5]))
         raise GalleryError(
             f"no usable photo (a face, or a whole person) in gallery {str(root)!r}: " + "; ".join(warnings[:5])
         )
@@ -483,6 +498,7 @@ class _MemberLoader:
         self.min_face_quality = min_face_quality
         self.seen: dict[str, _PhotoResult] = {}
         self.warnings: list[str] = []
+        self.mixed: list[str] = []
 
     def photo(self, file: Path) -> _PhotoResult | None:
         """Result for one file (None, with a warning, when it is not an image or cannot be read)."""
@@ -524,6 +540,14 @@ class _MemberLoader:
             return None
         faces = [(f, r) for f, r in used if r.has_face]
         bodies = [(f, r) for f, r in used if r.has_body]
+        usable = [r.embedding for _, r in faces if r.quality >= self.min_face_quality]
+        people = people_in_photos(np.asarray(usable, np.float32).reshape(-1, EMBEDDING_DIM))
+        if looks_mixed(people):
+            self.mixed.append(
+                f"{group}/{name}/: its {len(usable)} face photos show about {len(people)} different people, "
+                "not one member (give one folder per member); left out of the gallery")
+            self.warnings.append(self.mixed[-1])
+            return None
         if not bodies and all(r.quality < self.min_face_quality for _, r in faces):
             self.warnings.append(f"{group}/{name}/: member has no usable photo (every face is too small or "
                                  "blurred); it will not be named")
@@ -535,6 +559,45 @@ class _MemberLoader:
             np.asarray([r.body for _, r in bodies], np.float32).reshape(len(bodies), BODY_CONFIG.layout.dim),
             tuple(f for f, _ in bodies),
         )
+
+
+def people_in_photos(embeddings: NDArray, min_similarity: float = UNKNOWN_SIMILARITY) -> list[int]:
+    """Sizes (largest first) of the groups of photos that may show one person.
+
+    Two photos may show the same person when their faces' similarity reaches ``min_similarity`` (below
+    it a face is nobody in the gallery, :data:`fancam.identity.faces.UNKNOWN_SIMILARITY`); a group
+    is a chain of such pairs, so people are rather merged than split.
+
+    Args:
+        embeddings: (N, 128) L2-normalised face embeddings, one per photo.
+        min_similarity: Similarity from which two photos may show the same person.
+    """
+    emb = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
+    n = len(emb)
+    label = np.full(n, -1, np.int64)
+    linked = emb @ emb.T >= min_similarity
+    count = 0
+    for start in range(n):
+        if label[start] >= 0:
+            continue
+        label[start], stack = count, [start]
+        while stack:
+            k = stack.pop()
+            new = np.flatnonzero(linked[k] & (label < 0))
+            label[new] = count
+            stack.extend(int(j) for j in new)
+        count += 1
+    return sorted((int(c) for c in np.bincount(label, minlength=count)), reverse=True) if n else []
+
+
+def looks_mixed(people: list[int], min_people: int = MIXED_MIN_PEOPLE) -> bool:
+    """Whether photo groups (:func:`people_in_photos`) show several people rather than one member.
+
+    At least ``min_people`` people are seen in two photos or more each, and none in half the photos
+    or more (see :data:`MIXED_MIN_PEOPLE`).
+    """
+    total = sum(people)
+    return sum(c >= 2 for c in people) >= min_people and 2 * people[0] < total
 
 
 def _explain(result: _PhotoResult) -> str:
