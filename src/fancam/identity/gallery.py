@@ -42,6 +42,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from fancam.errors import GalleryError
 from fancam.identity.body import DEFAULT_CONFIG as BODY_CONFIG
@@ -573,21 +575,10 @@ def people_in_photos(embeddings: NDArray, min_similarity: float = UNKNOWN_SIMILA
         min_similarity: Similarity from which two photos may show the same person.
     """
     emb = np.asarray(embeddings, np.float32).reshape(-1, EMBEDDING_DIM)
-    n = len(emb)
-    label = np.full(n, -1, np.int64)
-    linked = emb @ emb.T >= min_similarity
-    count = 0
-    for start in range(n):
-        if label[start] >= 0:
-            continue
-        label[start], stack = count, [start]
-        while stack:
-            k = stack.pop()
-            new = np.flatnonzero(linked[k] & (label < 0))
-            label[new] = count
-            stack.extend(int(j) for j in new)
-        count += 1
-    return sorted((int(c) for c in np.bincount(label, minlength=count)), reverse=True) if n else []
+    if not len(emb):
+        return []
+    count, label = connected_components(csr_matrix(emb @ emb.T >= min_similarity), directed=False)
+    return sorted((int(c) for c in np.bincount(label, minlength=count)), reverse=True)
 
 
 def looks_mixed(people: list[int], min_people: int = MIXED_MIN_PEOPLE) -> bool:
