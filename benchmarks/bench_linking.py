@@ -73,11 +73,8 @@ def replay(work: Path, clip: LabelledClip, show_all: bool, show_clusters: bool =
     def trace(step: str, a: list[int], b: list[int], mean: float) -> None:
         sides = [{who[m] for m in side} - {"-"} for side in (a, b)]
         wrong = bool(sides[0] and sides[1] and sides[0] != sides[1])
-        shots = [sorted({int(tracklets.shot[m]) for m in side}) for side in (a, b)]
-        where = "same shot" if set(shots[0]) & set(shots[1]) else "other shots"
         if show_all or wrong or step in ("fragment", "only-partner"):
-            print(f"  {step:12s} {mean:+5.2f}{' WRONG' if wrong else ''}: [{named(a)}] <- [{named(b)}]"
-                  f"  (shots {shots[0]} <- {shots[1]}: {where})")
+            print(f"  {step:12s} {mean:+5.2f}{' WRONG' if wrong else ''}: [{named(a)}] <- [{named(b)}]")
 
     evidence = linking.pairwise_evidence(tracklets, appearance, timeline, config.linking)
     expected = expected_performers(tracks, timeline, config.min_together_s)
@@ -89,8 +86,7 @@ def replay(work: Path, clip: LabelledClip, show_all: bool, show_clusters: bool =
         for c in range(int(labels.max()) + 1):
             members = np.flatnonzero(labels == c)
             frames = int((tracklets.last[members] - tracklets.first[members] + 1).sum())
-            shots = sorted({int(tracklets.shot[m]) for m in members})
-            print(f"  cluster {c}, {frames} tracklet frames, shots {shots}: {named(members.tolist())}")
+            print(f"  cluster {c}, {frames} tracklet frames: {named(members.tolist())}")
     _ceilings(gt, match, tracks.track_id, votes, {p: c for p, c, _ in scores.per_person})
     _splits(tracklets, labels, who, appearance, timeline, config.linking)
 

@@ -396,39 +396,3 @@ def test_forced_merges_keep_greedy_choice_when_the_joint_one_is_not_clearly_bett
     greedy = cluster_tracklets(tracklets, flat, LinkingConfig(joint_forced=False), expected=2)
     assert (cluster_tracklets(tracklets, flat, LinkingConfig(), expected=2) == greedy).all()
     assert (cluster_tracklets(tracklets, flat, LinkingConfig(joint_margin=0.0), expected=2) != greedy).any()
-
-
-def _in_shots(tracklets: Tracklets, shots: list[int]) -> Tracklets:
-    return replace(tracklets, shot=np.array(shots, np.int64))
-
-
-def test_forced_merges_do_not_cross_a_cut_into_a_shot_that_may_not_show_the_whole_cast():
-    # A TV broadcast: a wide shot of A (0) and B (1), an audience shot of three people (2, 3, 4: the
-    # count, 3), then A's close-up (5). Their appearance says "rather different" everywhere (-1 to
-    # -1.5, above the veto): the count alone would join A and B to audience members.
-    tracklets = _in_shots(_facts([(0, 99), (0, 99), (100, 199), (100, 199), (100, 199), (200, 299)],
-                                 [(0, 1), (2, 3), (2, 4), (3, 4)]), [0, 0, 1, 1, 1, 2])
-    pairs = {(a, b): (-1.2, 1.0) for a in (0, 1) for b in (2, 3, 4)}
-    pairs |= {(5, b): (-1.5, 1.0) for b in (1, 2, 3, 4)}
-    forced = cluster_tracklets(tracklets, _hand_evidence({**pairs, (5, 0): (-1.0, 1.0)}, {}, 6),
-                               LinkingConfig(partial_shots=False), expected=3)
-    assert len(set(forced.tolist())) == 3 and forced[0] in forced[[2, 3, 4]] and forced[1] in forced[[2, 3, 4]]
-    labels = cluster_tracklets(tracklets, _hand_evidence({**pairs, (5, 0): (-1.0, 1.0)}, {}, 6),
-                               LinkingConfig(), expected=3)
-    assert len(set(labels.tolist())) == 6
-    # the close-up still joins A when the evidence says so
-    labels = cluster_tracklets(tracklets, _hand_evidence({**pairs, (5, 0): (1.0, 1.0)}, {}, 6),
-                               LinkingConfig(), expected=3)
-    assert len(set(labels.tolist())) == 5 and labels[5] == labels[0]
-
-
-def test_forced_merges_cross_a_cut_between_shots_that_each_show_the_whole_cast():
-    # Two wide shots of the same three performers (A B C, then A' B' C' from another angle): the
-    # other angle makes everyone look "rather different" (-1 for the same person, -2 for others),
-    # and the count of 3, seen in both shots, still pairs them across the cut.
-    tracklets = _in_shots(_facts([(0, 99)] * 3 + [(100, 199)] * 3,
-                                 [(0, 1), (0, 2), (1, 2), (3, 4), (3, 5), (4, 5)]), [0, 0, 0, 1, 1, 1])
-    pairs = {(a, b): (-1.0 if b - a == 3 else -2.0, 1.0) for a in (0, 1, 2) for b in (3, 4, 5)}
-    labels = cluster_tracklets(tracklets, _hand_evidence(pairs, {}, 6), LinkingConfig(), expected=3)
-    assert labels[0] == labels[3] and labels[1] == labels[4] and labels[2] == labels[5]
-    assert len(set(labels.tolist())) == 3

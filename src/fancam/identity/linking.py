@@ -20,12 +20,10 @@ Hard constraint: two tracklets seen in the same frame are different people. Clus
 pair of clusters with the highest mean evidence while it is positive; then, if more clusters remain
 than performers ever seen together, it keeps merging non-conflicting pairs unless the evidence
 clearly says "different people" (or faces calibrated on the video alone do) - one best pair at a
-time, or chosen together when that is clearly better (``LinkingConfig.joint_forced``), and never
-across a camera cut into or out of a shot that may not show the whole cast
-(``LinkingConfig.partial_shots``); then a short cluster (a fragment) joins the performer it
-resembles most among those it shares no frame with, and a longer cluster whose appearance says
-nothing (no evidence, or "different" from everyone alike) joins the only performer it does not share
-a frame with, if any.
+time, or chosen together when that is clearly better (``LinkingConfig.joint_forced``); then a short
+cluster (a fragment) joins the performer it resembles most among those it shares no frame with, and
+a longer cluster whose appearance says nothing (no evidence, or "different" from everyone alike)
+joins the only performer it does not share a frame with, if any.
 """
 
 from __future__ import annotations
@@ -134,23 +132,6 @@ class LinkingConfig:
         joint_max_nodes: Largest joint search (partial groupings visited); beyond, greedy. The line
             dance's 47 clusters with a partner above the veto exceed it (greedy: 0.892; 200,000
             nodes took 30 s and did not finish); the other clips take at most 77 (gillhung_dance2).
-        partial_shots: While there are more clusters than performers, two clusters seen in no common shot are
-            forced together (at or below ``merge_threshold``: by the count, not by evidence) only when every
-            shot of each shows at least as many clusters as performers were seen together - the whole cast may
-            be in it. A piece of a shot showing fewer (a close-up, an audience shot of a broadcast) joins a
-            cluster of other shots on evidence alone: the count, taken in another shot, says nothing about who
-            is in it. face_recognition_hamilton (shots: wide 3 people, Alex Lacamoire's close-up 2, Lin-Manuel
-            Miranda's medium shot 1, audience 6 = the count): without it Obama's cluster (audience) took Alex's
-            piano tracklet of the wide shot (-1.73) and a blurred piece of his close-up (-1.80), so Obama's
-            fancam showed Alex, and Miranda's took an audience piece (-1.52); with it no forced merge crosses a
-            cut there (10 people, not 6; identity 0.857 both). miryala's forced merges of P6's and P7's pieces
-            across its cuts (P7 at -0.43, right) stay: each of its 3 shots shows at least 6 clusters; only an
-            unlabelled fragment no longer joins another across a cut at -4 (10 people, not 9; identity 0.776
-            both). The other 5 clips have one shot with people: unchanged. Measured, not kept (bench_linking.py
-            replay, no gallery): no forced merge across shots at all, lost miryala 0.776 -> 0.716; a shot
-            counted full only when its own seen-together count reaches the count (miryala's shot 1: 4 of 6),
-            0.766; allowing them above a mean of -1.5 to -0.5, same 7 identities but hamilton's close-up of Alex
-            then took an audience piece at -0.63 (-0.25: miryala 0.766).
         crossing: The crossing resolver, the continuity cue of pairs cut at an overlap
             (:mod:`fancam.identity.crossing`).
     """
@@ -170,7 +151,6 @@ class LinkingConfig:
     joint_forced: bool = True
     joint_margin: float = 1.0
     joint_max_nodes: int = 5_000
-    partial_shots: bool = True
     crossing: CrossingConfig = field(default_factory=CrossingConfig)
 
 
@@ -551,21 +531,9 @@ class _TooLarge(Exception):
 class _Clusters:
     """Mutable state of agglomerative clustering: members, conflicts and evidence sums per cluster."""
 
-    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence, face_veto: float | None = None,
-                 shot: NDArray[np.int64] | None = None, cast: int | None = None,
-                 merge_threshold: float = 0.0) -> None:
-        """Clusters of one tracklet each.
-
-        ``shot``: (T,) shot of each tracklet; ``cast``: the performers seen together, to keep clusters
-        of shots showing fewer from being forced into other shots' (None: no such check).
-        """
+    def __init__(self, conflict: NDArray[np.bool_], evidence: Evidence, face_veto: float | None = None) -> None:
         n = len(conflict)
         self.face_veto = face_veto
-        self.cast = cast
-        self.merge_threshold = merge_threshold
-        shots = np.zeros(n, np.int64) if shot is None else np.asarray(shot, np.int64)
-        self.seen_in = np.zeros((n, int(shots.max(initial=0)) + 1), bool)
-        self.seen_in[np.arange(n), shots] = True
         self.members = [[k] for k in range(n)]
         self.alive = np.ones(n, bool)
         self.conflict = conflict.copy()
@@ -598,33 +566,14 @@ class _Clusters:
     def apart(self, vetoed: bool) -> NDArray[np.bool_]:
         """(T, T) True for pairs of clusters that cannot be one person.
 
-        They share a frame, or they are seen in different shots one of which may not show the whole
-        cast and their evidence does not link them (:meth:`partial_apart`), or (with ``vetoed``)
-        their faces alone clearly say "different" (mean face log-odds below ``face_veto``).
+        They share a frame, or (with ``vetoed``) their faces alone clearly say "different" (mean
+        face log-odds below ``face_veto``).
         """
-        out = self.conflict | self.partial_apart()
         if not vetoed or self.face_veto is None:
-            return out
+            return self.conflict
         with np.errstate(divide="ignore", invalid="ignore"):
             face = np.where(self.face_den > 0, self.face_num / self.face_den, 0.0)
-        return out | (face < self.face_veto)
-
-    def partial_apart(self) -> NDArray[np.bool_]:
-        """(T, T) pairs of clusters that only a forced merge could join across a camera cut.
-
-        Seen in no common shot, not both seen only in full shots (showing at least ``cast`` alive
-        clusters), and mean evidence at most ``merge_threshold`` (see
-        ``LinkingConfig.partial_shots``).
-        """
-        if self.cast is None:
-            return np.zeros_like(self.conflict)
-        seen = self.seen_in.astype(np.int64)
-        disjoint = (seen @ seen.T) == 0
-        full_shot = self.seen_in[self.alive].sum(axis=0) >= self.cast
-        full = ~(self.seen_in & ~full_shot[None, :]).any(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.where(self.den > 0, self.num / np.maximum(self.den, 1e-9), -np.inf)
-        return disjoint & ~(full[:, None] & full[None, :]) & ~(mean > self.merge_threshold)
+        return self.conflict | (face < self.face_veto)
 
     def best_pair(self, vetoed: bool = False) -> tuple[int, int, float]:
         """The mergeable pair with the highest mean evidence, and that mean (-inf if none)."""
@@ -700,7 +649,6 @@ class _Clusters:
         self.conflict[a, :] |= self.conflict[b, :]
         self.conflict[:, a] |= self.conflict[:, b]
         self.conflict[a, a] = False
-        self.seen_in[a] |= self.seen_in[b]
 
     def joint_groups(self, veto: float, merges: int, length: NDArray[np.float64],
                      max_nodes: int) -> tuple[Solution, list[list[int]]] | None:
@@ -865,8 +813,7 @@ def cluster_tracklets(
             one performer joins it (``LinkingConfig.join_only_partner``). None = only phase one.
         trace: Told of every merge (diagnosis: ``benchmarks/bench_linking.py``).
     """
-    state = _Clusters(tracklets.conflict, evidence, config.face_veto if config.face_veto < 0 else None,
-                      tracklets.shot, expected if config.partial_shots else None, config.merge_threshold)
+    state = _Clusters(tracklets.conflict, evidence, config.face_veto if config.face_veto < 0 else None)
     length = np.asarray(tracklets.last - tracklets.first + 1, np.float64)
     while state.alive.sum() > 1:
         too_many = expected is not None and state.alive.sum() > expected
