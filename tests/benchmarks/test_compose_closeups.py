@@ -7,6 +7,7 @@ import pytest
 
 from clips import GT_DIR
 from compose_closeups import (
+    MAX_ZOOM,
     Stretch,
     accuracy_by_stretch,
     closeup_window,
@@ -100,3 +101,8 @@ def test_closeup_rows_are_sorted_into_own_other_apart_unknown_and_unmatched() ->
     assert fates == {"P1": {"own": 1, "other": 1, "apart": 1, "unknown": 1, "unmatched": 1, "as P2": 1}}
     accuracy = accuracy_by_stretch(gt, tracks, match, mapping, stretches)
     assert accuracy == {"wide": 1.0, "closeup": pytest.approx(2 / 6)}
+
+
+def test_closeup_of_a_small_box_zooms_at_most_max_zoom() -> None:
+    x1, y1, x2, y2 = closeup_window(np.array([40.0, 100.0, 46.0, 120.0]), SIZE)  # 20 px tall: 0.6 x 20 = 12 px
+    assert y2 - y1 == pytest.approx(SIZE[1] / MAX_ZOOM)
