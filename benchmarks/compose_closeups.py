@@ -14,7 +14,7 @@ clip of ours does, so this makes one: from a clip with GT it writes, into a work
 - ``NAME.closeups.json``: the stretches (first frame, last frame, performer or null for wide, crop window).
 
 ``--score`` then analyses the composed clip (no gallery, and with ``--gallery`` also with one made by
-:mod:`make_gallery` from the *original* clip) with ``LinkingConfig.partial_shots`` on and off and prints
+:mod:`make_gallery` from the *original* clip) with the default settings and prints
 identity accuracy, IDF1, people count and, per performer, where the rows of her close-ups went: to
 her own performer (the predicted name her wide rows map to), to another performer, to a name of its own
 (stayed apart), or unmatched.
@@ -28,7 +28,7 @@ import argparse
 import csv
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -223,40 +223,36 @@ def accuracy_by_stretch(gt: GroundTruth, tracks, match: np.ndarray, mapping: dic
 
 
 def score(plan: dict, work: Path, gallery: Path | None) -> list[dict]:
-    """Analyse the composed clip with ``partial_shots`` on and off; identity numbers and close-up fates."""
+    """Analyse the composed clip with the default settings; identity numbers and close-up fates."""
     from fancam.eval.metrics import evaluate, map_names, match_keyframes
     from fancam.io.tables import load_tracks
     from fancam.pipeline.analyze import AnalysisSettings, analyze
 
     stretches = [Stretch(s["first"], s["last"], s["person"], tuple(s["window"])) for s in plan["stretches"]]
-    results = []
-    for partial in (True, False):
-        base = AnalysisSettings()
-        settings = replace(base, identity=replace(
-            base.identity, linking=replace(base.identity.linking, partial_shots=partial)))
-        folder = work / ("analysis-gallery" if gallery else "analysis")
-        analysis = analyze(Path(plan["video"]), out=folder, gallery=gallery, settings=settings, progress=False)
-        gt = load_gt(plan["gt"], n_frames=analysis.timeline.n_frames)
-        tracks_csv = analysis.folder / "tracks.csv"
-        report = evaluate(tracks_csv, gt, named=gallery is not None)
-        tracks = load_tracks(tracks_csv)
-        match = match_keyframes(gt, tracks)
-        if gallery is None:
-            scored = (match >= 0) & ~gt.uncertain
-            mapping = map_names(gt.person[scored].tolist(), tracks.person[match[scored]].tolist())
-        else:
-            mapping = {n: n for n in gt.names()}
-        results.append({
-            "partial_shots": partial, "gallery": gallery is not None,
-            "identity": report.identity.accuracy, "idf1": report.tracking.idf1, "hota": report.tracking.hota,
-            "people": len(analysis.cast.people), "shots": int(len(analysis.timeline.shot_starts)),
-            "per_person": {p: round(c / n, 3) for p, c, n in report.identity.per_person if n},
-            "closeups": where_closeups_went(gt, tracks, match, mapping, stretches),
-            "accuracy": accuracy_by_stretch(gt, tracks, match, mapping, stretches),
-            "mapping": mapping,
-        })
-        log.info("%s", results[-1])
-    return results
+    settings = AnalysisSettings()
+    folder = work / ("analysis-gallery" if gallery else "analysis")
+    analysis = analyze(Path(plan["video"]), out=folder, gallery=gallery, settings=settings, progress=False)
+    gt = load_gt(plan["gt"], n_frames=analysis.timeline.n_frames)
+    tracks_csv = analysis.folder / "tracks.csv"
+    report = evaluate(tracks_csv, gt, named=gallery is not None)
+    tracks = load_tracks(tracks_csv)
+    match = match_keyframes(gt, tracks)
+    if gallery is None:
+        scored = (match >= 0) & ~gt.uncertain
+        mapping = map_names(gt.person[scored].tolist(), tracks.person[match[scored]].tolist())
+    else:
+        mapping = {n: n for n in gt.names()}
+    result = {
+        "gallery": gallery is not None,
+        "identity": report.identity.accuracy, "idf1": report.tracking.idf1, "hota": report.tracking.hota,
+        "people": len(analysis.cast.people), "shots": int(len(analysis.timeline.shot_starts)),
+        "per_person": {p: round(c / n, 3) for p, c, n in report.identity.per_person if n},
+        "closeups": where_closeups_went(gt, tracks, match, mapping, stretches),
+        "accuracy": accuracy_by_stretch(gt, tracks, match, mapping, stretches),
+        "mapping": mapping,
+    }
+    log.info("%s", result)
+    return [result]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -266,7 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, required=True, help="work folder (never the repository)")
     parser.add_argument("--wide", type=float, default=3.0, help="seconds of each wide stretch")
     parser.add_argument("--close", type=float, default=2.0, help="seconds of each close-up stretch")
-    parser.add_argument("--score", action="store_true", help="analyse and score with partial_shots on/off")
+    parser.add_argument("--score", action="store_true", help="analyse and score (default settings)")
     parser.add_argument("--gallery", action="store_true", help="also score with a gallery of the original clip")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
