@@ -543,14 +543,14 @@ class _MemberLoader:
         faces = [(f, r) for f, r in used if r.has_face]
         bodies = [(f, r) for f, r in used if r.has_body]
         usable = [r.embedding for _, r in faces if r.quality >= self.min_face_quality]
-        people = people_in_photos(np.asarray(usable, np.float32).reshape(-1, EMBEDDING_DIM))
+        people = people_in_photos(np.asarray(usable, np.float32))
         if looks_mixed(people):
             self.mixed.append(
                 f"{group}/{name}/: its {len(usable)} face photos show about {len(people)} different people, "
                 "not one member (give one folder per member); left out of the gallery")
             self.warnings.append(self.mixed[-1])
             return None
-        if not bodies and all(r.quality < self.min_face_quality for _, r in faces):
+        if not bodies and not usable:
             self.warnings.append(f"{group}/{name}/: member has no usable photo (every face is too small or "
                                  "blurred); it will not be named")
         return GalleryMember(

@@ -293,9 +293,12 @@ def pairwise_evidence(
     total, weight = np.zeros((n, n)), np.zeros((n, n))
     body = _body_evidence(tracklets, appearance, timeline, config)
     face = _face_evidence(tracklets, appearance, timeline, config)
-    for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)):
-        total += cue_weight * np.nan_to_num(cue.log_odds) * cue.weight
-        weight += cue.weight
+    # Each cue's weighted log-odds (0 where it has no opinion) and weights, kept apart for forced merges.
+    cues = tuple((cue_weight * np.nan_to_num(cue.log_odds), cue.weight)
+                 for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)))
+    for log_odds, cue_w in cues:
+        total += log_odds * cue_w
+        weight += cue_w
     cont = _continuity(tracklets, timeline, config)
     total += cont
     weight += (cont != 0).astype(float)
@@ -303,8 +306,6 @@ def pairwise_evidence(
     mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
     # Only faces calibrated on this video may veto a merge (still-photo thresholds misjudge small faces).
     face_weight = face.weight if face.calibration is not None else np.zeros_like(face.weight)
-    cues = tuple((cue_weight * np.nan_to_num(cue.log_odds), cue.weight)
-                 for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)))
     return Evidence(mean, weight, body.calibration, face.calibration, np.nan_to_num(face.log_odds), face_weight,
                     cues, cont)
 
@@ -726,10 +727,14 @@ class _Clusters:
         rank = self.forced_rank()
         merges, score = 0, 0.0
         for g in groups:
-            head = max(g, key=lambda k: (float(length[self.members[k]].sum()), -k))
+            head = self.head(g, length)
             merges += len(g) - 1
             score += sum(float(rank[k, head]) for k in g if k != head)
         return merges, score
+
+    def head(self, group: list[int], length: NDArray[np.float64]) -> int:
+        """The cluster of ``group`` the others join: the longest (frames summed), the first on a tie."""
+        return max(group, key=lambda k: (float(length[self.members[k]].sum()), -k))
 
     def greedy_merges(self, veto: float, expected: int) -> list[tuple[int, int]]:
         """The merges greedy average linkage makes while there are too many clusters (on a copy).
@@ -792,7 +797,7 @@ def _forced_merges(
         return greedy
     out = []
     for group in joint[1]:
-        head = max(group, key=lambda k: (float(length[state.members[k]].sum()), -k))
+        head = state.head(group, length)
         out += [(head, k) for k in group if k != head]
     return out
 
