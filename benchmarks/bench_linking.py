@@ -58,7 +58,8 @@ def replay(work: Path, clip: LabelledClip, show_all: bool, show_clusters: bool =
     config = settings.identity
     result = identify(tracks, timeline, appearance, report, None, config)
     cast = make_people(tracks, result.cluster, result.naming, timeline, loaded.height, result.membership)
-    scores = evaluate(tracks_rows(tracks, cast, timeline), gt, named=False).identity
+    rows = tracks_rows(tracks, cast, timeline, bridge_s=settings.tracklets.max_gap_s)
+    scores = evaluate(rows, gt, named=False).identity
     print(f"== {clip.name}: identity {scores.accuracy:.3f}, {int(result.cluster.max()) + 1} people")
 
     cuts = ({i.tracklet_id for i in report.tracklets if i.start_reason == "overlap"},

@@ -52,7 +52,8 @@ def name_run(replay: Replay, gallery: Gallery | None, settings: AnalysisSettings
     result = identify(replay.tracks, replay.timeline, replay.appearance, replay.report, gallery, settings.identity)
     cast = make_people(replay.tracks, result.cluster, result.naming, replay.timeline, replay.height,
                        result.membership)
-    scores = evaluate(tracks_rows(replay.tracks, cast, replay.timeline), replay.gt, named=gallery is not None)
+    rows = tracks_rows(replay.tracks, cast, replay.timeline, bridge_s=settings.tracklets.max_gap_s)
+    scores = evaluate(rows, replay.gt, named=gallery is not None)
     clusters = []
     for c, n in sorted(result.naming.items()):
         ids = np.unique(replay.tracks.track_id[result.cluster == c])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fancam.identity.people import Naming, Person, Stretch, crowding, make_people
+from fancam.identity.people import Naming, Person, Stretch, bridge_gaps, crowding, make_people
 from fancam.types import Timeline, TrackTable
 
 
@@ -98,3 +98,39 @@ def test_stretch_json_round_trips():
     cast = make_people(table, np.zeros(len(table), np.int64), {}, timeline, 300, membership={2: 0.25})
     for stretch in cast.stretches:
         assert Stretch.from_json(stretch.to_json()) == stretch
+
+
+def _pieces(*pieces):
+    """Rows of tracklets given as (track_id, first frame, last frame, x offset)."""
+    return _table([(f, k, [x + f, 0, x + f + 10, 40], 0.9) for k, a, b, x in pieces for f in range(a, b + 1)])
+
+
+def test_bridge_fills_a_short_gap_between_two_tracklets_of_one_performer():
+    table = _pieces((1, 0, 9, 0), (2, 15, 29, 0), (3, 0, 29, 100))
+    person = np.where(table.track_id == 3, 2, 1)
+    timeline = Timeline(np.arange(30) / 30.0, np.zeros(1))
+    rows, owner = bridge_gaps(table, person, timeline, max_gap_s=1.0)
+    assert rows.frame.tolist() == [10, 11, 12, 13, 14] and owner.tolist() == [1] * 5
+    assert rows.track_id.tolist() == [1] * 5  # the tracklet before the gap goes on
+    assert not rows.observed.any() and (rows.score == 0).all()  # predicted, not detected
+    # straight line from frame 9 (x1 = 9) to frame 15 (x1 = 15)
+    np.testing.assert_allclose(rows.xyxy[:, 0], [10, 11, 12, 13, 14])
+
+
+def test_bridge_leaves_long_gaps_cuts_and_nobody_alone():
+    table = _pieces((1, 0, 9, 0), (2, 15, 29, 0))
+    t = np.arange(30) / 30.0
+    assert len(bridge_gaps(table, np.ones(len(table), np.int64), Timeline(t, np.zeros(1)), 0.1)[0]) == 0
+    cut = Timeline(t, np.array([0, 12]))  # a camera cut inside the gap
+    assert len(bridge_gaps(table, np.ones(len(table), np.int64), cut, 1.0)[0]) == 0
+    assert len(bridge_gaps(table, np.zeros(len(table), np.int64), Timeline(t, np.zeros(1)), 1.0)[0]) == 0
+
+
+def test_bridge_takes_the_next_tracklet_when_the_first_goes_on_as_someone_else():
+    # tracklet 1 is person 1 until frame 9, then (identity split it) person 2; person 1 goes on in 2
+    table = _pieces((1, 0, 29, 0), (2, 15, 29, 100))
+    person = np.where((table.track_id == 1) & (table.frame <= 9), 1, 2)
+    person[table.track_id == 2] = 1
+    rows, owner = bridge_gaps(table, person, Timeline(np.arange(30) / 30.0, np.zeros(1)), 1.0)
+    assert rows.frame.tolist() == [10, 11, 12, 13, 14] and rows.track_id.tolist() == [2] * 5
+    assert owner.tolist() == [1] * 5

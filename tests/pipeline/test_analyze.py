@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from fancam.io.tables import load_tracks
 from fancam.pipeline.analyze import analyze
 
 
@@ -26,6 +27,19 @@ def test_tracks_csv_has_the_contract_columns_and_every_frame(gillhung_analysis):
         assert frames == list(range(frames[0], frames[-1] + 1))
     names = {r["person"] for r in rows}
     assert names <= {"P1", "P2", "P3", "unknown"}
+
+
+def test_tracks_csv_carries_a_performer_across_short_gaps_between_her_tracklets(gillhung_analysis):
+    # gillhung_dance f.. : a dancer's track ends for a few frames and identity joins the two pieces;
+    # tracks.csv fills the gap with score-0 rows, as inside a tracklet (identity/people.bridge_gaps).
+    tracks = load_tracks(gillhung_analysis.folder / "tracks.csv")
+    filled = np.flatnonzero(tracks.score == 0)
+    assert len(filled) > 0
+    for i in filled:
+        mine = (tracks.person == tracks.person[i]) & (tracks.score > 0)
+        before = tracks.t[mine & (tracks.frame < tracks.frame[i])]
+        after = tracks.t[mine & (tracks.frame > tracks.frame[i])]
+        assert len(before) and len(after) and after.min() - before.max() <= 1.0 + 1e-6
 
 
 def test_people_json_lists_each_performer(gillhung_analysis):

@@ -255,3 +255,58 @@ def make_people(
 def _box4(row: NDArray) -> tuple[float, float, float, float]:
     x1, y1, x2, y2 = (float(v) for v in row)
     return x1, y1, x2, y2
+
+
+def bridge_gaps(
+    tracks: TrackTable, person: NDArray[np.int64], timeline: Timeline, max_gap_s: float
+) -> tuple[TrackTable, NDArray[np.int64]]:
+    """Rows that carry each performer across the short gaps between her tracklets.
+
+    The tracker ends a track where a box is lost or cut (a dancer hidden for a few frames behind
+    another, a cut at an overlap or at a jump); identity then joins the pieces into one performer. A
+    gap of at most ``max_gap_s`` between two of her rows in one shot is filled with her straight-line
+    box, as a gap of the same length inside one tracklet already is (:class:`TrackletConfig.max_gap_s
+    <fancam.tracking.tracklets.TrackletConfig>`), and as the camera bridges it. The filled rows are not
+    observed and carry score 0 (no detection); their tracklet is the one before the gap, or the one
+    after it when the first goes on meanwhile as someone else. A gap across a camera cut is never filled.
+
+    Args:
+        tracks: Tracklet table.
+        person: (M,) person id of each row (0 = nobody: never bridged).
+        timeline: Frame times and shots.
+        max_gap_s: Longest gap (seconds between the two rows) that is filled.
+
+    Returns:
+        The new rows (in person then frame order) and their (N,) person ids.
+    """
+    frame_ids: list[NDArray[np.int64]] = []
+    track_ids: list[NDArray[np.int64]] = []
+    boxes: list[NDArray[np.float64]] = []
+    owners: list[NDArray[np.int64]] = []
+    taken = {(int(f), int(k)) for f, k in zip(tracks.frame, tracks.track_id, strict=True)}
+    t = np.asarray(timeline.t, np.float64)
+    for pid in np.unique(person[person > 0]):
+        rows = np.flatnonzero(person == pid)
+        frames, first = np.unique(tracks.frame[rows], return_index=True)
+        rows = rows[first]
+        shot = timeline.shot_of(frames)
+        gaps = np.flatnonzero((np.diff(frames) > 1) & (np.diff(t[frames]) <= max_gap_s + 1e-9)
+                              & (np.diff(shot) == 0))
+        for k in gaps:
+            a, b = rows[k], rows[k + 1]
+            fill = np.arange(frames[k] + 1, frames[k + 1])
+            owner = next((int(tracks.track_id[r]) for r in (a, b)
+                          if not any((int(f), int(tracks.track_id[r])) in taken for f in fill)), None)
+            if owner is None:
+                continue
+            w = ((t[fill] - t[frames[k]]) / (t[frames[k + 1]] - t[frames[k]]))[:, None]
+            frame_ids.append(fill)
+            track_ids.append(np.full(len(fill), owner, np.int64))
+            boxes.append((1.0 - w) * tracks.xyxy[a] + w * tracks.xyxy[b])
+            owners.append(np.full(len(fill), pid, np.int64))
+    if not frame_ids:
+        return TrackTable.empty(), np.zeros(0, np.int64)
+    n = sum(len(f) for f in frame_ids)
+    table = TrackTable(np.concatenate(frame_ids), np.concatenate(track_ids), np.concatenate(boxes),
+                       np.zeros(n, np.float32), np.zeros(n, bool))
+    return table, np.concatenate(owners)

@@ -32,8 +32,9 @@ from fancam.version import __version__
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-"""Bumped whenever the meaning of a cached file changes; older caches are then recomputed."""
+FORMAT_VERSION = 2
+"""Bumped whenever the meaning of a cached file changes; older caches are then recomputed (2: tracks.csv
+carries each performer across short gaps between her tracklets)."""
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

@@ -366,7 +366,7 @@ def _identity_stage(
         cast = make_people(tracks, result.cluster, result.naming, timeline, run.info.height, result.membership)
         run.manifest.forget("identity")
         save_cast(path, cast)
-        write_tracks(run.folder / TRACKS_CSV, tracks, cast, timeline)
+        write_tracks(run.folder / TRACKS_CSV, tracks, cast, timeline, bridge_s=run.settings.tracklets.max_gap_s)
         write_json_atomic(run.folder / PEOPLE_JSON, people_document(run.info, cast, gallery, result.group))
         plot_identity_timeline(run.folder / TIMELINE_PNG, tracks, cast, timeline)
         bar.update(1)

@@ -18,7 +18,7 @@ import numpy as np
 
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery
-from fancam.identity.people import UNCERTAIN_BELOW, Cast, Person, Stretch
+from fancam.identity.people import UNCERTAIN_BELOW, UNKNOWN, Cast, Person, Stretch, bridge_gaps
 from fancam.io.cache import atomic_path
 from fancam.io.tables import PredictedTracks, write_tracks_csv
 from fancam.tracking.scan import ScanResult, StageTimer
@@ -135,19 +135,28 @@ def people_document(info: VideoInfo, cast: Cast, gallery: Gallery | None, group:
     }
 
 
-def tracks_rows(tracks: TrackTable, cast: Cast, timeline: Timeline, source: str = "") -> PredictedTracks:
-    """The tracks.csv rows of an analysis: by frame then tracklet; rows of nobody are left out."""
+def tracks_rows(
+    tracks: TrackTable, cast: Cast, timeline: Timeline, *, bridge_s: float, source: str = ""
+) -> PredictedTracks:
+    """The tracks.csv rows of an analysis: by frame then tracklet; rows of nobody are left out.
+
+    Each performer's gaps of at most ``bridge_s`` between her tracklets are filled (score 0; see
+    :func:`~fancam.identity.people.bridge_gaps`).
+    """
     keep = cast.person > 0
-    order = np.lexsort((tracks.track_id, tracks.frame))
-    order = order[keep[order]]
-    frame = tracks.frame[order].astype(np.int64)
+    bridged, owner = bridge_gaps(tracks, cast.person, timeline, bridge_s)
+    rows = TrackTable.concat([tracks[keep], bridged])
+    person = np.concatenate([cast.person[keep], owner])
+    labels = {p.id: p.label for p in cast.people}
+    order = np.lexsort((rows.track_id, rows.frame))
+    frame = rows.frame[order].astype(np.int64)
     return PredictedTracks(
-        source, frame, np.asarray(timeline.t, np.float64)[frame], tracks.track_id[order].astype(np.int64),
-        np.asarray(cast.label_of_rows()[order], dtype=str), tracks.xyxy[order].astype(np.float64),
-        tracks.score[order].astype(np.float64),
+        source, frame, np.asarray(timeline.t, np.float64)[frame], rows.track_id[order].astype(np.int64),
+        np.array([labels.get(int(i), UNKNOWN) for i in person[order]], dtype=str),
+        rows.xyxy[order].astype(np.float64), rows.score[order].astype(np.float64),
     )
 
 
-def write_tracks(path: Path, tracks: TrackTable, cast: Cast, timeline: Timeline) -> None:
+def write_tracks(path: Path, tracks: TrackTable, cast: Cast, timeline: Timeline, *, bridge_s: float) -> None:
     """Write ``tracks.csv`` (DESIGN.md columns) of an analysis."""
-    write_tracks_csv(path, tracks_rows(tracks, cast, timeline, str(path)))
+    write_tracks_csv(path, tracks_rows(tracks, cast, timeline, bridge_s=bridge_s, source=str(path)))
