@@ -94,9 +94,12 @@ def test_killed_worker_bad_row_bad_video_and_failed_download_are_reported_and_th
     # The bad row is reported before anything runs, with its line number, and never run.
     assert run["stderr"].startswith(f"fancam: {run['manifest']}:6: unknown framing 'wide'")
     assert by_line["6"]["status"] == "invalid" and by_line["6"]["attempts"] == ""
-    # A bad video fails once with its one-line message: bad input is never retried.
+    # A bad video fails with its one-line message, and that failure is never retried (3 attempts would
+    # be retries). It is tried twice when it was in flight in the pool the kill broke: every item in
+    # flight then fails with the pool and is run again (batch/local.py); which items those are depends
+    # on timing (seen once in a full run: attempts 2).
     bad = by_line["5"]
-    assert bad["status"] == "failed" and bad["attempts"] == "1"
+    assert bad["status"] == "failed" and bad["attempts"] in ("1", "2")
     assert "broken.mp4" in bad["error"] and "not a video" in bad["error"] and "\n" not in bad["error"]
     # A failed download is transient: tried 3 times (1 + --retries 2), then reported.
     url = by_line["7"]
