@@ -31,15 +31,17 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from fancam.geometry import iou_matrix
 from fancam.identity.appearance import Appearance
+from fancam.identity.body import DEFAULT_CONFIG as DEFAULT_BODY_CONFIG
 from fancam.identity.body import (
     BodyCalibration,
+    BodyConfig,
     body_prototype,
     fit_calibration,
     paired_similarity,
@@ -393,7 +395,9 @@ def _body_evidence(
     # Pairs of tracklets are judged on prototypes, so their map is fitted on prototypes (the
     # sample-pair map stays the video's calibration: the gallery compares samples with it).
     proto_cal = _prototype_calibration(desc, owner, proto_sims, counts, tracklets.conflict, config) or cal
-    out = np.clip(proto_cal.log_odds(proto_sims), -config.max_cue_log_odds, config.max_cue_log_odds)
+    out = proto_cal.log_odds(proto_sims)
+    _partial_view_log_odds(out, desc, owner, centres, counts, tracklets.conflict, config)
+    out = np.clip(out, -config.max_cue_log_odds, config.max_cue_log_odds)
     two = tracklets.conflict if tracklets.seen_apart is None else tracklets.seen_apart
     out = discount_lookalikes(out, two & (counts[:, None] > 0) & (counts[None, :] > 0))
     # Few samples make a prototype unreliable: weigh by sample count, saturating at 3.
@@ -401,9 +405,46 @@ def _body_evidence(
     return _Cue(out, np.where(np.isfinite(out), w, 0.0), cal)
 
 
+def _partial_view_log_odds(
+    out: NDArray[np.float64], desc: NDArray[np.float32], owner: NDArray[np.int64], centres: NDArray[np.float32],
+    counts: NDArray[np.int64], conflict: NDArray[np.bool_], config: LinkingConfig,
+) -> None:
+    """Re-judge, in place, the pairs that share only some stripes (a close-up cut by the frame).
+
+    A waist-up close-up and a full body are compared on the stripes both show (head, chest, waist:
+    :func:`fancam.identity.body.full_body_box`). Those stripes tell people apart less well than the
+    whole body (two dark tops, black hair), so the map fitted on whole prototypes would overrate
+    them: for each set of shared stripes the prototype map is fitted again on the same known pairs
+    (odd vs even samples of a tracklet; tracklets sharing a frame) compared on those stripes only.
+    Pairs sharing every stripe keep the video's map. Measured on music-show-like clips
+    (``benchmarks/compose_closeups.py``): gillhung_dance2 2 s / 2 s, P5's close-up scored +0.78
+    against a wide piece of P3 with the whole-prototype map and joined it.
+    """
+    layout = DEFAULT_BODY_CONFIG.layout
+    present = layout.present(centres) & (counts > 0)[:, None]
+    shared = present[:, None, :] & present[None, :, :]
+    full = np.ones(layout.starts.shape, bool)
+    partial = shared.any(axis=-1) & ~np.all(shared == full, axis=-1)
+    if not partial.any():
+        return
+    keys = np.packbits(shared, axis=-1, bitorder="little").astype(np.int64)
+    keys = (keys * (256 ** np.arange(keys.shape[-1]))).sum(axis=-1)
+    for key in np.unique(keys[partial]):
+        pairs = partial & (keys == key)
+        blocks = shared[pairs][0]
+        weights = np.where(blocks, layout.weights, 0.0)
+        stripes = len(DEFAULT_BODY_CONFIG.stripes)
+        per_stripe = weights.reshape(stripes, -1)[:, 0] if len(weights) != stripes else weights
+        restricted = replace(DEFAULT_BODY_CONFIG, stripe_weights=tuple(float(w) for w in per_stripe))
+        sims = similarity_matrix(centres, centres, restricted)
+        cal = _prototype_calibration(desc, owner, sims, counts, conflict, config, restricted)
+        out[pairs] = cal.log_odds(sims[pairs]) if cal is not None else np.nan
+
+
 def _prototype_calibration(
     desc: NDArray[np.float32], owner: NDArray[np.int64], proto_sims: NDArray[np.float64],
     counts: NDArray[np.int64], conflict: NDArray[np.bool_], config: LinkingConfig,
+    body_config: BodyConfig = DEFAULT_BODY_CONFIG,
 ) -> BodyCalibration | None:
     """The body map fitted on prototypes, like the pairs it judges (None: too few pairs).
 
@@ -421,7 +462,7 @@ def _prototype_calibration(
     for k in np.flatnonzero(counts >= 2):
         mine = np.flatnonzero(owner == k)
         halves = [body_prototype(desc[mine[start::2]]).centre for start in (0, 1)]
-        same.append(float(similarity_matrix(halves[0][None], halves[1][None])[0, 0]))
+        same.append(float(similarity_matrix(halves[0][None], halves[1][None], body_config)[0, 0]))
     known = np.triu(conflict & (counts[:, None] > 0) & (counts[None, :] > 0), 1)
     s, d = np.asarray(same, np.float64), proto_sims[known]
     s, d = s[np.isfinite(s)], d[np.isfinite(d)]
