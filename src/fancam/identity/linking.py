@@ -396,7 +396,7 @@ def _body_evidence(
     # sample-pair map stays the video's calibration: the gallery compares samples with it).
     proto_cal = _prototype_calibration(desc, owner, proto_sims, counts, tracklets.conflict, config) or cal
     out = proto_cal.log_odds(proto_sims)
-    _partial_view_log_odds(out, desc, owner, centres, counts, tracklets.conflict, config)
+    _partial_view_log_odds(out, desc, owner, centres, counts, tracklets.conflict, (same, different), config)
     out = np.clip(out, -config.max_cue_log_odds, config.max_cue_log_odds)
     two = tracklets.conflict if tracklets.seen_apart is None else tracklets.seen_apart
     out = discount_lookalikes(out, two & (counts[:, None] > 0) & (counts[None, :] > 0))
@@ -407,7 +407,7 @@ def _body_evidence(
 
 def _partial_view_log_odds(
     out: NDArray[np.float64], desc: NDArray[np.float32], owner: NDArray[np.int64], centres: NDArray[np.float32],
-    counts: NDArray[np.int64], conflict: NDArray[np.bool_], config: LinkingConfig,
+    counts: NDArray[np.int64], conflict: NDArray[np.bool_], known: tuple[Pairs, Pairs], config: LinkingConfig,
 ) -> None:
     """Re-judge, in place, the pairs that share only some stripes (a close-up cut by the frame).
 
@@ -415,8 +415,10 @@ def _partial_view_log_odds(
     :func:`fancam.identity.body.full_body_box`). Those stripes tell people apart less well than the
     whole body (two dark tops, black hair), so the map fitted on whole prototypes would overrate
     them: for each set of shared stripes the prototype map is fitted again on the same known pairs
-    (odd vs even samples of a tracklet; tracklets sharing a frame) compared on those stripes only.
-    Pairs sharing every stripe keep the video's map. Measured on music-show-like clips
+    (odd vs even samples of a tracklet; tracklets sharing a frame) compared on those stripes only,
+    or, like the whole map, the sample-pair map (``known``: same, different sample pairs) when too
+    few tracklets have two samples (face_recognition_hamilton: 5). Pairs sharing every stripe keep
+    the video's map. Measured on music-show-like clips
     (``benchmarks/compose_closeups.py``): gillhung_dance2 2 s / 2 s, P5's close-up scored +0.78
     against a wide piece of P3 with the whole-prototype map and joined it.
     """
@@ -437,7 +439,8 @@ def _partial_view_log_odds(
         per_stripe = weights.reshape(stripes, -1)[:, 0] if len(weights) != stripes else weights
         restricted = replace(DEFAULT_BODY_CONFIG, stripe_weights=tuple(float(w) for w in per_stripe))
         sims = similarity_matrix(centres, centres, restricted)
-        cal = _prototype_calibration(desc, owner, sims, counts, conflict, config, restricted)
+        cal = _prototype_calibration(desc, owner, sims, counts, conflict, config, restricted) or _calibrate(
+            lambda i, j, c=restricted: paired_similarity(desc[i], desc[j], c), *known, config)
         out[pairs] = cal.log_odds(sims[pairs]) if cal is not None else np.nan
 
 
