@@ -304,21 +304,27 @@ def test_calibration_fitted_without_identities_holds_on_long_gaps(gill):
 
 
 @pytest.mark.parametrize(
-    ("box", "expected"),
+    ("box", "face", "expected"),
     [
-        ([100, 50, 300, 200], [100, 50, 300, 650]),  # touches the bottom, 150 tall, 200 wide: 600 tall body
-        ([100, 50, 300, 195], [100, 50, 300, 650]),  # within 3% of the bottom (detectors stop short)
-        ([100, 50, 300, 180], [100, 50, 300, 180]),  # above the bottom: a whole (crouching) body
-        ([100, -400, 150, 200], [100, -400, 150, 200]),  # at the bottom but 12x taller than wide
+        ([100, 50, 300, 200], 30.0, [100, 50, 300, 380]),  # touches the bottom, 150 tall, face: 330 tall body
+        ([100, 50, 300, 195], 30.0, [100, 50, 300, 380]),  # within 3% of the bottom (detectors stop short)
+        ([100, 50, 300, 180], 30.0, [100, 50, 300, 180]),  # above the bottom: a whole (crouching) body
+        ([100, 50, 300, 200], 15.0, [100, 50, 300, 200]),  # a face of a 165 px body: whole, feet at the edge
+        ([100, 50, 300, 200], np.nan, [100, 50, 300, 200]),  # no face: described as it is
     ],
 )
-def test_full_body_box_extends_only_boxes_cut_by_the_bottom(box, expected):
-    np.testing.assert_allclose(body.full_body_box(np.array(box, float), 200), expected)
+def test_full_body_box_extends_only_boxes_cut_by_the_bottom(box, face, expected):
+    np.testing.assert_allclose(body.full_body_box(np.array(box, float), 200, face), expected)
 
 
 def test_full_body_box_can_be_switched_off():
     box = np.array([100.0, 50.0, 300.0, 200.0])
-    np.testing.assert_array_equal(body.full_body_box(box, 200, BodyConfig(body_aspect=0.0)), box)
+    np.testing.assert_array_equal(body.full_body_box(box, 200, 30.0, BodyConfig(face_to_body=0.0)), box)
+
+
+def test_face_sides_must_match_the_described_boxes():
+    with pytest.raises(ValueError, match="face_sides"):
+        describe_bodies(_two_colour_frame(), [[10, 10, 60, 190], [100, 10, 150, 190]], face_sides=[20.0])
 
 
 def _banded_person(frame, box, colours):
@@ -340,8 +346,8 @@ def test_close_up_compares_the_stripes_it_shows_with_the_same_stripes_of_the_ful
     close = np.full((400, 600, 3), 128, np.uint8)
     _banded_person(close, (120, 10, 480, 1090), colours)
     box = [[120, 10, 480, 396]]
-    now = describe_bodies(close, box)[0]
-    before = describe_bodies(close, box, config=BodyConfig(body_aspect=0.0))[0]
+    now = describe_bodies(close, box, face_sides=[1080 / 11])[0]  # a face of a 1080 px body
+    before = describe_bodies(close, box)[0]  # without a face: the box as a whole body
     shown = body.DEFAULT_CONFIG.layout.present(now[None])[0]
     assert shown[:2].all() and not shown[-2:].any()  # head and chest shown, shins and feet below the frame
     assert body_similarity(now, full[0]) > 0.95
@@ -352,12 +358,12 @@ def test_close_up_compares_the_stripes_it_shows_with_the_same_stripes_of_the_ful
 
 def test_real_close_up_matches_its_own_performer(gill):
     """A waist-up close-up cut from the bench clip (the upper 55% of a GT box, upscaled to the frame
-    as music shows do) is most like its own performer's full-body prototype, more so than before."""
+    as music shows do), with a face of its body's size, is most like its own performer's full-body
+    prototype, more so than described as a whole body."""
     frame, person, boxes, images = gill
     desc = _describe_gt(gill)
     people = ["P1", "P2", "P3"]
     protos = np.stack([body_prototype(desc[person == p]).centre for p in people])
-    old = BodyConfig(body_aspect=0.0)
     right_now, right_before, gains = 0, 0, []
     rows = np.flatnonzero(person != "")[::7]
     for r in rows:
@@ -373,7 +379,8 @@ def test_real_close_up_matches_its_own_performer(gill):
         close = cv2.warpAffine(image, warp, (w_img, h_img), flags=cv2.INTER_LINEAR)
         box = np.array([[(x1 - left) * zoom, (y1 - top) * zoom, (x2 - left) * zoom, h_img - 2.0]])
         box[0, [0, 2]] = np.clip(box[0, [0, 2]], 0, w_img)
-        now, before = describe_bodies(close, box)[0], describe_bodies(close, box, config=old)[0]
+        face = [(y2 - y1) * zoom / body.DEFAULT_CONFIG.face_to_body]  # the face of a body that tall
+        now, before = describe_bodies(close, box, face_sides=face)[0], describe_bodies(close, box)[0]
         sims_now, sims_before = similarity_matrix(now[None], protos)[0], similarity_matrix(before[None], protos)[0]
         own = people.index(person[r])
         right_now += int(np.argmax(sims_now) == own)

@@ -406,7 +406,7 @@ LOOKS = {"A": ((220, 30, 30), (20, 20, 200), (20, 20, 200)), "B": ((30, 200, 40)
 
 def _person(image, name, x1, y1, scale):
     """Paint a person of LOOKS (top / hips / legs) whose 96 x 290 px body (head room 20, top 120, hips
-    60, legs 90; 3 times taller than wide as ``BodyConfig.body_aspect`` assumes) starts at (x1, y1),
+    60, legs 90) starts at (x1, y1),
     ``scale`` times larger; returns the box (cut by the frame)."""
     top, hips, legs = LOOKS[name]
     for (a, b), colour in (((20, 140), top), ((140, 200), hips), ((200, 290), legs)):
@@ -442,7 +442,10 @@ def _wide_and_close_scene():
         for r in here:
             name, (kind, x) = next((n, p) for ff, tt, n, p in rows if ff == f and tt == table.track_id[r])
             _person(image, name, x, 40 if kind == "wide" else 0, 1.0 if kind == "wide" else 2.5)
-        bodies.append(describe_bodies(image, table.xyxy[here], indices=[int(np.flatnonzero(here == k)[0])])[0])
+        close = next(p[0] == "close" for ff, tt, _, p in rows if ff == f and tt == t)
+        face = [290 * 2.5 / 11 if close else np.nan]  # a face of the close-up's 725 px body
+        bodies.append(describe_bodies(image, table.xyxy[here], indices=[int(np.flatnonzero(here == k)[0])],
+                                      face_sides=face)[0])
         samples.append(k)
         frames.append(f)
     n = len(samples)

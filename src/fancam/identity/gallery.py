@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -80,12 +80,6 @@ BODY_ASPECT = 1.8
 """Without a face (a back view), a person box (or a photo taken as one) shows the whole person when it
 is at least this many times taller than wide: full-body crops of the same 45 photos measure 2.1-3.6,
 face-less upper-body crops of the ballet 1.39-1.53."""
-
-PHOTO_BODY_CONFIG = replace(BODY_CONFIG, body_aspect=0.0)
-"""The body descriptor of gallery photos: their boxes are whole people already (a photo not showing one
-is partial or read as an upper body below), and a full-body crop ends at the feet, on the photo's bottom
-edge, where the video's rule for boxes cut by the frame (``BodyConfig.body_aspect``) would read it as
-the top of a taller body: it lost ballet's P3 (identity with the gallery 0.833 -> 0.722)."""
 
 BODY_PAD = 0.15
 """Share of each side added around a photo before person detection: detectors miss people cut exactly
@@ -718,7 +712,7 @@ class _PhotoAnalyzer:
                 return _BODY_PARTIAL, zero
             box = upper_body_box(box, w)
         desc = describe_bodies(image, np.concatenate([box[None], boxes[~_same_box(boxes, box)]]),
-                               indices=[0], config=PHOTO_BODY_CONFIG)[0]
+                               indices=[0])[0]
         return (_BODY_OK, desc) if bool(is_valid(desc)) else (_BODY_NONE, zero)
 
     def _people(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
