@@ -429,7 +429,7 @@ def _wide_and_close_scene():
                        xyxy=np.zeros((len(rows), 4)), score=np.ones(len(rows)),
                        observed=np.ones(len(rows), bool))
     boxes = []
-    for f, _, name, (kind, x) in rows:
+    for _, _, name, (kind, x) in rows:
         image = np.full((H, W, 3), 90, np.uint8)
         boxes.append(_person(image, name, x, 40, 1.0) if kind == "wide" else _person(image, name, x, 0, 2.5))
     table = replace(table, xyxy=np.array(boxes, np.float32)).sorted()

@@ -116,9 +116,9 @@ def extract_appearance(
             boxes = tracks.xyxy[everyone]
             pending[frame.index] = _faces(analyzer, image, boxes[wanted], out, queue, frame.index)
             # A box cut by the frame bottom is described as the top of the body its face tells the size of.
-            side = {k: s for k, _, s in pending[frame.index]}
+            face_sides = {k: s for k, _, s in pending[frame.index]}
             descs = describe_bodies(image, boxes, indices=wanted,
-                                    face_sides=[side.get(int(k), np.nan) for k in out])
+                                    face_sides=[face_sides.get(int(k), np.nan) for k in out])
             if body is None:
                 body = np.zeros((n, descs.shape[1]), np.float32)
             body[out] = descs

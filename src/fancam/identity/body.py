@@ -370,8 +370,11 @@ def _describe_box(
     frame: NDArray[np.uint8], box: NDArray[np.float64], others: NDArray[np.float64], config: BodyConfig,
     shown: float = 1.0,
 ) -> NDArray[np.float32]:
-    """The descriptor of one box; ``shown``: share of the box height above the frame's bottom edge
-    (< 1 for a body extended below the frame by :func:`full_body_box`)."""
+    """The descriptor of one box.
+
+    ``shown``: share of the box height above the frame's bottom edge (< 1 for a body extended below
+    the frame by :func:`full_body_box`).
+    """
     patch = _Patch.cut(frame, box, others, config)
     colour = _COLOUR_FUNCS[config.colour_space](patch.rgb)
     texture = _orientation_bins(patch.rgb) if config.texture_weight > 0 else None

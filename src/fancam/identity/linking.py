@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +41,6 @@ from fancam.identity.appearance import Appearance
 from fancam.identity.body import DEFAULT_CONFIG as DEFAULT_BODY_CONFIG
 from fancam.identity.body import (
     BodyCalibration,
-    BodyConfig,
     body_prototype,
     fit_calibration,
     paired_similarity,
@@ -396,7 +395,8 @@ def _body_evidence(
     # sample-pair map stays the video's calibration: the gallery compares samples with it).
     proto_cal = _prototype_calibration(desc, owner, proto_sims, counts, tracklets.conflict, config) or cal
     out = proto_cal.log_odds(proto_sims)
-    _partial_view_log_odds(out, desc, owner, centres, counts, tracklets.conflict, (same, different), config)
+    _partial_view_log_odds(out, _BodySamples(desc, owner, counts, tracklets.conflict, (same, different)), centres,
+                           config)
     out = np.clip(out, -config.max_cue_log_odds, config.max_cue_log_odds)
     two = tracklets.conflict if tracklets.seen_apart is None else tracklets.seen_apart
     out = discount_lookalikes(out, two & (counts[:, None] > 0) & (counts[None, :] > 0))
@@ -405,9 +405,27 @@ def _body_evidence(
     return _Cue(out, np.where(np.isfinite(out), w, 0.0), cal)
 
 
+@dataclass(frozen=True)
+class _BodySamples:
+    """The body samples of a video, as the maps are fitted on them.
+
+    Attributes:
+        desc: (S, D) descriptors of the valid samples.
+        owner: (S,) tracklet of each sample.
+        counts: (T,) valid samples per tracklet.
+        conflict: (T, T) tracklets sharing a frame.
+        known: (same, different) sample pairs (:func:`_pairs_by_kind`).
+    """
+
+    desc: NDArray[np.float32]
+    owner: NDArray[np.int64]
+    counts: NDArray[np.int64]
+    conflict: NDArray[np.bool_]
+    known: tuple[Pairs, Pairs]
+
+
 def _partial_view_log_odds(
-    out: NDArray[np.float64], desc: NDArray[np.float32], owner: NDArray[np.int64], centres: NDArray[np.float32],
-    counts: NDArray[np.int64], conflict: NDArray[np.bool_], known: tuple[Pairs, Pairs], config: LinkingConfig,
+    out: NDArray[np.float64], samples: _BodySamples, centres: NDArray[np.float32], config: LinkingConfig
 ) -> None:
     """Re-judge, in place, the pairs that share only some stripes (a close-up cut by the frame).
 
@@ -424,31 +442,34 @@ def _partial_view_log_odds(
     (identity 0.773; 0.816 with these maps).
     """
     layout = DEFAULT_BODY_CONFIG.layout
-    present = layout.present(centres) & (counts > 0)[:, None]
+    present = layout.present(centres) & (samples.counts > 0)[:, None]
     shared = present[:, None, :] & present[None, :, :]
-    full = np.ones(layout.starts.shape, bool)
-    partial = shared.any(axis=-1) & ~np.all(shared == full, axis=-1)
-    if not partial.any():
+    some = shared.any(axis=-1) & ~shared.all(axis=-1)
+    if not some.any():
         return
     keys = np.packbits(shared, axis=-1, bitorder="little").astype(np.int64)
     keys = (keys * (256 ** np.arange(keys.shape[-1]))).sum(axis=-1)
-    for key in np.unique(keys[partial]):
-        pairs = partial & (keys == key)
-        blocks = shared[pairs][0]
-        weights = np.where(blocks, layout.weights, 0.0)
-        stripes = len(DEFAULT_BODY_CONFIG.stripes)
-        per_stripe = weights.reshape(stripes, -1)[:, 0] if len(weights) != stripes else weights
-        restricted = replace(DEFAULT_BODY_CONFIG, stripe_weights=tuple(float(w) for w in per_stripe))
-        sims = similarity_matrix(centres, centres, restricted)
-        cal = _prototype_calibration(desc, owner, sims, counts, conflict, config, restricted) or _calibrate(
-            lambda i, j, c=restricted: paired_similarity(desc[i], desc[j], c), *known, config)
+    for key in np.unique(keys[some]):
+        pairs = some & (keys == key)
+        # Blocks left out are zeros: invalid, so every similarity is the mean over the shared stripes.
+        kept = np.zeros(layout.dim, np.float32)
+        for block in np.flatnonzero(shared[pairs][0]):
+            kept[layout.starts[block] : layout.starts[block] + layout.sizes[block]] = 1.0
+        desc, on = samples.desc * kept, centres * kept
+        sims = similarity_matrix(on, on)
+        cal = _prototype_calibration(desc, samples.owner, sims, samples.counts, samples.conflict, config) or (
+            _calibrate(_similarity_of(desc), *samples.known, config))
         out[pairs] = cal.log_odds(sims[pairs]) if cal is not None else np.nan
+
+
+def _similarity_of(desc: NDArray[np.float32]) -> Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float64]]:
+    """Body similarity of sample pairs (i, j) of ``desc``."""
+    return lambda i, j: paired_similarity(desc[i], desc[j])
 
 
 def _prototype_calibration(
     desc: NDArray[np.float32], owner: NDArray[np.int64], proto_sims: NDArray[np.float64],
     counts: NDArray[np.int64], conflict: NDArray[np.bool_], config: LinkingConfig,
-    body_config: BodyConfig = DEFAULT_BODY_CONFIG,
 ) -> BodyCalibration | None:
     """The body map fitted on prototypes, like the pairs it judges (None: too few pairs).
 
@@ -466,7 +487,7 @@ def _prototype_calibration(
     for k in np.flatnonzero(counts >= 2):
         mine = np.flatnonzero(owner == k)
         halves = [body_prototype(desc[mine[start::2]]).centre for start in (0, 1)]
-        same.append(float(similarity_matrix(halves[0][None], halves[1][None], body_config)[0, 0]))
+        same.append(float(similarity_matrix(halves[0][None], halves[1][None])[0, 0]))
     known = np.triu(conflict & (counts[:, None] > 0) & (counts[None, :] > 0), 1)
     s, d = np.asarray(same, np.float64), proto_sims[known]
     s, d = s[np.isfinite(s)], d[np.isfinite(d)]
