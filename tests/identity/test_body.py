@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -297,3 +298,93 @@ def test_calibration_fitted_without_identities_holds_on_long_gaps(gill):
     p = cal.p_same(s[test])
     assert np.mean(p[same[test]] > 0.5) > 0.9
     assert np.mean(p[~same[test]] < 0.5) > 0.9
+
+
+# --- boxes cut by the frame bottom (close-ups) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("box", "face", "expected"),
+    [
+        ([100, 50, 300, 200], 30.0, [100, 50, 300, 380]),  # touches the bottom, 150 tall, face: 330 tall body
+        ([100, 50, 300, 195], 30.0, [100, 50, 300, 380]),  # within 3% of the bottom (detectors stop short)
+        ([100, 50, 300, 180], 30.0, [100, 50, 300, 180]),  # above the bottom: a whole (crouching) body
+        ([100, 50, 300, 200], 15.0, [100, 50, 300, 200]),  # a face of a 165 px body: whole, feet at the edge
+        ([100, 50, 300, 200], np.nan, [100, 50, 300, 200]),  # no face: described as it is
+    ],
+)
+def test_full_body_box_extends_only_boxes_cut_by_the_bottom(box, face, expected):
+    np.testing.assert_allclose(body.full_body_box(np.array(box, float), 200, face), expected)
+
+
+def test_full_body_box_can_be_switched_off():
+    box = np.array([100.0, 50.0, 300.0, 200.0])
+    np.testing.assert_array_equal(body.full_body_box(box, 200, 30.0, BodyConfig(face_to_body=0.0)), box)
+
+
+def test_face_sides_must_match_the_described_boxes():
+    with pytest.raises(ValueError, match="face_sides"):
+        describe_bodies(_two_colour_frame(), [[10, 10, 60, 190], [100, 10, 150, 190]], face_sides=[20.0])
+
+
+def _banded_person(frame, box, colours):
+    """Paint a 'person' in ``box`` (xyxy, may leave the frame): one colour per default stripe."""
+    x1, y1, x2, y2 = box
+    for (top, bottom), colour in zip(body.DEFAULT_STRIPES, colours, strict=True):
+        a, b = int(round(y1 + top * (y2 - y1))), int(round(y1 + bottom * (y2 - y1)))
+        frame[max(a, 0) : max(min(b, frame.shape[0]), 0), max(x1, 0) : x2] = colour
+
+
+def test_close_up_compares_the_stripes_it_shows_with_the_same_stripes_of_the_full_body():
+    colours = [(30, 20, 10), (220, 40, 40), (40, 200, 60), (40, 60, 220), (230, 230, 60), (250, 250, 250)]
+    others = [(30, 20, 10), (40, 40, 220), (220, 40, 40), (40, 200, 60), (250, 250, 250), (20, 20, 20)]
+    wide = np.full((400, 600, 3), 128, np.uint8)
+    _banded_person(wide, (100, 20, 220, 380), colours)  # full body, 3x taller than wide
+    _banded_person(wide, (400, 20, 520, 380), others)  # someone else
+    full = describe_bodies(wide, [[100, 20, 220, 380], [400, 20, 520, 380]])
+    # The close-up: the same person 3x larger (a 1080 px tall body) in a 400 px frame: head to chest.
+    close = np.full((400, 600, 3), 128, np.uint8)
+    _banded_person(close, (120, 10, 480, 1090), colours)
+    box = [[120, 10, 480, 396]]
+    now = describe_bodies(close, box, face_sides=[1080 / 11])[0]  # a face of a 1080 px body
+    before = describe_bodies(close, box)[0]  # without a face: the box as a whole body
+    shown = body.DEFAULT_CONFIG.layout.present(now[None])[0]
+    assert shown[:2].all() and not shown[-2:].any()  # head and chest shown, shins and feet below the frame
+    assert body_similarity(now, full[0]) > 0.95
+    assert body_similarity(now, full[0]) > body_similarity(now, full[1]) + 0.3
+    # As a whole body, its bottom rows (the waist) were compared with the feet.
+    assert body_similarity(before, full[0]) < body_similarity(now, full[0]) - 0.2
+
+
+def test_real_close_up_matches_its_own_performer(gill):
+    """A waist-up close-up cut from the bench clip (the upper 55% of a GT box, upscaled to the frame
+    as music shows do), with a face of its body's size, is most like its own performer's full-body
+    prototype, more so than described as a whole body."""
+    frame, person, boxes, images = gill
+    desc = _describe_gt(gill)
+    people = ["P1", "P2", "P3"]
+    protos = np.stack([body_prototype(desc[person == p]).centre for p in people])
+    right_now, right_before, gains = 0, 0, []
+    rows = np.flatnonzero(person != "")[::7]
+    for r in rows:
+        image = images[frame[r]]
+        x1, y1, x2, y2 = boxes[r]
+        h_img, w_img = image.shape[:2]
+        crop_h = 0.6 * (y2 - y1)
+        crop_w = crop_h * w_img / h_img
+        left = float(np.clip((x1 + x2) / 2 - crop_w / 2, 0, w_img - crop_w))
+        top = float(np.clip(y1 - 0.05 * (y2 - y1), 0, h_img - crop_h))
+        zoom = h_img / crop_h
+        warp = np.array([[zoom, 0, -left * zoom], [0, zoom, -top * zoom]])
+        close = cv2.warpAffine(image, warp, (w_img, h_img), flags=cv2.INTER_LINEAR)
+        box = np.array([[(x1 - left) * zoom, (y1 - top) * zoom, (x2 - left) * zoom, h_img - 2.0]])
+        box[0, [0, 2]] = np.clip(box[0, [0, 2]], 0, w_img)
+        face = [(y2 - y1) * zoom / body.DEFAULT_CONFIG.face_to_body]  # the face of a body that tall
+        now, before = describe_bodies(close, box, face_sides=face)[0], describe_bodies(close, box)[0]
+        sims_now, sims_before = similarity_matrix(now[None], protos)[0], similarity_matrix(before[None], protos)[0]
+        own = people.index(person[r])
+        right_now += int(np.argmax(sims_now) == own)
+        right_before += int(np.argmax(sims_before) == own)
+        gains.append(sims_now[own] - sims_before[own])
+    assert right_now >= right_before and right_now >= 0.8 * len(rows)
+    assert np.median(gains) > 0.03

@@ -396,3 +396,85 @@ def test_forced_merges_keep_greedy_choice_when_the_joint_one_is_not_clearly_bett
     greedy = cluster_tracklets(tracklets, flat, LinkingConfig(joint_forced=False), expected=2)
     assert (cluster_tracklets(tracklets, flat, LinkingConfig(), expected=2) == greedy).all()
     assert (cluster_tracklets(tracklets, flat, LinkingConfig(joint_margin=0.0), expected=2) != greedy).any()
+
+
+# --- close-ups cut by the frame bottom -----------------------------------------------------------
+
+LOOKS = {"A": ((220, 30, 30), (20, 20, 200), (20, 20, 200)), "B": ((30, 200, 40), (230, 220, 30), (230, 220, 30)),
+         "C": ((220, 30, 30), (20, 20, 200), (230, 220, 30))}  # C: A's top and hips, B's legs
+
+
+def _person(image, name, x1, y1, scale):
+    """Paint a person of LOOKS (top / hips / legs) whose 96 x 290 px body (head room 20, top 120, hips
+    60, legs 90) starts at (x1, y1),
+    ``scale`` times larger; returns the box (cut by the frame)."""
+    top, hips, legs = LOOKS[name]
+    for (a, b), colour in (((20, 140), top), ((140, 200), hips), ((200, 290), legs)):
+        image[int(y1 + a * scale) : int(y1 + b * scale), int(x1) : int(x1 + 96 * scale)] = colour
+    return [x1, y1, x1 + 96 * scale, min(y1 + 290 * scale, image.shape[0] - 1)]
+
+
+def _wide_and_close_scene():
+    """A, B and C dance together four times (1 s each, 1 s apart), then close-ups of A and of B alone."""
+    rows, bodies, samples, frames = [], [], [], []
+    tid = 0
+    for k in range(4):
+        for name, x in (("A", 80), ("B", 280), ("C", 480)):
+            tid += 1
+            rows += [(f, tid, name, ("wide", x)) for f in range(60 * k, 60 * k + 30)]
+    for name, first in (("A", 240), ("B", 300)):
+        tid += 1
+        rows += [(f, tid, name, ("close", 200)) for f in range(first, first + 30)]
+    table = TrackTable(frame=[r[0] for r in rows], track_id=[r[1] for r in rows],
+                       xyxy=np.zeros((len(rows), 4)), score=np.ones(len(rows)),
+                       observed=np.ones(len(rows), bool))
+    boxes = []
+    for _, _, name, (kind, x) in rows:
+        image = np.full((H, W, 3), 90, np.uint8)
+        boxes.append(_person(image, name, x, 40, 1.0) if kind == "wide" else _person(image, name, x, 0, 2.5))
+    table = replace(table, xyxy=np.array(boxes, np.float32)).sorted()
+    for k in range(len(table)):
+        f, t = int(table.frame[k]), int(table.track_id[k])
+        if f % 5:
+            continue
+        here = np.flatnonzero(table.frame == f)
+        image = np.full((H, W, 3), 90, np.uint8)
+        for r in here:
+            name, (kind, x) = next((n, p) for ff, tt, n, p in rows if ff == f and tt == table.track_id[r])
+            _person(image, name, x, 40 if kind == "wide" else 0, 1.0 if kind == "wide" else 2.5)
+        close = next(p[0] == "close" for ff, tt, _, p in rows if ff == f and tt == t)
+        face = [290 * 2.5 / 11 if close else np.nan]  # a face of the close-up's 725 px body
+        bodies.append(describe_bodies(image, table.xyxy[here], indices=[int(np.flatnonzero(here == k)[0])],
+                                      face_sides=face)[0])
+        samples.append(k)
+        frames.append(f)
+    n = len(samples)
+    appearance = Appearance(
+        rows=np.array(samples), frames=np.array(frames), body=np.array(bodies, np.float32),
+        face=np.full((n, EMBEDDING_DIM), np.nan, np.float32), face_quality=np.full(n, np.nan, np.float32),
+        face_size=np.full(n, np.nan, np.float32),
+    )
+    return table, Timeline(np.arange(330) / 30.0, np.zeros(1, np.int64)), appearance
+
+
+def test_close_up_evidence_counts_only_what_the_stripes_it_shows_can_tell():
+    table, timeline, appearance = _wide_and_close_scene()
+    tracklets = describe_tracklets(table, timeline, appearance)
+    body = _body_evidence(tracklets, appearance, timeline, LinkingConfig())
+    index = {int(t): k for k, t in enumerate(tracklets.ids)}
+    wide = {name: [index[t] for t in range(first, 13, 3)] for name, first in (("A", 1), ("B", 2), ("C", 3))}
+    close_a, close_b = index[13], index[14]
+    # B's top is hers alone: her close-up joins her on positive evidence, and is not A.
+    assert (body.log_odds[close_b, wide["B"]] > 0.5).all()
+    assert (body.log_odds[close_b, wide["A"]] < -1.0).all()
+    # A and C differ only in the legs, below the close-up: A's close-up cannot tell them apart, so it is
+    # as like one as the other, and only as sure as the shown stripes tell the known pairs apart.
+    assert np.allclose(body.log_odds[close_a, wide["A"]], body.log_odds[close_a, wide["C"]], atol=0.5)
+    assert (body.log_odds[close_a, wide["C"]] < 1.5).all()
+    # The map fitted on whole prototypes (where A and C differ) would call that match certain.
+    owner = tracklets.sample_of
+    centres = np.stack([body_prototype(appearance.body[owner == k]).centre for k in range(len(tracklets))])
+    sims = similarity_matrix(centres, centres)
+    counts = np.bincount(owner, minlength=len(tracklets))
+    whole = _prototype_calibration(appearance.body, owner, sims, counts, tracklets.conflict, LinkingConfig())
+    assert whole is not None and (whole.log_odds(sims[close_a, wide["C"]]) > 4.0).all()

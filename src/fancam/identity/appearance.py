@@ -114,11 +114,14 @@ def extract_appearance(
             out = np.array([position[int(everyone[i])] for i in wanted], np.int64)
             image = frame.rgb()
             boxes = tracks.xyxy[everyone]
-            descs = describe_bodies(image, boxes, indices=wanted)
+            pending[frame.index] = _faces(analyzer, image, boxes[wanted], out, queue, frame.index)
+            # A box cut by the frame bottom is described as the top of the body its face tells the size of.
+            face_sides = {k: s for k, _, s in pending[frame.index]}
+            descs = describe_bodies(image, boxes, indices=wanted,
+                                    face_sides=[face_sides.get(int(k), np.nan) for k in out])
             if body is None:
                 body = np.zeros((n, descs.shape[1]), np.float32)
             body[out] = descs
-            pending[frame.index] = _faces(analyzer, image, boxes[wanted], out, queue, frame.index)
             bar.update(1)
         for index, vectors in queue.results().items():
             for (k, score, side), vector in zip(pending[index], vectors, strict=True):

@@ -92,6 +92,27 @@ class BodyConfig:
         min_box_height: Boxes shorter than this many frame pixels are not described.
         min_stripe_mass: Share of a stripe's (centre-weighted) pixels that must remain usable after
             overlap masking and frame clipping for the stripe to be valid.
+        cut_bottom: A box whose bottom lies within this share of the frame height from the frame's
+            bottom edge may be cut by it (a waist-up close-up, a front-row dancer's legs): see
+            ``face_to_body``. Detector boxes of close-ups stop short of the edge: on
+            gillhung_dance2's composed close-ups (``benchmarks/compose_closeups.py``, 1920 px high)
+            their bottoms were 4-48 px (up to 2.5%) above it.
+        face_to_body: A box cut by the frame bottom, with a face found in it, is the top of a body this
+            many face sides tall (YuNet face box width): its stripes are fractions of that full body,
+            the part below the frame is outside the frame (zero weight), so the stripes it cannot
+            show are invalid and a comparison uses only the stripes both boxes show (a waist-up
+            box's lowest rows are the waist, not the feet). 11 is about the median height / face
+            side of full-body sample boxes with a face on the labelled clips (9.1-12.9 per clip).
+            Without a face the box is described as it is: the box width alone (3 widths = the
+            median height of full bodies) misread dancers with their arms out whose feet touch
+            the frame bottom (divyanshu_line_dance f200 P2: her own upper-body gallery photo
+            0.887 -> 0.717 similar, below another member's 0.79).
+        max_shown: Such a box is the top of a taller body only if it shows less than this share of
+            it (the face's estimate is +-20%: full bodies measure 8-13 face sides).
+        min_stripe_shown: Of a body extended below the frame (``face_to_body``), a stripe is valid
+            only if at least this share of its height is inside the frame: a stripe cut near its
+            top holds mostly the tapered rows of the stripe above (a synthetic close-up's waist
+            stripe, 13% shown, scored 0.77 against the same colours of the full body).
     """
 
     stripes: tuple[tuple[float, float], ...] = DEFAULT_STRIPES
@@ -106,6 +127,10 @@ class BodyConfig:
     resample_height: int = 64
     min_box_height: float = 16.0
     min_stripe_mass: float = 0.1
+    cut_bottom: float = 0.03
+    face_to_body: float = 11.0
+    max_shown: float = 0.8
+    min_stripe_shown: float = 0.5
 
     def __post_init__(self) -> None:
         if len(self.stripe_weights) != len(self.stripes):
@@ -271,6 +296,7 @@ def describe_bodies(
     boxes: NDArray,
     *,
     indices: NDArray | list[int] | None = None,
+    face_sides: NDArray | list[float] | None = None,
     config: BodyConfig = DEFAULT_CONFIG,
 ) -> NDArray[np.float32]:
     """Body appearance descriptors of person boxes of one frame.
@@ -280,6 +306,9 @@ def describe_bodies(
         boxes: (N, 4) xyxy boxes in frame pixels: *every* person box of the frame, because each box's
             pixels inside the other boxes are down-weighted (``config.overlap_weight``).
         indices: Describe only these rows of ``boxes`` (the others still mask overlaps); default all.
+        face_sides: Side in pixels of the face found in each described box (NaN: none), one per
+            row of ``indices``; a box cut by the frame bottom with a face is described as the top of
+            a body (:func:`full_body_box`). None: no faces.
         config: Descriptor parameters.
 
     Returns:
@@ -294,12 +323,35 @@ def describe_bodies(
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     rows = np.arange(len(boxes)) if indices is None else np.asarray(indices, np.int64).reshape(-1)
     out = np.zeros((len(rows), config.layout.dim), np.float32)
+    sides = np.full(len(rows), np.nan) if face_sides is None else np.asarray(face_sides, np.float64).reshape(-1)
+    if len(sides) != len(rows):
+        raise ValueError(f"face_sides has {len(sides)} entries for {len(rows)} described boxes")
     for k, i in enumerate(rows):
         if _usable(boxes[i], frame.shape, config):
             others = np.delete(boxes, i, axis=0)
             others = others[np.all(np.isfinite(others), axis=1)]
-            out[k] = _describe_box(frame, boxes[i], others, config)
+            box = full_body_box(boxes[i], frame.shape[0], float(sides[k]), config)
+            # Of a body reaching below the frame, a stripe is described only if enough of it is shown.
+            shown = (frame.shape[0] - box[1]) / (box[3] - box[1]) if box[3] > boxes[i][3] else 1.0
+            out[k] = _describe_box(frame, box, others, config, shown)
     return out
+
+
+def full_body_box(
+    box: NDArray, frame_height: int, face_side: float = float("nan"), config: BodyConfig = DEFAULT_CONFIG
+) -> NDArray[np.float64]:
+    """The box of the whole body a person box shows part of (xyxy, may reach below the frame).
+
+    A box cut by the frame's bottom edge (``config.cut_bottom``) whose face (``face_side`` pixels)
+    makes it show less than ``config.max_shown`` of a body ``config.face_to_body`` face sides tall is
+    the top of that body; any other box is returned unchanged.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    full = config.face_to_body * face_side
+    cut = y2 >= frame_height * (1.0 - config.cut_bottom)
+    if cut and np.isfinite(full) and y2 - y1 < config.max_shown * full:
+        return np.array([x1, y1, x2, y1 + full])
+    return np.asarray(box, np.float64)
 
 
 def is_valid(desc: NDArray) -> NDArray[np.bool_]:
@@ -315,8 +367,14 @@ def _usable(box: NDArray[np.float64], shape: tuple[int, ...], config: BodyConfig
 
 
 def _describe_box(
-    frame: NDArray[np.uint8], box: NDArray[np.float64], others: NDArray[np.float64], config: BodyConfig
+    frame: NDArray[np.uint8], box: NDArray[np.float64], others: NDArray[np.float64], config: BodyConfig,
+    shown: float = 1.0,
 ) -> NDArray[np.float32]:
+    """The descriptor of one box.
+
+    ``shown``: share of the box height above the frame's bottom edge (< 1 for a body extended below
+    the frame by :func:`full_body_box`).
+    """
     patch = _Patch.cut(frame, box, others, config)
     colour = _COLOUR_FUNCS[config.colour_space](patch.rgb)
     texture = _orientation_bins(patch.rgb) if config.texture_weight > 0 else None
@@ -328,6 +386,7 @@ def _describe_box(
         weight = patch.weight * rows[:, None]
         prior = patch.prior * rows[:, None]
         usable = weight.sum() >= config.min_stripe_mass * prior.sum() > 0
+        usable = usable and (shown >= 1.0 or shown - top >= config.min_stripe_shown * (bottom - top))
         hist = _histogram(colour, weight, layout.sizes[block]) if usable else None
         if hist is not None and config.suppress_background and patch.background.any():
             background = _histogram(colour, patch.background * rows[:, None], layout.sizes[block])
