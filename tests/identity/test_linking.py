@@ -67,14 +67,19 @@ def _scene(
         bodies.append(describe_bodies(image, boxes, indices=[me])[0])
         samples.append(k)
         frames.append(f)
+    appearance = _bodies_only(samples, frames, bodies)
+    timeline = Timeline(np.arange(n_frames) / 30.0, np.zeros(1, np.int64))
+    return table, timeline, appearance
+
+
+def _bodies_only(samples, frames, bodies):
+    """The appearance of body samples (rows ``samples`` at ``frames``) without any face."""
     n = len(samples)
-    appearance = Appearance(
+    return Appearance(
         rows=np.array(samples), frames=np.array(frames), body=np.array(bodies, np.float32),
         face=np.full((n, EMBEDDING_DIM), np.nan, np.float32), face_quality=np.full(n, np.nan, np.float32),
         face_size=np.full(n, np.nan, np.float32),
     )
-    timeline = Timeline(np.arange(n_frames) / 30.0, np.zeros(1, np.int64))
-    return table, timeline, appearance
 
 
 def _link(table, timeline, appearance, expected=None):
@@ -448,12 +453,7 @@ def _wide_and_close_scene():
                                       face_sides=face)[0])
         samples.append(k)
         frames.append(f)
-    n = len(samples)
-    appearance = Appearance(
-        rows=np.array(samples), frames=np.array(frames), body=np.array(bodies, np.float32),
-        face=np.full((n, EMBEDDING_DIM), np.nan, np.float32), face_quality=np.full(n, np.nan, np.float32),
-        face_size=np.full(n, np.nan, np.float32),
-    )
+    appearance = _bodies_only(samples, frames, bodies)
     return table, Timeline(np.arange(330) / 30.0, np.zeros(1, np.int64)), appearance
 
 

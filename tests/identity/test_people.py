@@ -134,3 +134,19 @@ def test_bridge_takes_the_next_tracklet_when_the_first_goes_on_as_someone_else()
     rows, owner = bridge_gaps(table, person, Timeline(np.arange(30) / 30.0, np.zeros(1)), 1.0)
     assert rows.frame.tolist() == [10, 11, 12, 13, 14] and rows.track_id.tolist() == [2] * 5
     assert owner.tolist() == [1] * 5
+
+
+def test_bridges_of_two_performers_never_give_one_tracklet_two_rows_in_a_frame():
+    # Tracklet 1 is person 1 until frame 9 and person 2 from frame 20 (identity split it); person 1
+    # goes on in tracklet 2 from frame 15, so her gap 10-14 is bridged under tracklet 1. Person 2 was
+    # tracklet 3 until frame 12, which then goes on as person 3: his gap 13-19 could only go under
+    # tracklet 1, which already has bridge rows at 13 and 14, so it is left open.
+    table = _pieces((1, 0, 9, 0), (1, 20, 29, 200), (2, 15, 29, 0), (3, 0, 29, 200))
+    person = np.ones(len(table), np.int64)
+    person[(table.track_id == 1) & (table.frame >= 20)] = 2
+    person[table.track_id == 3] = np.where(table.frame[table.track_id == 3] <= 12, 2, 3)
+    rows, owner = bridge_gaps(table, person, Timeline(np.arange(30) / 30.0, np.zeros(1)), 1.0)
+    keys = list(zip(rows.frame.tolist(), rows.track_id.tolist(), strict=True))
+    keys += list(zip(table.frame.tolist(), table.track_id.tolist(), strict=True))
+    assert len(keys) == len(set(keys))
+    assert owner.tolist() == [1] * 5 and rows.frame.tolist() == [10, 11, 12, 13, 14]

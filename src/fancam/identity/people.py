@@ -299,6 +299,7 @@ def bridge_gaps(
                           if not any((int(f), int(tracks.track_id[r])) in taken for f in fill)), None)
             if owner is None:
                 continue
+            taken.update((int(f), owner) for f in fill)  # another performer's gap must not reuse them
             w = ((t[fill] - t[frames[k]]) / (t[frames[k + 1]] - t[frames[k]]))[:, None]
             frame_ids.append(fill)
             track_ids.append(np.full(len(fill), owner, np.int64))
