@@ -350,7 +350,7 @@ def _hand_evidence(appearance: dict[tuple[int, int], tuple[float, float]], conti
         cont[a, b] = cont[b, a] = value
     total, weight = lo * w + cont, w + (cont != 0)
     mean = np.where(weight > 0, total / np.maximum(weight, 1e-9), 0.0)
-    return Evidence(mean, weight, cues=((lo, w),), continuity=cont)
+    return Evidence(mean, weight, looks=(lo * w, w.copy()), continuity=cont)
 
 
 def _pile_up() -> tuple[Tracklets, Evidence]:

@@ -274,6 +274,11 @@ class Evidence:
         face_log_odds: (T, T) the face cue's own log-odds (0 where none), for its veto.
         face_weight: (T, T) the face cue's weights; all 0 when the face cue is not calibrated on this
             video (then it cannot veto).
+        looks: ((T, T), (T, T)) the appearance cues (body and face) alone, for forced merges: their
+            weighted log-odds summed over the cues, and their summed weights (None: no appearance).
+            One sum, not one pair per cue: forced merges need only the sum, and each (T, T) matrix
+            is 48 MB at the 2,440 tracklets of a 10-minute line dance (benchmarks/bench_memory.py).
+        continuity: (T, T) the continuity log-odds (0 where none).
     """
 
     log_odds: NDArray[np.float64]
@@ -282,7 +287,7 @@ class Evidence:
     face_calibration: BodyCalibration | None = None
     face_log_odds: NDArray[np.float64] | None = None
     face_weight: NDArray[np.float64] | None = None
-    cues: tuple[tuple[NDArray[np.float64], NDArray[np.float64]], ...] = ()
+    looks: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
     continuity: NDArray[np.float64] | None = None
 
 
@@ -294,12 +299,11 @@ def pairwise_evidence(
     total, weight = np.zeros((n, n)), np.zeros((n, n))
     body = _body_evidence(tracklets, appearance, timeline, config)
     face = _face_evidence(tracklets, appearance, timeline, config)
-    # Each cue's weighted log-odds (0 where it has no opinion) and weights, kept apart for forced merges.
-    cues = tuple((cue_weight * np.nan_to_num(cue.log_odds), cue.weight)
-                 for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)))
-    for log_odds, cue_w in cues:
-        total += log_odds * cue_w
-        weight += cue_w
+    # Each cue's weighted log-odds (0 where it has no opinion) times its weights.
+    for cue, cue_weight in ((body, config.body_weight), (face, config.face_weight)):
+        total += cue_weight * np.nan_to_num(cue.log_odds) * cue.weight
+        weight += cue.weight
+    looks = (total.copy(), weight.copy())  # the appearance alone, for forced merges
     cont = _continuity(tracklets, timeline, config)
     total += cont
     weight += (cont != 0).astype(float)
@@ -308,7 +312,7 @@ def pairwise_evidence(
     # Only faces calibrated on this video may veto a merge (still-photo thresholds misjudge small faces).
     face_weight = face.weight if face.calibration is not None else np.zeros_like(face.weight)
     return Evidence(mean, weight, body.calibration, face.calibration, np.nan_to_num(face.log_odds), face_weight,
-                    cues, cont)
+                    looks, cont)
 
 
 @dataclass(frozen=True)
@@ -611,8 +615,8 @@ class _Clusters:
         face_lo = evidence.face_log_odds if evidence.face_log_odds is not None else zero
         self.face_num = face_lo * face_w
         self.face_den = face_w.copy()
-        self.cue_num = [lo * w for lo, w in evidence.cues]
-        self.cue_den = [w.copy() for _, w in evidence.cues]
+        self.look_num = evidence.looks[0].copy() if evidence.looks is not None else zero.copy()
+        self.look_den = evidence.looks[1].copy() if evidence.looks is not None else zero.copy()
         self.cont = evidence.continuity.copy() if evidence.continuity is not None else zero.copy()
 
     def forced_rank(self) -> NDArray[np.float64]:
@@ -625,10 +629,8 @@ class _Clusters:
         their means ranked by weights alone (-2.32 vs -2.34), while the crossing resolver said
         +0.41 for P2's piece and P2, -1.51 for it and P3, -0.93 for P3's piece and P2.
         """
-        num = sum(self.cue_num, np.zeros_like(self.num))
-        den = sum(self.cue_den, np.zeros_like(self.den))
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self.cont + np.where(den > 0, num / den, 0.0)
+            return self.cont + np.where(self.look_den > 0, self.look_num / self.look_den, 0.0)
 
     def apart(self, vetoed: bool) -> NDArray[np.bool_]:
         """(T, T) True for pairs of clusters that cannot be one person.
@@ -709,7 +711,7 @@ class _Clusters:
         self.members[a] += self.members[b]
         self.members[b] = []
         self.alive[b] = False
-        for m in (self.num, self.den, self.face_num, self.face_den, *self.cue_num, *self.cue_den, self.cont):
+        for m in (self.num, self.den, self.face_num, self.face_den, self.look_num, self.look_den, self.cont):
             m[a, :] += m[b, :]
             m[:, a] += m[:, b]
             m[a, a] = 0.0
