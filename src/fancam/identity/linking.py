@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from fancam.geometry import iou_matrix
 from fancam.identity.appearance import Appearance
-from fancam.identity.body import DEFAULT_CONFIG as DEFAULT_BODY_CONFIG
+from fancam.identity.body import DEFAULT_CONFIG as BODY_CONFIG
 from fancam.identity.body import (
     BodyCalibration,
     body_prototype,
@@ -387,7 +387,7 @@ def _body_evidence(
     owner = tracklets.sample_of[valid]
     frames = appearance.frames[valid]
     same, different = _pairs_by_kind(tracklets, frames, owner, timeline, 0.5)
-    cal = _calibrate(lambda i, j: paired_similarity(desc[i], desc[j]), same, different, config)
+    cal = _calibrate(_similarity_of(desc), same, different, config)
     if cal is None:
         log.info("body cue not calibrated (too few pairs); not used")
         return none
@@ -445,7 +445,7 @@ def _partial_view_log_odds(
     P5's close-up scored +0.78 against a wide piece of P3 with the whole-prototype map and joined it
     (identity 0.773; 0.816 with these maps).
     """
-    layout = DEFAULT_BODY_CONFIG.layout
+    layout = BODY_CONFIG.layout
     present = layout.present(centres) & (samples.counts > 0)[:, None]
     shared = present[:, None, :] & present[None, :, :]
     some = shared.any(axis=-1) & ~shared.all(axis=-1)

@@ -146,8 +146,12 @@ class Cast:
 
     def label_of_rows(self) -> NDArray[np.object_]:
         """(M,) label per row (``unknown`` for rows without a person)."""
+        return self.labels_of(self.person)
+
+    def labels_of(self, person: NDArray[np.int64]) -> NDArray[np.object_]:
+        """The label of each person id (``unknown`` for 0 = nobody, or an id no performer has)."""
         labels = {p.id: p.label for p in self.people}
-        return np.array([labels.get(int(i), UNKNOWN) for i in self.person], dtype=object)
+        return np.array([labels.get(int(i), UNKNOWN) for i in person], dtype=object)
 
     def by_id(self, person_id: int) -> Person:
         """The performer with ``--person`` number ``person_id`` (KeyError if none)."""

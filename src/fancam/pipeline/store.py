@@ -18,7 +18,7 @@ import numpy as np
 
 from fancam.identity.appearance import Appearance
 from fancam.identity.gallery import Gallery
-from fancam.identity.people import UNCERTAIN_BELOW, UNKNOWN, Cast, Person, Stretch, bridge_gaps
+from fancam.identity.people import UNCERTAIN_BELOW, Cast, Person, Stretch, bridge_gaps
 from fancam.io.cache import atomic_path
 from fancam.io.tables import PredictedTracks, write_tracks_csv
 from fancam.tracking.scan import ScanResult, StageTimer
@@ -147,12 +147,11 @@ def tracks_rows(
     bridged, owner = bridge_gaps(tracks, cast.person, timeline, bridge_s)
     rows = TrackTable.concat([tracks[keep], bridged])
     person = np.concatenate([cast.person[keep], owner])
-    labels = {p.id: p.label for p in cast.people}
     order = np.lexsort((rows.track_id, rows.frame))
     frame = rows.frame[order].astype(np.int64)
     return PredictedTracks(
         source, frame, np.asarray(timeline.t, np.float64)[frame], rows.track_id[order].astype(np.int64),
-        np.array([labels.get(int(i), UNKNOWN) for i in person[order]], dtype=str),
+        np.asarray(cast.labels_of(person[order]), dtype=str),
         rows.xyxy[order].astype(np.float64), rows.score[order].astype(np.float64),
     )
 
